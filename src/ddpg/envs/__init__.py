@@ -1,0 +1,1 @@
+"""Environments shipped with ddpg, registered with Gymnasium on import."""
