@@ -1,0 +1,203 @@
+"""Checkpoints that cannot run code: safetensors for tensors, JSON for everything else.
+
+A checkpoint is a directory written under a temporary name and renamed into place, so a kill during a
+write leaves the previous checkpoint whole. `manifest.json` lists every file's size and SHA-256; loading
+checks them before reading a byte of content. Nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged, from a newer format, or does not fit; the message says which."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tensors of modules and optimisers, flattened to one safetensors file plus JSON.
+
+
+def module_tensors(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    return {
+        f"{name}.{key}": t.detach().cpu().contiguous()
+        for name, m in modules.items()
+        for key, t in m.state_dict().items()
+    }
+
+
+def load_modules(modules: dict[str, nn.Module], tensors: dict[str, torch.Tensor]) -> None:
+    for name, module in modules.items():
+        prefix = f"{name}."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()
+            raise CheckpointError(
+                f"the checkpoint's {name} does not fit this network: "
+                f"{first[1].strip() if len(first) > 1 else first[0]}"
+            ) from None
+
+
+def optimizer_state(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], dict]:
+    """Optimiser states as (tensors, JSON-able data)."""
+    tensors, meta = {}, {}
+    for name, opt in optimizers.items():
+        state = opt.state_dict()
+        entries = {}
+        for pid, pstate in state["state"].items():
+            for key, value in pstate.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"{name}.{pid}.{key}"] = value.detach().cpu().contiguous()
+                else:
+                    entries.setdefault(str(pid), {})[key] = value
+        meta[name] = {
+            "param_groups": state["param_groups"],
+            "scalars": entries,
+            "ids": sorted(state["state"]),
+        }
+    return tensors, meta
+
+
+def load_optimizers(
+    optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor], meta: dict
+) -> None:
+    for name, opt in optimizers.items():
+        saved = meta[name]
+        state: dict[int, dict[str, Any]] = {}
+        for pid in saved["ids"]:
+            prefix = f"{name}.{pid}."
+            state[pid] = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            state[pid].update(saved["scalars"].get(str(pid), {}))
+        opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Atomic directories and the manifest.
+
+
+def write_checkpoint(
+    directory: Path,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    extra: Callable[[Path], None] | None = None,
+) -> None:
+    """Write `model.safetensors`, `meta.json` (and whatever `extra` adds) atomically into `directory`."""
+
+    def write(tmp: Path) -> None:
+        save_file(tensors, str(tmp / "model.safetensors"))
+        (tmp / "meta.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=1))
+        if extra is not None:
+            extra(tmp)
+        write_manifest(tmp)
+
+    atomic_directory(directory, write)
+
+
+def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
+    """Fill a fresh temporary sibling of `target`, then swap it in with renames."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        write(tmp)
+        _fsync_tree(tmp)
+        if target.exists() or target.is_symlink():
+            old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True) if not old.is_symlink() else old.unlink()
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def point_link(link: Path, target_name: str) -> None:
+    """Atomically make `link` a relative symlink to `target_name` (a sibling)."""
+    tmp = link.parent / f".tmp-link-{uuid.uuid4().hex[:8]}"
+    os.symlink(target_name, tmp)
+    os.replace(tmp, link)
+
+
+def _fsync_tree(path: Path) -> None:
+    for f in path.iterdir():
+        if f.is_file():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(directory: Path) -> None:
+    files = {
+        p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.name != MANIFEST
+    }
+    (directory / MANIFEST).write_text(
+        json.dumps({"format_version": FORMAT_VERSION, "files": files}, indent=1)
+    )
+
+
+def verify(directory: Path) -> None:
+    if not directory.is_dir():
+        raise CheckpointError(f"no checkpoint at {directory}")
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"checkpoint {directory} has no readable {MANIFEST} ({e})") from None
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {directory} has format version {version}; this ddpg reads up to "
+            f"{FORMAT_VERSION} — upgrade ddpg"
+        )
+    for name, expected in manifest.get("files", {}).items():
+        path = directory / name
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint file {path} is missing")
+        if path.stat().st_size != expected["bytes"]:
+            raise CheckpointError(
+                f"checkpoint file {path} has {path.stat().st_size} bytes, the manifest "
+                f"says {expected['bytes']}: it is truncated or was replaced"
+            )
+        if _sha256(path) != expected["sha256"]:
+            raise CheckpointError(f"checkpoint file {path} fails its checksum: it is damaged or was replaced")
+
+
+def read_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Verify, then load tensors and metadata. Never unpickles."""
+    verify(directory)
+    try:
+        tensors = load_file(str(directory / "model.safetensors"))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"cannot read {directory / 'model.safetensors'}: {e}") from None
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"cannot read {directory / 'meta.json'}: {e}") from None
+    return tensors, meta

@@ -1,0 +1,162 @@
+"""The DDPG update (Lillicrap et al. 2016, Algorithm 1), and the state it needs.
+
+The learner sees minibatches and networks only: it does not know where transitions come from.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .replay import Batch
+
+
+@dataclass(frozen=True)
+class TensorBatch:
+    obs: torch.Tensor  # (B, *obs_shape)
+    action: torch.Tensor  # (B, action_dim), normalised
+    reward: torch.Tensor  # (B,)
+    next_obs: torch.Tensor  # (B, *obs_shape)
+    terminated: torch.Tensor  # (B,) 1.0 at a terminal state
+
+    @staticmethod
+    def from_numpy(batch: Batch, device: torch.device) -> TensorBatch:
+        return TensorBatch(
+            *(
+                torch.from_numpy(a).to(device, non_blocking=True)
+                for a in (batch.obs, batch.action, batch.reward, batch.next_obs, batch.terminated)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class LearnerSettings:
+    gamma: float
+    tau: float
+    actor_lr: float
+    critic_lr: float
+    actor_weight_decay: float = 0.0
+    critic_weight_decay: float = 0.0  # the paper's L2 penalty on Q, 1e-2
+    grad_clip_norm: float | None = None
+
+
+def critic_target(
+    reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """y = r + γ (1 − terminated) Q'(s', μ'(s')). A truncated episode is not terminated: it bootstraps."""
+    return reward + gamma * (1.0 - terminated) * next_q
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """θ' ← τ θ + (1 − τ) θ'. Batch-norm running statistics are copied: they are not learned."""
+    target_params, source_params = list(target.parameters()), list(source.parameters())
+    torch._foreach_lerp_(target_params, source_params, tau)
+    for t, s in zip(target.buffers(), source.buffers()):
+        t.copy_(s)
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No gradients into `module` and no running-statistic updates while the block runs."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    was_training = module.training
+    for p in params:
+        p.requires_grad_(False)
+    module.eval()
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+        module.train(was_training)
+
+
+class Learner:
+    """Actor, critic, their target copies and optimisers; `update` is one step of Algorithm 1."""
+
+    def __init__(
+        self,
+        actor: nn.Module,
+        critic: nn.Module,
+        settings: LearnerSettings,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        self.actor = actor.to(self.device)
+        self.critic = critic.to(self.device)
+        # Targets start as exact copies, never train and never get gradients.
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False).eval()
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False).eval()
+        self.settings = settings
+        s = settings
+        self.actor_opt = torch.optim.Adam(
+            self.actor.parameters(), lr=s.actor_lr, weight_decay=s.actor_weight_decay
+        )
+        self.critic_opt = torch.optim.Adam(
+            self.critic.parameters(), lr=s.critic_lr, weight_decay=s.critic_weight_decay
+        )
+
+    def update(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
+        """One DDPG update. Returns detached scalars; reading them (`.item()`) is the caller's choice."""
+        gamma, tau = self.settings.gamma, self.settings.tau
+        self.actor.train()
+        self.critic.train()
+
+        with torch.no_grad():
+            next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
+            y = critic_target(batch.reward, batch.terminated, next_q, gamma)
+        q = self.critic(batch.obs, batch.action)
+        td_error = q - y
+        critic_loss = td_error.pow(2).mean()
+        self._step(self.critic_opt, critic_loss, self.critic)
+
+        with frozen(self.critic):  # the actor's step must not move the critic
+            actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean()
+            self._step(self.actor_opt, actor_loss, self.actor)
+
+        polyak_update(self.actor_target, self.actor, tau)
+        polyak_update(self.critic_target, self.critic, tau)
+        return {
+            "critic_loss": critic_loss.detach(),
+            "actor_loss": actor_loss.detach(),
+            "td_error": td_error.detach().abs().mean(),
+            "q_mean": q.detach().mean(),
+        }
+
+    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.grad_clip_norm is not None:
+            nn.utils.clip_grad_norm_(module.parameters(), self.settings.grad_clip_norm)
+        optimizer.step()
+
+    def set_learning_rates(self, actor_lr: float, critic_lr: float) -> None:
+        for group in self.actor_opt.param_groups:
+            group["lr"] = actor_lr
+        for group in self.critic_opt.param_groups:
+            group["lr"] = critic_lr
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic μ(s) for a batch of observations, with batch norm and dropout in eval mode."""
+        self.actor.eval()
+        action = self.actor(torch.as_tensor(obs, device=self.device))
+        return action.cpu().numpy()
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "actor_target": self.actor_target,
+            "critic_target": self.critic_target,
+        }
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor_opt": self.actor_opt, "critic_opt": self.critic_opt}

@@ -1,0 +1,135 @@
+"""Actor μ(s) and critic Q(s, a), initialised as in the paper.
+
+Both networks work in normalised action units: the actor's tanh output lies in [-1, 1]^d and the critic
+takes actions in that range. `ActionScale` maps to and from the environment's [low, high] at the edge,
+so the replay buffer, the noise and the critic never see the environment's own units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import Config
+
+ACTOR_FINAL_INIT = 3e-3
+CRITIC_FINAL_INIT = 3e-4
+
+
+@dataclass(frozen=True)
+class ActionScale:
+    """Affine map between normalised actions in [-1, 1] and the environment's [low, high]."""
+
+    low: np.ndarray
+    high: np.ndarray
+
+    def to_env(self, action: np.ndarray) -> np.ndarray:
+        return (self.low + (action + 1.0) * 0.5 * (self.high - self.low)).astype(self.low.dtype)
+
+    def from_env(self, action: np.ndarray) -> np.ndarray:
+        return (2.0 * (action - self.low) / (self.high - self.low) - 1.0).astype(np.float32)
+
+
+def fan_in_uniform_(layer: nn.Linear) -> None:
+    # Paper, section 7: hidden layers from U(-1/sqrt(f), 1/sqrt(f)), f the layer's fan-in.
+    bound = 1.0 / math.sqrt(layer.in_features)
+    nn.init.uniform_(layer.weight, -bound, bound)
+    nn.init.uniform_(layer.bias, -bound, bound)
+
+
+def final_uniform_(layer: nn.Linear, bound: float) -> None:
+    # Small final weights keep initial actions and Q-values near zero, away from tanh saturation.
+    nn.init.uniform_(layer.weight, -bound, bound)
+    nn.init.uniform_(layer.bias, -bound, bound)
+
+
+def _hidden_block(in_features: int, out_features: int, batch_norm: bool, dropout: float) -> nn.Sequential:
+    linear = nn.Linear(in_features, out_features)
+    fan_in_uniform_(linear)
+    layers: list[nn.Module] = [linear]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(out_features))
+    layers.append(nn.ReLU())
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class Actor(nn.Module):
+    """μ(s): features → hidden layers → tanh, in normalised action units."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden_sizes: list[int],
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder or nn.Identity()
+        # Paper: batch norm on the state input and on every layer of μ.
+        self.input_norm = nn.BatchNorm1d(obs_dim) if batch_norm else nn.Identity()
+        sizes = [obs_dim, *hidden_sizes]
+        self.hidden = nn.Sequential(
+            *(_hidden_block(i, o, batch_norm, dropout) for i, o in zip(sizes, sizes[1:]))
+        )
+        self.out = nn.Linear(sizes[-1], action_dim)
+        final_uniform_(self.out, ACTOR_FINAL_INIT)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.out(self.hidden(self.input_norm(self.encoder(obs)))))
+
+
+class Critic(nn.Module):
+    """Q(s, a). The action joins at hidden layer `action_layer` (paper: 1, after the first layer)."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden_sizes: list[int],
+        action_layer: int = 1,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder or nn.Identity()
+        self.action_layer = action_layer
+        # Paper: batch norm on the state input and on the layers before the action enters.
+        self.input_norm = nn.BatchNorm1d(obs_dim) if batch_norm else nn.Identity()
+        blocks = []
+        in_features = obs_dim
+        for i, size in enumerate(hidden_sizes):
+            if i == action_layer:
+                in_features += action_dim
+            blocks.append(_hidden_block(in_features, size, batch_norm and i < action_layer, dropout))
+            in_features = size
+        self.hidden = nn.ModuleList(blocks)
+        self.out = nn.Linear(in_features, 1)
+        final_uniform_(self.out, CRITIC_FINAL_INIT)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Returns Q with shape (batch,)."""
+        x = self.input_norm(self.encoder(obs))
+        for i, block in enumerate(self.hidden):
+            if i == self.action_layer:
+                x = torch.cat([x, action], dim=-1)
+            x = block(x)
+        return self.out(x).squeeze(-1)
+
+
+def build_networks(obs_shape: tuple[int, ...], action_dim: int, config: Config) -> tuple[Actor, Critic]:
+    """The actor and critic a config asks for, for flat observations of `obs_shape`."""
+    obs_dim = int(np.prod(obs_shape))
+    actor = Actor(obs_dim, action_dim, config.hidden_sizes, config.batch_norm, config.dropout)
+    critic = Critic(
+        obs_dim, action_dim, config.critic_sizes, config.action_layer, config.batch_norm, config.dropout
+    )
+    return actor, critic

@@ -1,0 +1,372 @@
+"""The loop that wires environment → collector → replay → learner → logs and checkpoints.
+
+`DDPG` is the public face: `DDPG(env, config).learn()`, `.act(obs)`, `.save(dir)`, `DDPG.load(dir)`.
+It is the only place that knows every other module.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .collector import Collector, Episode, NonFiniteError
+from .config import Config, from_dict, save_yaml
+from .envs import check_spaces, make_env
+from .evaluation import EvalResult, evaluate
+from .learner import Learner, LearnerSettings, TensorBatch
+from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress
+from .networks import ActionScale, build_networks
+from .noise import ActionNoise, schedule_factor
+from .replay import ReplayBuffer
+
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight became NaN or infinite; the message names the step."""
+
+
+def seed_everything(seed: int) -> None:
+    # Third-party environments and torch's initialisers draw from the global generators.
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def run_name(config: Config) -> str:
+    """A directory name that says what ran: env, key hyper-parameters, seed and time (seed 003)."""
+    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.env_id.split(":")[-1])
+    arch = "x".join(map(str, config.hidden_sizes))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return (
+        f"{env}_{arch}_alr{config.actor_lr:g}_clr{config.critic_lr:g}_tau{config.tau:g}_g{config.gamma:g}"
+        f"_bs{config.batch_size}_{config.noise.kind}{config.noise.sigma:g}_s{config.seed}_{stamp}"
+    )
+
+
+@dataclass
+class _RunFiles:
+    """The open logs of a run directory."""
+
+    root: Path
+    metrics: CsvLog
+    updates: CsvLog
+    evals: CsvLog
+
+    @staticmethod
+    def open(root: Path) -> _RunFiles:
+        return _RunFiles(
+            root,
+            CsvLog(root / "metrics.csv", METRICS_COLUMNS),
+            CsvLog(root / "updates.csv", UPDATES_COLUMNS),
+            CsvLog(root / "eval.csv", EVAL_COLUMNS),
+        )
+
+    def close(self) -> None:
+        for log in (self.metrics, self.updates, self.evals):
+            log.close()
+
+
+class DDPG:
+    """A DDPG agent for one continuous-action environment."""
+
+    def __init__(
+        self,
+        env: gym.Env | str | None = None,
+        config: Config | None = None,
+        *,
+        eval_env: gym.Env | None = None,
+    ) -> None:
+        self.config = config = config or Config()
+        seed_everything(config.seed)
+        # How to make more of the same env (for evaluation): from the id given, or the env's own spec.
+        self._env_recipe: tuple[str, dict[str, Any], int | None] | None = None
+        if env is None or isinstance(env, str):
+            env_id = env or config.env_id
+            self._env_recipe = (env_id, config.env, config.max_episode_steps)
+            env = make_env(env_id, config.env, max_episode_steps=config.max_episode_steps)
+        elif env.spec is not None:
+            kwargs = {k: v for k, v in env.spec.kwargs.items() if k != "render_mode"}
+            self._env_recipe = (env.spec.id, kwargs, env.spec.max_episode_steps)
+        check_spaces(env, config.env_id)
+        self.env = env
+        self._eval_env = eval_env
+        self.obs_shape = tuple(env.observation_space.shape)
+        self.action_shape = tuple(env.action_space.shape)
+        action_dim = int(np.prod(self.action_shape))
+        self.scale = ActionScale(env.action_space.low, env.action_space.high)
+        actor, critic = build_networks(self.obs_shape, action_dim, config)
+        self.learner = Learner(
+            actor,
+            critic,
+            LearnerSettings(
+                gamma=config.gamma,
+                tau=config.tau,
+                actor_lr=config.actor_lr,
+                critic_lr=config.critic_lr,
+                actor_weight_decay=config.actor_weight_decay,
+                critic_weight_decay=config.critic_weight_decay,
+                grad_clip_norm=config.grad_clip_norm,
+            ),
+            device=config.device,
+        )
+        self.rng = np.random.default_rng(config.seed)
+        self.buffer = ReplayBuffer(config.buffer_size, self.obs_shape, action_dim)
+        self.noise = ActionNoise(config.noise, action_dim, self.rng)
+        self.collector: Collector | None = None
+        self.step = 0
+        self.updates = 0
+        self.last_eval: EvalResult | None = None
+
+    # ------------------------------------------------------------------------------------------------
+    # Acting
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """The deterministic policy μ(s) in the environment's action units."""
+        action = self.learner.act(np.asarray(obs, dtype=np.float32).reshape(1, *self.obs_shape))[0]
+        return self.scale.to_env(action).reshape(self.action_shape)
+
+    def _policy(self, obs: np.ndarray) -> np.ndarray:
+        return self.learner.act(np.asarray(obs, dtype=np.float32)[None])[0]
+
+    # ------------------------------------------------------------------------------------------------
+    # Training
+
+    def learn(self, total_steps: int | None = None, run_dir: Path | str | None = None) -> dict[str, Any]:
+        """Train until `total_steps` environment steps (default: the config's); returns the summary.
+
+        With `run_dir`, writes the run directory contract: config.yaml, metrics.csv, updates.csv,
+        eval.csv, summary.json, checkpoints/, plots/training.png and videos/.
+        """
+        c = self.config
+        total = total_steps if total_steps is not None else c.total_steps
+        root = Path(run_dir) if run_dir is not None else None
+        files = None
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+            save_yaml(c, root / "config.yaml")
+            files = _RunFiles.open(root)
+        if self.collector is None:
+            self.collector = Collector(self.env, self.noise, self.rng, c.seed)
+        progress = Progress(total, self.step, enabled=c.progress)
+        started = time.perf_counter()
+        eval_time = 0.0
+        last_return: float | None = None
+        try:
+            while self.step < total:
+                episode = self._collect_step()
+                self.step += 1
+                if episode is not None:
+                    last_return = episode.ret
+                    if files:
+                        files.metrics.write(
+                            {
+                                "step": self.step,
+                                "episode": episode.index,
+                                "return": episode.ret,
+                                "length": episode.length,
+                                "wall_time": round(time.perf_counter() - started, 3),
+                            }
+                        )
+                if self._should_update():
+                    self._train_round(files)
+                eval_due = c.eval_episodes > 0 and (self.step % c.eval_every == 0 or self.step == total)
+                if eval_due:
+                    t0 = time.perf_counter()
+                    self._evaluate_and_log(files, video=root is not None and c.video and self.step == total)
+                    eval_time += time.perf_counter() - t0
+                if root is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    self._checkpoint(root)
+                if self.step % 100 == 0 or eval_due or self.step == total:
+                    elapsed = time.perf_counter() - started - eval_time
+                    progress.update(
+                        self.step,
+                        self.step / max(elapsed, 1e-9),
+                        last_return,
+                        self.last_eval.mean_return if eval_due else None,
+                    )
+        finally:
+            progress.close()
+            if files:
+                files.close()
+        wall = time.perf_counter() - started
+        summary = self._summary(total, wall, wall - eval_time)
+        if root is not None:
+            self._checkpoint(root)
+            (root / "summary.json").write_text(json.dumps(summary, indent=1))
+            from .plots import training_figure
+
+            training_figure([root], root / "plots" / "training.png")
+        return summary
+
+    def _collect_step(self) -> Episode | None:
+        c = self.config
+        warm_up = self.step < c.learning_starts
+        action = self.collector.explore(None if warm_up else self._policy, self.step)
+        try:
+            transition, episode = self.collector.step(action)
+        except NonFiniteError as e:
+            raise TrainingDiverged(f"{e} at step {self.step + 1}") from None
+        self.buffer.add(
+            transition.obs, transition.action, transition.reward, transition.next_obs, transition.terminated
+        )
+        return episode
+
+    def _should_update(self) -> bool:
+        c = self.config
+        return (
+            self.step >= c.learning_starts
+            and len(self.buffer) >= c.batch_size
+            and self.step % c.train_freq == 0
+        )
+
+    def _train_round(self, files: _RunFiles | None) -> None:
+        c = self.config
+        if c.actor_lr_schedule.kind != "constant" or c.critic_lr_schedule.kind != "constant":
+            self.learner.set_learning_rates(
+                c.actor_lr * self._factor(c.actor_lr_schedule),
+                c.critic_lr * self._factor(c.critic_lr_schedule),
+            )
+        for _ in range(c.gradient_steps):
+            batch = TensorBatch.from_numpy(self.buffer.sample(c.batch_size, self.rng), self.learner.device)
+            stats = self.learner.update(batch)
+            self.updates += 1
+            if self.updates % c.log_every == 0:
+                # The only host sync in the loop, once every `log_every` updates.
+                row = {k: float(v) for k, v in stats.items()}
+                if not all(np.isfinite(list(row.values()))):
+                    raise TrainingDiverged(
+                        f"non-finite loss at step {self.step} (update {self.updates}): "
+                        f"{row}; lower the learning rates or set grad_clip_norm"
+                    )
+                if files:
+                    files.updates.write({"step": self.step, **row})
+
+    def _factor(self, schedule) -> float:
+        t = self.step if schedule.unit == "step" else self.collector.episode
+        return schedule_factor(schedule, t)
+
+    def _evaluate_and_log(self, files: _RunFiles | None, video: bool) -> None:
+        video_path = files.root / "videos" / "final.mp4" if files and video else None
+        env = self._evaluation_env(rgb=video_path is not None)
+        if video_path is not None and env.render_mode != "rgb_array":
+            video_path = None
+        self.last_eval = evaluate(
+            self.act,
+            env,
+            self.config.eval_episodes,
+            self.config.seed + EVAL_SEED_OFFSET,
+            video_path=video_path,
+            video_episodes=1,
+        )
+        if files:
+            files.evals.write(
+                {
+                    "step": self.step,
+                    "mean_return": self.last_eval.mean_return,
+                    "std_return": self.last_eval.std_return,
+                }
+            )
+
+    def _evaluation_env(self, rgb: bool) -> gym.Env:
+        if self._eval_env is not None and (not rgb or self._eval_env.render_mode == "rgb_array"):
+            return self._eval_env
+        if self._env_recipe is None:
+            raise ValueError("pass eval_env= to DDPG for an environment without a Gymnasium spec")
+        env_id, kwargs, max_episode_steps = self._env_recipe
+        modes = self.env.metadata.get("render_modes", [])
+        render_mode = "rgb_array" if rgb and "rgb_array" in modes else None
+        self._eval_env = make_env(
+            env_id, kwargs, render_mode=render_mode, max_episode_steps=max_episode_steps
+        )
+        return self._eval_env
+
+    def _summary(self, total: int, wall: float, train_wall: float) -> dict[str, Any]:
+        e = self.last_eval
+        return {
+            "env_id": self.config.env_id,
+            "seed": self.config.seed,
+            "total_steps": total,
+            "episodes": self.collector.episode,
+            "updates": self.updates,
+            "final_eval_mean_return": e.mean_return if e else None,
+            "final_eval_std_return": e.std_return if e else None,
+            "train_steps_per_second": total / max(train_wall, 1e-9),
+            "wall_time_s": wall,
+        }
+
+    # ------------------------------------------------------------------------------------------------
+    # Saving and loading
+
+    def _checkpoint(self, root: Path) -> None:
+        """Write checkpoints/step_N, point checkpoints/latest at it, keep the newest few."""
+        for name, module in self.learner.modules().items():
+            if not all(torch.isfinite(p).all() for p in module.parameters()):
+                raise TrainingDiverged(
+                    f"non-finite {name} weights at step {self.step}; the last good checkpoint was kept"
+                )
+        directory = root / "checkpoints"
+        name = f"step_{self.step:09d}"
+        self.save(directory / name)
+        ckpt.point_link(directory / "latest", name)
+        steps = sorted(p for p in directory.glob("step_*") if p.is_dir())
+        for old in steps[: -self.config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def save(self, directory: Path | str) -> None:
+        """Weights, target weights and optimiser states (safetensors) and metadata (JSON)."""
+        opt_tensors, opt_meta = ckpt.optimizer_state(self.learner.optimizers())
+        tensors = {
+            **ckpt.module_tensors(self.learner.modules()),
+            **{f"opt.{k}": v for k, v in opt_tensors.items()},
+        }
+        meta = {
+            "config": self.config.to_dict(),
+            "obs_shape": list(self.obs_shape),
+            "action_shape": list(self.action_shape),
+            "action_low": self.scale.low.tolist(),
+            "action_high": self.scale.high.tolist(),
+            "step": self.step,
+            "updates": self.updates,
+            "optimizers": opt_meta,
+        }
+        ckpt.write_checkpoint(Path(directory), tensors, meta)
+
+    @classmethod
+    def load(cls, directory: Path | str, env: gym.Env | None = None) -> DDPG:
+        """An agent from `save`'s directory (or a run directory: its latest checkpoint)."""
+        directory = Path(directory)
+        if (directory / "checkpoints" / "latest").exists():
+            directory = directory / "checkpoints" / "latest"
+        tensors, meta = ckpt.read_checkpoint(directory)
+        try:
+            config = from_dict(meta["config"])
+        except (KeyError, ValueError) as e:
+            raise ckpt.CheckpointError(f"checkpoint {directory} has an unusable config: {e}") from None
+        agent = cls(env, config)
+        for what, mine, theirs in (
+            ("observation", agent.obs_shape, meta["obs_shape"]),
+            ("action", agent.action_shape, meta["action_shape"]),
+        ):
+            if list(mine) != list(theirs):
+                raise ckpt.CheckpointError(
+                    f"checkpoint {directory} is for {what} shape {tuple(theirs)}, "
+                    f"the environment has {tuple(mine)}"
+                )
+        ckpt.load_modules(agent.learner.modules(), tensors)
+        opt_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("opt.")}
+        ckpt.load_optimizers(agent.learner.optimizers(), opt_tensors, meta["optimizers"])
+        agent.step, agent.updates = meta["step"], meta["updates"]
+        return agent

@@ -1,0 +1,49 @@
+"""Small environments whose every step is known, for tests."""
+
+import gymnasium as gym
+import numpy as np
+
+
+class CountingEnv(gym.Env):
+    """Observation = [t, episode]; terminates at t == terminate_at if set; reward = action[0]."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, terminate_at: int | None = None, render_mode: str | None = None):
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+        self.terminate_at = terminate_at
+        self.render_mode = render_mode
+        self.t = 0
+        self.episode = -1
+
+    def _obs(self):
+        return np.array([self.t, self.episode], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.episode += 1
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.terminate_at is not None and self.t >= self.terminate_at
+        return self._obs(), float(action[0]), terminated, False, {"t": self.t, "flag": True}
+
+    def render(self):
+        frame = np.zeros((16, 16, 3), dtype=np.uint8)
+        frame[:, : self.t % 16] = 255
+        return frame
+
+
+class NaNEnv(CountingEnv):
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, (float("nan") if self.t == 5 else reward), terminated, truncated, info
+
+
+class DiscreteEnv(CountingEnv):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.action_space = gym.spaces.Discrete(2)

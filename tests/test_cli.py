@@ -1,0 +1,122 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ddpg.cli import main
+
+FAST = [
+    "--set",
+    "hidden_sizes=[16,16]",
+    "batch_size=16",
+    "learning_starts=50",
+    "eval_every=100",
+    "eval_episodes=1",
+    "progress=false",
+    "video=false",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    assert (
+        main(["train", "--env", "Pendulum-v1", "--steps", "200", "--seed", "1", "--run-dir", str(run), *FAST])
+        == 0
+    )
+    return run
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--env", "NoSuchEnv-v9"], "unknown environment 'NoSuchEnv-v9'"),
+        (["train", "--env", "CartPole-v1"], "Discrete action space"),
+        (["train", "--set", "learning_rate=1"], "unknown config key 'learning_rate'"),
+        (["train", "--set", "batch_size=abc"], "batch_size must be an integer"),
+        (["train", "--set", "actor_lr=0"], "actor_lr must be > 0"),
+        (["train", "--set", "critic_lr=-1"], "critic_lr must be > 0"),
+        (["train", "--set", "tau=2"], "tau must be in (0, 1]"),
+        (["train", "--set", "gamma=1.5"], "gamma must be in [0, 1]"),
+        (["train", "--set", "batch_size=512", "buffer_size=100"], "must not exceed buffer_size"),
+        (["train", "--set", "hidden_sizes=[64,"], "not valid YAML"),
+        (["train", "--steps", "0"], "positive integer"),
+        (["train", "--preset", "nope"], "unknown preset 'nope'"),
+        (["train", "--env", "tests.helpers:Nope"], "cannot import environment"),
+        (["evaluate", "does/not/exist"], "does not exist"),
+        (["plot", "does/not/exist"], "not a run directory"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_error_line_exit_2_and_nothing_written(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert message in error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_of_a_directory_without_checkpoint_is_refused(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "no checkpoint" in error_line(capsys)
+
+
+def test_train_refuses_to_overwrite_an_existing_run(run_dir, capsys):
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert main(["train", "--run-dir", str(run_dir), *FAST]) == 2
+    assert "already exists" in error_line(capsys)
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_evaluate_json_reports_returns_and_info_means(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--episodes", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"mean_return", "std_return", "episodes", "info_means"}
+    assert out["episodes"] == 2 and out["mean_return"] < 0
+
+
+def test_evaluate_is_deterministic(run_dir, capsys):
+    main(["evaluate", str(run_dir), "--episodes", "1", "--seed", "5", "--json"])
+    main(["evaluate", str(run_dir), "--episodes", "1", "--seed", "5", "--json"])
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert first == second
+
+
+def test_evaluate_writes_a_gif(run_dir, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    out = tmp_path / "ep.gif"
+    assert main(["evaluate", str(run_dir), "--episodes", "1", "--video", str(out)]) == 0
+    frames = iio.imread(out, index=None)
+    assert frames.shape[0] > 100 and frames.shape[-1] in (3, 4)
+
+
+def test_plot_overlays_runs(run_dir, tmp_path, capsys):
+    out = tmp_path / "both.png"
+    assert main(["plot", str(run_dir), str(run_dir), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_envs_lists_presets(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    assert "Pendulum-v1" in out and "paper" in out
+
+
+def test_console_script_prints_no_traceback_on_bad_input(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ddpg.cli", "train", "--env", "CartPole-v1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,148 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from ddpg import DDPG, Config
+from ddpg.checkpoint import CheckpointError
+from ddpg.config import resolve
+from ddpg.envs import EnvError
+from ddpg.trainer import TrainingDiverged
+
+SMALL = dict(
+    env_id="Pendulum-v1",
+    hidden_sizes=[32, 32],
+    batch_size=32,
+    learning_starts=200,
+    eval_every=500,
+    eval_episodes=2,
+    log_every=50,
+    progress=False,
+    video=False,
+)
+
+
+def rows(path, drop=("wall_time",)):
+    with open(path, newline="") as f:
+        return [{k: v for k, v in r.items() if k not in drop} for r in csv.DictReader(f)]
+
+
+def test_same_seed_gives_identical_logs(tmp_path):
+    for name in ("a", "b"):
+        DDPG(config=Config(**SMALL, seed=3)).learn(1000, run_dir=tmp_path / name)
+    for log in ("metrics.csv", "updates.csv", "eval.csv"):
+        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+    assert len(rows(tmp_path / "a" / "updates.csv")) == (1000 - 200 + 1) // 50  # updates from step 200 on
+
+
+def test_different_seeds_give_different_runs(tmp_path):
+    for seed in (1, 2):
+        DDPG(config=Config(**SMALL, seed=seed)).learn(400, run_dir=tmp_path / str(seed))
+    assert rows(tmp_path / "1" / "metrics.csv") != rows(tmp_path / "2" / "metrics.csv")
+
+
+def test_run_directory_holds_the_contract_files(tmp_path):
+    run = tmp_path / "run"
+    config = Config(**{**SMALL, "video": True})
+    summary = DDPG(config=config).learn(600, run_dir=run)
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "updates.csv",
+        "eval.csv",
+        "summary.json",
+        "plots/training.png",
+        "videos/final.mp4",
+        "checkpoints/latest/model.safetensors",
+        "checkpoints/latest/meta.json",
+    ):
+        assert (run / name).is_file(), name
+    assert next(csv.reader(open(run / "metrics.csv"))) == ["step", "episode", "return", "length", "wall_time"]
+    assert next(csv.reader(open(run / "updates.csv"))) == [
+        "step",
+        "critic_loss",
+        "actor_loss",
+        "td_error",
+        "q_mean",
+    ]
+    assert [r["step"] for r in rows(run / "eval.csv")] == ["500", "600"]
+    saved = json.loads((run / "summary.json").read_text())
+    assert saved == summary
+    for key in (
+        "env_id",
+        "seed",
+        "total_steps",
+        "final_eval_mean_return",
+        "final_eval_std_return",
+        "train_steps_per_second",
+        "wall_time_s",
+    ):
+        assert key in saved
+    assert saved["total_steps"] == 600 and saved["episodes"] == 3  # Pendulum episodes are 200 steps
+
+
+def test_no_updates_before_learning_starts(tmp_path):
+    agent = DDPG(config=Config(**{**SMALL, "learning_starts": 300}))
+    agent.learn(299)
+    assert agent.updates == 0
+    agent.learn(310)
+    assert agent.updates == 11
+
+
+def test_train_freq_and_gradient_steps_set_the_update_cadence():
+    agent = DDPG(config=Config(**{**SMALL, "learning_starts": 100, "train_freq": 4, "gradient_steps": 3}))
+    agent.learn(300)
+    assert agent.updates == 3 * (300 // 4 - 100 // 4 + 1)
+
+
+def test_saved_agent_acts_identically_after_load(tmp_path):
+    agent = DDPG(config=Config(**SMALL))
+    agent.learn(400)
+    agent.save(tmp_path / "ckpt")
+    loaded = DDPG.load(tmp_path / "ckpt")
+    obs = np.array([0.3, -0.2, 1.0], dtype=np.float32)
+    np.testing.assert_array_equal(agent.act(obs), loaded.act(obs))
+    assert loaded.step == 400 and loaded.updates == agent.updates
+    assert loaded.learner.actor_opt.state_dict()["state"][0]["exp_avg"].abs().sum() > 0
+
+
+def test_load_refuses_a_checkpoint_for_other_shapes(tmp_path):
+    DDPG(config=Config(**SMALL)).save(tmp_path / "ckpt")
+    with pytest.raises(CheckpointError, match=r"observation shape \(3,\).*\(2,\)"):
+        DDPG.load(
+            tmp_path / "ckpt", env=DDPG(config=Config(**{**SMALL, "env_id": "MountainCarContinuous-v0"})).env
+        )
+
+
+def test_user_environment_class_by_module_path():
+    agent = DDPG(
+        config=Config(
+            **{
+                **SMALL,
+                "env_id": "tests.helpers:CountingEnv",
+                "max_episode_steps": 20,
+                "eval_episodes": 1,
+                "env": {"terminate_at": 50},
+            }
+        )
+    )
+    summary = agent.learn(250)
+    assert summary["episodes"] == 12  # truncated every 20 steps by max_episode_steps
+
+
+def test_discrete_action_space_is_refused():
+    with pytest.raises(EnvError, match="Discrete action space"):
+        DDPG("CartPole-v1", Config(progress=False))
+
+
+def test_non_finite_reward_stops_training_naming_the_step():
+    agent = DDPG(config=Config(**{**SMALL, "env_id": "tests.helpers:NaNEnv"}))
+    with pytest.raises(TrainingDiverged, match="step 5"):
+        agent.learn(100)
+
+
+def test_pendulum_preset_learns_within_6000_steps(tmp_path):
+    config = resolve(env_id="Pendulum-v1", seed=0, overrides=["progress=false", "video=false"])
+    summary = DDPG(config=config).learn(6000, run_dir=tmp_path / "run")
+    assert summary["final_eval_mean_return"] >= -400
