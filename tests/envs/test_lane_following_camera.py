@@ -55,19 +55,19 @@ def test_rows_above_the_horizon_show_the_sky(env) -> None:
     assert _mask(image[:10], Palette().sky).all()
 
 
-def test_observation_has_the_configured_camera_size_and_dtype(tmp_path) -> None:
+def test_observation_has_the_configured_camera_size_and_dtype() -> None:
     observation, _ = LaneFollowingEnv(camera_width=48, camera_height=32).reset(seed=0)
     assert (observation.shape, observation.dtype) == ((32, 48, 3), np.uint8)
 
 
-def test_domain_randomisation_changes_colours_per_seed(env, tmp_path) -> None:
+def test_domain_randomisation_changes_colours_per_seed() -> None:
     randomised = LaneFollowingEnv(map_name="loop", domain_randomization=True)
     first, _ = randomised.reset(seed=1, options={"pose": (0.9, 1.38, 0.0)})
     second, _ = randomised.reset(seed=2, options={"pose": (0.9, 1.38, 0.0)})
     assert not np.array_equal(first, second)
 
 
-def test_rgb_array_render_is_a_top_down_view_256_pixels_on_the_long_side(tmp_path) -> None:
+def test_rgb_array_render_is_a_top_down_view_256_pixels_on_the_long_side() -> None:
     env = LaneFollowingEnv(map_name="zigzag", render_mode="rgb_array")
     env.reset(seed=0)
     frame = env.render()

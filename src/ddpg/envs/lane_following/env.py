@@ -110,7 +110,8 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
         self._frame: LaneFrame | None = None
         self._lane_pose: LanePose | None = None
         self._steps = 0
-        self._figure = None
+        self._figure: Any = None
+        self._image_artist: Any = None
 
     @property
     def robot_pose(self) -> RobotPose:
