@@ -124,7 +124,6 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._lane_pose
 
     def _set_palette(self, palette: Palette) -> None:
-        self._palette = palette
         self._colours = palette.ground_colours()[self._texture.classes]
         self._sky = np.array(palette.sky, dtype=np.uint8)
 
@@ -137,7 +136,8 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
         along = self.np_random.uniform(0.2, 0.8) * TILE_SIZE
         lateral = -LANE_OFFSET + self.np_random.uniform(-START_LATERAL_NOISE, START_LATERAL_NOISE)
         heading = math.atan2(ty, tx) + self.np_random.uniform(-START_HEADING_NOISE, START_HEADING_NOISE)
-        pose = RobotPose(start[0] + along * tx - lateral * ty, start[1] + along * ty + lateral * tx, heading)
+        x, y = start[0] + along * tx - lateral * ty, start[1] + along * ty + lateral * tx
+        pose = RobotPose(x, y, math.remainder(heading, math.tau))
         return pose, direction
 
     def _placed_start(self, pose: Any) -> tuple[RobotPose, int]:
@@ -162,6 +162,8 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
         fallback = self.road_map.segment_at(self._pose.x, self._pose.y)
         self._frame = lane_frame(self.road_map, self._pose.x, self._pose.y, self._direction, fallback)
         self._lane_pose = self._make_lane_pose(self._frame, 0.0, 0.0, 0.0, (0.0, 0.0))
+        if self.render_mode == "human":
+            self.render()
         return self._observe(), self._info()
 
     def _make_lane_pose(

@@ -67,9 +67,8 @@ class Segment:
 
     tile: tuple[int, int]
     loop: int
-    lane_starts: tuple[
-        float, float
-    ]  # right-lane arc length before this tile, summed in loop order, per direction
+    # Right-lane arc length of the loop's tiles before this one (in loop order), for directions +1 and -1.
+    lane_starts: tuple[float, float]
     length: float
     entry: tuple[float, float]  # entry point on the tile edge
     exit: tuple[float, float]
@@ -83,10 +82,8 @@ class Segment:
     def project(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple:
         """Arc length from the entry, lateral offset (left positive), unit tangent and curvature."""
         if self.corner is None:
-            tx, ty = (
-                (self.exit[0] - self.entry[0]) / self.length,
-                (self.exit[1] - self.entry[1]) / self.length,
-            )
+            tx = (self.exit[0] - self.entry[0]) / self.length
+            ty = (self.exit[1] - self.entry[1]) / self.length
             dx, dy = x - self.entry[0], y - self.entry[1]
             return dx * tx + dy * ty, dx * -ty + dy * tx, tx, ty, 0.0
         cx, cy = self.corner
@@ -135,8 +132,9 @@ class RoadMap:
         return tuple(s for s in self.segments if s.corner is None)
 
 
-def _side_point(road_map_rows: int, tile: tuple[int, int], side: str) -> tuple[float, float]:
-    x0, y0 = tile[1] * TILE_SIZE, (road_map_rows - 1 - tile[0]) * TILE_SIZE
+def _side_point(rows: int, tile: tuple[int, int], side: str) -> tuple[float, float]:
+    """Midpoint of one side of a tile, where roads cross from tile to tile."""
+    x0, y0 = tile[1] * TILE_SIZE, (rows - 1 - tile[0]) * TILE_SIZE
     half = TILE_SIZE / 2
     offsets = {"N": (half, TILE_SIZE), "S": (half, 0.0), "E": (TILE_SIZE, half), "W": (0.0, half)}
     return x0 + offsets[side][0], y0 + offsets[side][1]
