@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import gymnasium
 import numpy as np
@@ -41,8 +42,14 @@ def test_observation_space_is_exactly_the_camera_image() -> None:
     assert (space.shape, space.dtype, space.low.min(), space.high.max()) == ((24, 40, 3), np.uint8, 0, 255)
 
 
-def test_register_is_idempotent_and_makes_the_env() -> None:
+def test_registering_twice_does_not_override_the_registration() -> None:
     register()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Gymnasium warns when an id is registered again
+        register()
+
+
+def test_registered_id_makes_the_env_with_kwargs() -> None:
     register()
     env = gymnasium.make(ENV_ID, map_name="zigzag", max_steps=3)
     observation, _ = env.reset(seed=0)
