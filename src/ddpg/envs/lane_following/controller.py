@@ -1,0 +1,71 @@
+"""A scripted reference driver that reads the privileged lane pose instead of the camera."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ddpg.envs.lane_following.env import LaneFollowingEnv
+from ddpg.envs.lane_following.robot import RobotParams
+
+
+@dataclass(frozen=True)
+class ScriptedController:
+    """PD steering on the lane pose with the lane's curvature as feed-forward.
+
+    Called with an env's ``info`` (or ``asdict(LanePose)``), returns wheel velocities. The gains
+    place both poles of the linearised lateral dynamics near -4 rad/s at the cruising speed.
+    """
+
+    cruise: float = 0.5  # fraction of full speed
+    dist_gain: float = 50.0  # rad/s of turn per metre of lateral error, per m/s of speed
+    angle_gain: float = 8.0  # rad/s of turn per radian of heading error
+    robot: RobotParams = RobotParams()
+
+    def __call__(self, info: Mapping[str, Any]) -> np.ndarray:
+        speed = self.cruise * self.robot.max_wheel_speed
+        # Feed-forward follows the lane's bend; feedback pulls the robot back onto its centre.
+        turn_rate = (
+            speed * info["curvature"]
+            - self.dist_gain * speed * info["dist"]
+            - self.angle_gain * info["angle"]
+        )
+        difference = turn_rate * self.robot.wheel_base / self.robot.max_wheel_speed
+        wheels = np.array([self.cruise - difference / 2, self.cruise + difference / 2])
+        return np.clip(wheels, -1.0, 1.0).astype(np.float32)
+
+
+def reference(episodes: int = 5, seed: int = 0, **env_kwargs: Any) -> dict[str, Any]:
+    """Distance travelled along the lane by the scripted controller, per episode and summarised."""
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes: must be a positive integer, got {episodes!r}")
+    env = LaneFollowingEnv(**env_kwargs)
+    controller = ScriptedController(robot=env.robot)
+    distances, steps, left_road = [], [], []
+    try:
+        for episode in range(episodes):
+            _, info = env.reset(seed=seed + episode)
+            terminated = truncated = False
+            count = 0
+            while not (terminated or truncated):
+                _, _, terminated, truncated, info = env.step(controller(info))
+                count += 1
+            distances.append(float(info["distance_travelled"]))
+            steps.append(count)
+            left_road.append(bool(terminated))
+    finally:
+        env.close()
+    return {
+        "map": env_kwargs.get("map_name", "loop"),
+        "episodes": episodes,
+        "seed": seed,
+        "distance_travelled": distances,
+        "steps": steps,
+        "left_road": left_road,
+        "mean": float(np.mean(distances)),
+        "std": float(np.std(distances)),
+        "unit": "m",
+    }

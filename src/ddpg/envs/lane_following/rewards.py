@@ -1,0 +1,99 @@
+"""Reward engineering: a reward is any function of the robot's lane pose.
+
+Write ``def my_reward(pose: LanePose) -> float`` and pass it to the environment as a callable or
+as ``reward="package.module:my_reward"``; built-ins are chosen by name (see ``BUILTIN_REWARDS``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+OFF_ROAD_PENALTY = -10.0
+
+
+@dataclass(frozen=True)
+class LanePose:
+    """Where the robot is relative to its lane, after a step.
+
+    ``dist`` is the signed distance (metres) from the centre of the right lane, positive when the
+    robot is left of it (towards the yellow centre line). ``angle`` is the heading error in radians,
+    positive when the robot points left of the lane direction; ``dot_dir`` is its cosine.
+    """
+
+    dist: float
+    dot_dir: float
+    angle: float
+    speed: float  # forward speed, m/s (negative when reversing)
+    distance_travelled: float  # metres of progress along the lane since reset
+    progress: float  # metres of progress along the lane during the last step
+    on_road: bool
+    curvature: float  # of the lane centre at the robot, 1/m, positive for left turns
+    wheel_velocities: tuple[float, float]  # the clipped action, (left, right)
+
+
+RewardFn = Callable[[LanePose], float]
+
+
+def default_reward(pose: LanePose) -> float:
+    """Drive fast along the lane, stay near its centre."""
+    if not pose.on_road:
+        return OFF_ROAD_PENALTY
+    return pose.speed * pose.dot_dir - 10.0 * abs(pose.dist)
+
+
+def centering_reward(pose: LanePose) -> float:
+    """Stay centred and aligned with the lane, whatever the speed."""
+    if not pose.on_road:
+        return OFF_ROAD_PENALTY
+    return pose.dot_dir - 10.0 * abs(pose.dist)
+
+
+def speed_reward(pose: LanePose) -> float:
+    """Speed along the lane only."""
+    if not pose.on_road:
+        return OFF_ROAD_PENALTY
+    return pose.speed * pose.dot_dir
+
+
+BUILTIN_REWARDS: dict[str, RewardFn] = {
+    "default": default_reward,
+    "centering": centering_reward,
+    "speed": speed_reward,
+}
+
+
+def _import_reward(spec: str) -> RewardFn:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(
+            f"reward: {spec!r} is neither a built-in ({', '.join(BUILTIN_REWARDS)}) nor 'module:function'"
+        )
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"reward: cannot import {spec!r}: {error}") from error
+    if not callable(function):
+        raise ValueError(f"reward: {spec!r} is not callable")
+    return function
+
+
+def resolve_reward(reward: str | RewardFn) -> RewardFn:
+    """A reward function from a built-in name, a 'package.module:function' path or a callable."""
+    if callable(reward):
+        return reward
+    if not isinstance(reward, str):
+        raise ValueError(f"reward: expected a name, 'module:function' or a callable, got {reward!r}")
+    if reward in BUILTIN_REWARDS:
+        return BUILTIN_REWARDS[reward]
+    return _import_reward(reward)
+
+
+def checked_reward(function: RewardFn, pose: LanePose, step: int) -> float:
+    value = float(function(pose))
+    if not math.isfinite(value):
+        name = getattr(function, "__qualname__", repr(function))
+        raise ValueError(f"reward: {name} returned {value} at step {step}")
+    return value
