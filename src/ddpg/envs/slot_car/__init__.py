@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gymnasium
 
+from ddpg.envs.slot_car.env import SlotCarEnv
 from ddpg.envs.slot_car.physics import CarParams
 from ddpg.envs.slot_car.track import BUILTIN_TRACKS, Track, make_track
 
 ENV_ID = "SlotCarRacing-v0"
 
-__all__ = ["BUILTIN_TRACKS", "ENV_ID", "CarParams", "Track", "make_track", "register"]
+__all__ = ["BUILTIN_TRACKS", "ENV_ID", "CarParams", "SlotCarEnv", "Track", "make_track", "register"]
 
 
 def register() -> None:

@@ -255,16 +255,16 @@ def _spline_track(pts: np.ndarray, name: str, spacing: float, crossings_allowed:
     pos, d1, d2 = _spline_eval(knots, h, pts, m, t)
     norm = np.linalg.norm(d1, axis=1)
     kappa = (d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]) / norm**3
-    return Track(
-        name=name,
-        s=s,
-        x=pos[:, 0].copy(),
-        y=pos[:, 1].copy(),
-        heading=np.arctan2(d1[:, 1], d1[:, 0]),
-        kappa=kappa,
-        length=length,
-        crossings_allowed=crossings_allowed,
-    )
+    arrays = {
+        "s": s,
+        "x": pos[:, 0].copy(),
+        "y": pos[:, 1].copy(),
+        "heading": np.arctan2(d1[:, 1], d1[:, 0]),
+        "kappa": kappa,
+    }
+    for array in arrays.values():
+        array.flags.writeable = False  # a track is shared by envs and references; keep it frozen
+    return Track(name=name, length=length, crossings_allowed=crossings_allowed, **arrays)
 
 
 def _self_intersection(track: Track, max_segments: int = 800) -> tuple[float, float] | None:
