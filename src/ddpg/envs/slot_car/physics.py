@@ -34,7 +34,7 @@ class CarParams:
     dt: duration of one environment step, s.
     substeps: integration substeps per environment step (semi-implicit Euler).
 
-    The defaults give a top speed of about 6.6 m/s, a 2.2 s optimal flying lap on the ``oval`` (0.6 m
+    The defaults give a top speed of about 6.5 m/s, a 2.2 s optimal flying lap on the ``oval`` (0.6 m
     bends, where grip allows 3.5 m/s) and a crash in the first bend at full throttle.
     """
 
