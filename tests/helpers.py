@@ -47,3 +47,11 @@ class DiscreteEnv(CountingEnv):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.action_space = gym.spaces.Discrete(2)
+
+
+class HugeRewardEnv(CountingEnv):
+    """Rewards so large that squared TD errors overflow float32: the critic loss becomes inf."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, 1e30, terminated, truncated, info
