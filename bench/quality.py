@@ -47,11 +47,22 @@ def run_seed(env_id: str, steps: int, seed: int, out: Path, threshold: float | N
     started = time.perf_counter()
     summary = DDPG(config=config).learn(run_dir=run)
     evals = read_csv(run / "eval.csv")
-    first_solved = next((int(s) for s, r in zip(evals["step"], evals["mean_return"]) if threshold is not None
-                         and r >= threshold), None)
-    return {"seed": seed, "final": summary["final_eval_mean_return"], "best": max(evals["mean_return"]),
-            "first_step_at_threshold": first_solved, "wall_s": time.perf_counter() - started,
-            "steps_per_s": summary["train_steps_per_second"]}
+    first_solved = next(
+        (
+            int(s)
+            for s, r in zip(evals["step"], evals["mean_return"])
+            if threshold is not None and r >= threshold
+        ),
+        None,
+    )
+    return {
+        "seed": seed,
+        "final": summary["final_eval_mean_return"],
+        "best": max(evals["mean_return"]),
+        "first_step_at_threshold": first_solved,
+        "wall_s": time.perf_counter() - started,
+        "steps_per_s": summary["train_steps_per_second"],
+    }
 
 
 def table(env_id: str, steps: int, results: list[dict], threshold: float | None) -> str:
@@ -66,16 +77,23 @@ def table(env_id: str, steps: int, results: list[dict], threshold: float | None)
         "|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r['seed']} | {r['final']:.1f} | {r['best']:.1f} | {r['first_step_at_threshold']} | "
-                     f"{r['wall_s']:.0f} | {r['steps_per_s']:.0f} |")
-    lines += ["", f"Median final eval **{statistics.median(finals):.1f}** (min {min(finals):.1f}, "
-              f"max {max(finals):.1f}); threshold {threshold}: reached by {len(solved)}/{len(results)} seeds"
-              + (f", median first step {statistics.median(solved):.0f}." if solved else ".")]
+        lines.append(
+            f"| {r['seed']} | {r['final']:.1f} | {r['best']:.1f} | {r['first_step_at_threshold']} | "
+            f"{r['wall_s']:.0f} | {r['steps_per_s']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Median final eval **{statistics.median(finals):.1f}** (min {min(finals):.1f}, "
+        f"max {max(finals):.1f}); threshold {threshold}: reached by {len(solved)}/{len(results)} seeds"
+        + (f", median first step {statistics.median(solved):.0f}." if solved else "."),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env", default="Pendulum-v1")
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, default=5)
@@ -92,8 +110,18 @@ def main() -> int:
     print(text)
     raw = ROOT / "bench" / "results" / f"quality-{args.env}.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"env": args.env, "steps": args.steps, "machine": machine(),
-                               "date": date.today().isoformat(), "results": results}, indent=1))
+    raw.write_text(
+        json.dumps(
+            {
+                "env": args.env,
+                "steps": args.steps,
+                "machine": machine(),
+                "date": date.today().isoformat(),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     if not args.no_docs:
         update_docs(ROOT / "docs" / "BENCHMARKS.md", args.env, text)
     return 0
@@ -105,7 +133,11 @@ def update_docs(doc: Path, env_id: str, text: str) -> None:
     current = doc.read_text() if doc.exists() else "# Benchmarks\n"
     block = f"{start}\n{text}{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    updated = pattern.sub(lambda _: block, current) if pattern.search(current) else f"{current.rstrip()}\n\n{block}\n"
+    updated = (
+        pattern.sub(lambda _: block, current)
+        if pattern.search(current)
+        else f"{current.rstrip()}\n\n{block}\n"
+    )
     doc.write_text(updated)
 
 

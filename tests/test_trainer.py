@@ -149,8 +149,16 @@ def test_pendulum_preset_learns_within_6000_steps(tmp_path):
 
 
 def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    config = Config(**{**SMALL, "env_id": "tests.helpers:HugeRewardEnv", "learning_starts": 40, "log_every": 1,
-                       "checkpoint_every": 20, "max_episode_steps": 50})
+    config = Config(
+        **{
+            **SMALL,
+            "env_id": "tests.helpers:HugeRewardEnv",
+            "learning_starts": 40,
+            "log_every": 1,
+            "checkpoint_every": 20,
+            "max_episode_steps": 50,
+        }
+    )
     with pytest.raises(TrainingDiverged, match="non-finite loss at step 40"):
         DDPG(config=config).learn(100, run_dir=tmp_path / "run")
     good = DDPG.load(tmp_path / "run")  # the step-40 checkpoint was never written over
