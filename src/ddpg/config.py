@@ -106,6 +106,7 @@ class Config:
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
     video: bool = True  # record the final evaluation's first episode to videos/final.mp4
     progress: bool = True
+    on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf observation or reward: stop, or skip it
 
     def __post_init__(self) -> None:
         _check(bool(self.env_id), "env_id", "must not be empty")
@@ -151,6 +152,7 @@ class Config:
             self.checkpoint_every is None or self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1"
         )
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+        _check(self.on_nonfinite in ("stop", "skip"), "on_nonfinite", "must be stop or skip")
 
     @property
     def critic_sizes(self) -> list[int]:
