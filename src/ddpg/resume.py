@@ -14,7 +14,6 @@ actions, and the resulting observation is checked against the one saved.
 
 from __future__ import annotations
 
-import json
 import random
 import zipfile
 from pathlib import Path
@@ -220,31 +219,30 @@ def restore(
         recorder = collector.env
         actions = arrays["episode_actions"].astype(np.dtype(meta["action_dtype"]))
         obs = recorder.replay(from_json(meta["episode_start"]), actions)
-        saved_obs = arrays["obs"]
+        warning = None
+        if not np.array_equal(np.asarray(obs), arrays["obs"]):
+            warning = (
+                f"replaying the current episode ({len(actions)} steps) did not reproduce the saved "
+                "observation; the environment is not deterministic given its seed and actions, so the "
+                "resumed run will differ from an uninterrupted one"
+            )
+        collector.obs = obs
+        collector.episode = int(meta["episode"])
+        collector.episode_return = float(meta["episode_return"])
+        collector.episode_length = int(meta["episode_length"])
+        # The replay advanced generators; set every one to its state at the checkpoint.
         rng = from_json(meta["rng"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"the checkpoint's training state is incomplete or malformed ({e})") from None
-    warning = None
-    if not np.array_equal(np.asarray(obs), saved_obs):
-        warning = (
-            f"replaying the current episode ({len(actions)} steps) did not reproduce the saved observation; "
-            "the environment is not deterministic given its seed and actions, so the resumed run will "
-            "differ from an uninterrupted one"
-        )
-    collector.obs = obs
-    collector.episode = int(meta["episode"])
-    collector.episode_return = float(meta["episode_return"])
-    collector.episode_length = int(meta["episode_length"])
-    # The replay advanced generators; set every one to its state at the checkpoint.
-    set_global_rng_state(rng)
-    restore_generator(collector.rng, rng["agent"])
-    unwrapped = recorder.env.unwrapped
-    unwrapped.np_random = restore_generator(unwrapped.np_random, rng["env"])
-    for name, space in _space_generators(recorder).items():
-        generator = restore_generator(space.np_random, rng[name])
-        if generator is not space.np_random:
-            space._np_random = generator  # spaces have no public setter
-    torch.set_rng_state(tensors["rng.torch"])
+        set_global_rng_state(rng)
+        restore_generator(collector.rng, rng["agent"])
+        unwrapped = recorder.env.unwrapped
+        unwrapped.np_random = restore_generator(unwrapped.np_random, rng["env"])
+        for name, space in _space_generators(recorder).items():
+            generator = restore_generator(space.np_random, rng[name])
+            if generator is not space.np_random:
+                space._np_random = generator  # spaces have no public setter
+        torch.set_rng_state(tensors["rng.torch"])
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(f"the checkpoint's training state is incomplete or malformed ({e!r})") from None
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
@@ -271,16 +269,3 @@ def finished_message(run_dir: Path, step: int, total: int) -> str:
         f"run {run_dir} is finished (step {step} of total_steps {total}); "
         f"give a larger total (`ddpg resume {run_dir} --steps N`, N > {step}) to train further"
     )
-
-
-def load_training_meta(directory: Path) -> dict[str, Any]:
-    """The `training` section of a checkpoint's meta.json (after the manifest was verified)."""
-    try:
-        meta = json.loads((directory / "meta.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"cannot read {directory / 'meta.json'}: {e}") from None
-    if "training" not in meta:
-        raise CheckpointError(
-            f"checkpoint {directory} holds weights only (written by save()); it can be evaluated, not resumed"
-        )
-    return meta

@@ -421,6 +421,9 @@ class DDPG:
             config = from_dict(meta["config"])
         except (KeyError, ValueError) as e:
             raise ckpt.CheckpointError(f"checkpoint {directory} has an unusable config: {e}") from None
+        missing = [k for k in ("obs_shape", "action_shape", "step", "updates", "optimizers") if k not in meta]
+        if missing:
+            raise ckpt.CheckpointError(f"checkpoint {directory} has no {missing[0]} in meta.json")
         agent = cls(env, config)
         for what, mine, theirs in (
             ("observation", agent.obs_shape, meta["obs_shape"]),
@@ -448,23 +451,31 @@ class DDPG:
         directory = run_dir / "checkpoints" / "latest"
         if not directory.exists():
             raise ckpt.CheckpointError(f"{run_dir} has no checkpoints/latest to resume from")
-        agent = cls.load(directory, env)  # verifies the manifest; weights, optimisers, counters
-        meta = resume.load_training_meta(directory)
+        tensors, meta = ckpt.read_checkpoint(directory)
+        if not isinstance(meta.get("training"), dict):
+            raise ckpt.CheckpointError(
+                f"checkpoint {directory} holds weights only (written by save()); "
+                "it can be evaluated, not resumed"
+            )
         state = meta["training"]
+        agent = cls.load(directory, env)  # weights, optimisers, counters, shapes checked
         total = total_steps if total_steps is not None else agent.config.total_steps
         if total <= agent.step:
             raise ckpt.CheckpointError(resume.finished_message(run_dir, agent.step, total))
         agent.config = agent.config.replace(total_steps=total)
-        tensors, _ = ckpt.read_checkpoint(directory)
         arrays = resume.read_arrays(directory / resume.STATE_FILE)
         recorder = resume.EpisodeRecorder(agent.env)
         agent.collector = Collector(recorder, agent.noise, agent.rng, agent.config.seed)
         warning = resume.restore(state, arrays, tensors, agent.collector, agent.buffer)
-        agent.best_eval = state["best_eval"]
-        if state["last_eval"] is not None:
-            agent.last_eval = EvalResult(state["last_eval"]["returns"], state["last_eval"]["lengths"])
-        agent._elapsed = float(state["elapsed"])
-        resume.truncate_logs(run_dir, state["logs"])
+        try:
+            agent.best_eval = None if state["best_eval"] is None else float(state["best_eval"])
+            if state["last_eval"] is not None:
+                agent.last_eval = EvalResult(state["last_eval"]["returns"], state["last_eval"]["lengths"])
+            agent._elapsed = float(state["elapsed"])
+            logs = {str(name): int(size) for name, size in state["logs"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ckpt.CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None
+        resume.truncate_logs(run_dir, logs)
         if warning is not None:
             warnings.warn(warning, stacklevel=2)
         return agent
