@@ -6,18 +6,14 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import ddpg
 from ddpg.checkpoint import write_manifest
 from ddpg.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = [
     "--set",
     "hidden_sizes=[16,16]",
@@ -180,6 +176,8 @@ def test_preset_file_with_unknown_keys_is_refused(tmp_path, capsys, monkeypatch)
         ("buffer_size=100000000000000", "buffer_size 100000000000000 needs"),
         ("hidden_sizes=[10000000,10000000]", "hidden_sizes"),
         ("on_nonfinite=ignore", "on_nonfinite must be one of stop, skip"),
+        ("seed=100000000000000000000", "seed must be in [0, 2**63)"),
+        ("max_episode_steps=1e400", "max_episode_steps must be an integer"),
     ],
 )
 def test_configs_this_machine_cannot_run_are_refused_before_anything_is_written(
@@ -189,14 +187,6 @@ def test_configs_this_machine_cannot_run_are_refused_before_anything_is_written(
     assert main(["train", "--set", override]) == 2
     assert message in error_line(capsys)
     assert list(tmp_path.iterdir()) == []
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    src = Path(ddpg.__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(ROOT)])}
-    return subprocess.run(
-        [sys.executable, "-m", "ddpg.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
-    )
 
 
 def test_non_finite_environment_stops_naming_the_step(tmp_path, capsys):
@@ -235,12 +225,3 @@ def test_skipped_non_finite_transitions_never_reach_the_buffer():
         agent.learn(50)
     assert len(agent.buffer) == 40  # NaNEnv fails its 5th step of every episode
     assert np.isfinite(agent.buffer.reward[:40]).all()
-
-
-def test_resume_prints_no_traceback_on_a_hostile_checkpoint(run, tmp_path):
-    marker = tmp_path / "pwned"
-    (checkpoint(run) / "model.safetensors").write_bytes(pickle.dumps(Payload(marker)))
-    result = _cli("resume", str(run), cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
-    assert not marker.exists()

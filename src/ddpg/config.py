@@ -113,7 +113,7 @@ class Config:
         _check(
             self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps", "must be >= 1"
         )
-        _check(self.seed >= 0, "seed", "must be >= 0")
+        _check(0 <= self.seed < 2**63, "seed", "must be in [0, 2**63)")  # torch seeds are 64-bit
         _check(self.total_steps >= 1, "total_steps", "must be >= 1")
         _check(
             len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
@@ -219,7 +219,12 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             raise ConfigError(f"{name} must be true or false, got {value!r}")
         return value
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        # float.is_integer() is False for inf and nan, which int() cannot take.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not value.is_integer())
+        ):
             raise ConfigError(f"{name} must be an integer, got {value!r}")
         return int(value)
     if hint is float:
