@@ -130,6 +130,7 @@ def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
             shutil.rmtree(old, ignore_errors=True) if not old.is_symlink() else old.unlink()
         else:
             os.replace(tmp, target)
+        _fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -140,6 +141,7 @@ def point_link(link: Path, target_name: str) -> None:
     tmp = link.parent / f".tmp-link-{uuid.uuid4().hex[:8]}"
     os.symlink(target_name, tmp)
     os.replace(tmp, link)
+    _fsync_dir(link.parent)
 
 
 def _fsync_tree(path: Path) -> None:
@@ -147,6 +149,20 @@ def _fsync_tree(path: Path) -> None:
         if f.is_file():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable across a power cut only once its directory is synced (a kill needs nothing).
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _sha256(path: Path) -> str:
