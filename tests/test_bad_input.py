@@ -173,7 +173,7 @@ def test_preset_file_with_unknown_keys_is_refused(tmp_path, capsys, monkeypatch)
     [
         ("device=cuda:7", "device 'cuda:7'"),
         ("device=toaster", "device 'toaster'"),
-        ("buffer_size=100000000000000", "buffer_size 100000000000000 needs"),
+        ("buffer_size=100000000000000", "buffer_size 100000000000000 cannot fit"),
         ("hidden_sizes=[10000000,10000000]", "hidden_sizes"),
         ("on_nonfinite=ignore", "on_nonfinite must be one of stop, skip"),
         ("seed=100000000000000000000", "seed must be in [0, 2**63)"),

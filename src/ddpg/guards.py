@@ -33,20 +33,20 @@ def check_resources(config: Config, obs_shape: tuple[int, ...], action_dim: int)
     memory = physical_memory()
     if memory is None:
         return
-    obs = int(np.prod(obs_shape))
-    transition = 4 * (2 * obs + action_dim + 2)  # float32 obs, next_obs, action, reward, terminated
-    need = config.buffer_size * transition
+    # Lower bounds only: the buffer may store frames once and as bytes, the networks may start with a
+    # convolutional encoder. What they refuse cannot run however it is stored; the rest is allocated
+    # lazily by numpy, as before.
+    need = config.buffer_size * int(np.prod(obs_shape))
     if need > memory:
         raise ConfigError(
-            f"buffer_size {config.buffer_size} needs {need / 2**30:.1f} GiB for this environment; "
-            f"this machine has {memory / 2**30:.1f} GiB"
+            f"buffer_size {config.buffer_size} cannot fit: even at one byte per observation value it needs "
+            f"{need / 2**30:.1f} GiB, and this machine has {memory / 2**30:.1f} GiB"
         )
-    # Weights, target copies, gradients and two Adam moments: about six copies of each network.
-    params = _mlp_params([obs, *config.hidden_sizes, action_dim])
-    params += _mlp_params([obs + action_dim, *config.critic_sizes, 1])
+    # Weights, target copies, gradients and two Adam moments: six float32 copies of each network.
+    params = _mlp_params([1, *config.hidden_sizes, action_dim]) + _mlp_params([1, *config.critic_sizes, 1])
     if 6 * 4 * params > memory:
         raise ConfigError(
-            f"hidden_sizes {config.hidden_sizes} give {params:.3g} parameters, "
+            f"hidden_sizes {config.hidden_sizes} give over {params:.3g} parameters, "
             f"more than this machine's {memory / 2**30:.1f} GiB can hold"
         )
 
