@@ -138,7 +138,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     run_dir = args.run_dir or Path("runs") / run_name(config)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir")
+        resumable = (run_dir / "checkpoints" / "latest").exists()
+        hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
+        raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
     agent = DDPG(config.env_id, config)  # makes and checks the env before anything is written
     print(f"run directory: {run_dir}", flush=True)
     summary = agent.learn(run_dir=run_dir)
