@@ -251,3 +251,45 @@ def test_resume_warns_when_the_environment_does_not_replay_deterministically(tmp
     with pytest.warns(UserWarning, match="did not reproduce the saved observation"):
         agent = DDPG.resume(tmp_path / "run", total_steps=40)
     assert agent.step == 20
+
+
+class GlobalRandomEnv(gym.Env):
+    """Draws its start and its dynamics noise from numpy's global generator, as much older code does."""
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = np.random.normal(size=1).astype(np.float32)
+        return self.x, {}
+
+    def step(self, action):
+        self.x = (self.x + action + 0.1 * np.random.normal(size=1)).astype(np.float32)
+        return self.x, float(-abs(self.x[0])), False, False, {}
+
+
+def test_environment_drawing_from_the_global_generator_replays_exactly(tmp_path):
+    import warnings
+
+    config = Config(
+        env_id="tests.test_resume:GlobalRandomEnv",
+        hidden_sizes=[8, 8],
+        batch_size=4,
+        learning_starts=10,
+        max_episode_steps=30,
+        eval_episodes=0,
+        checkpoint_every=45,  # mid-episode: the replay has 15 steps to reproduce
+        log_every=5,
+        progress=False,
+        video=False,
+    )
+    DDPG(config=config).learn(90, run_dir=tmp_path / "a")
+    DDPG(config=config).learn(45, run_dir=tmp_path / "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent = DDPG.resume(tmp_path / "b", total_steps=90)
+    agent.learn(run_dir=tmp_path / "b")
+    for log in ("metrics.csv", "updates.csv"):
+        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
