@@ -79,13 +79,18 @@ def load_optimizers(
     optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor], meta: dict
 ) -> None:
     for name, opt in optimizers.items():
-        saved = meta[name]
-        state: dict[int, dict[str, Any]] = {}
-        for pid in saved["ids"]:
-            prefix = f"{name}.{pid}."
-            state[pid] = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            state[pid].update(saved["scalars"].get(str(pid), {}))
-        opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+        try:
+            saved = meta[name]
+            state: dict[int, dict[str, Any]] = {}
+            for pid in saved["ids"]:
+                prefix = f"{name}.{pid}."
+                state[pid] = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+                state[pid].update(saved["scalars"].get(str(pid), {}))
+            opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(
+                f"the checkpoint's {name} state does not fit this optimiser ({e})"
+            ) from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -125,6 +130,7 @@ def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
             shutil.rmtree(old, ignore_errors=True) if not old.is_symlink() else old.unlink()
         else:
             os.replace(tmp, target)
+        _fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -135,6 +141,7 @@ def point_link(link: Path, target_name: str) -> None:
     tmp = link.parent / f".tmp-link-{uuid.uuid4().hex[:8]}"
     os.symlink(target_name, tmp)
     os.replace(tmp, link)
+    _fsync_dir(link.parent)
 
 
 def _fsync_tree(path: Path) -> None:
@@ -142,6 +149,20 @@ def _fsync_tree(path: Path) -> None:
         if f.is_file():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable across a power cut only once its directory is synced (a kill needs nothing).
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _sha256(path: Path) -> str:
@@ -168,7 +189,9 @@ def verify(directory: Path) -> None:
         raise CheckpointError(f"no checkpoint at {directory}")
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        files = {name: (int(e["bytes"]), str(e["sha256"])) for name, e in manifest.get("files", {}).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        # ValueError covers bytes that are not UTF-8 or not JSON: a manifest that is not one.
         raise CheckpointError(f"checkpoint {directory} has no readable {MANIFEST} ({e})") from None
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -176,16 +199,18 @@ def verify(directory: Path) -> None:
             f"checkpoint {directory} has format version {version}; this ddpg reads up to "
             f"{FORMAT_VERSION} — upgrade ddpg"
         )
-    for name, expected in manifest.get("files", {}).items():
+    for name, (size, sha256) in files.items():
         path = directory / name
+        if Path(name).name != name:
+            raise CheckpointError(f"checkpoint {directory} lists {name!r}, outside the checkpoint")
         if not path.is_file():
             raise CheckpointError(f"checkpoint file {path} is missing")
-        if path.stat().st_size != expected["bytes"]:
+        if path.stat().st_size != size:
             raise CheckpointError(
                 f"checkpoint file {path} has {path.stat().st_size} bytes, the manifest "
-                f"says {expected['bytes']}: it is truncated or was replaced"
+                f"says {size}: it is truncated or was replaced"
             )
-        if _sha256(path) != expected["sha256"]:
+        if _sha256(path) != sha256:
             raise CheckpointError(f"checkpoint file {path} fails its checksum: it is damaged or was replaced")
 
 
@@ -198,6 +223,8 @@ def read_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str,
         raise CheckpointError(f"cannot read {directory / 'model.safetensors'}: {e}") from None
     try:
         meta = json.loads((directory / "meta.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8, not JSON
         raise CheckpointError(f"cannot read {directory / 'meta.json'}: {e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"cannot read {directory / 'meta.json'}: not a JSON object")
     return tensors, meta

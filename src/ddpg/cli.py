@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -104,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_plot)
 
+    p = sub.add_parser(
+        "resume",
+        help="continue a run from its latest checkpoint",
+        description="Continue RUN_DIR from checkpoints/latest with everything restored (weights, "
+        "optimisers, replay buffer, noise, every random generator, the current episode), so the logs "
+        "match an uninterrupted run's on CPU (except wall_time). Rows logged after that checkpoint "
+        "are removed first and written again. Set checkpoint_every to checkpoint during training.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument(
+        "--steps",
+        type=_positive,
+        help="new total environment steps (default: the run's total_steps); extends a finished run",
+    )
+    p.set_defaults(func=cmd_resume)
+
     p = sub.add_parser("envs", help="list presets and ddpg's own environments")
     p.set_defaults(func=cmd_envs)
     return parser
@@ -121,7 +138,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     run_dir = args.run_dir or Path("runs") / run_name(config)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir")
+        resumable = (run_dir / "checkpoints" / "latest").exists()
+        hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
+        raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
     agent = DDPG(config.env_id, config)  # makes and checks the env before anything is written
     print(f"run directory: {run_dir}", flush=True)
     summary = agent.learn(run_dir=run_dir)
@@ -184,6 +203,21 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .trainer import DDPG
+
+    if not args.run_dir.is_dir():
+        raise UsageError(f"run directory {args.run_dir} does not exist")
+    agent = DDPG.resume(args.run_dir, total_steps=args.steps)
+    print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
+    summary = agent.learn(run_dir=args.run_dir)
+    mean, std = summary["final_eval_mean_return"], summary["final_eval_std_return"]
+    if mean is not None:
+        print(f"final evaluation: {mean:.1f} ± {std:.1f} over {agent.config.eval_episodes} episodes")
+    print(f"run directory: {args.run_dir}")
+    return 0
+
+
 def cmd_envs(args: argparse.Namespace) -> int:
     from .config import load_preset, preset_names
     from .envs import registered_ids
@@ -199,13 +233,24 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    # Messages quote user input, which may hold newlines or other line-breaking characters.
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

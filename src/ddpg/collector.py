@@ -81,3 +81,9 @@ class Collector:
         else:
             self.obs = next_obs
         return transition, finished
+
+    def restart(self) -> None:
+        """Abandon the current episode (after a skipped non-finite transition): a fresh one, not counted."""
+        self.noise.reset()
+        self.obs, _ = self.env.reset()
+        self.episode_return, self.episode_length = 0.0, 0

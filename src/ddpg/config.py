@@ -106,13 +106,14 @@ class Config:
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
     video: bool = True  # record the final evaluation's first episode to videos/final.mp4
     progress: bool = True
+    on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf observation or reward: stop, or skip it
 
     def __post_init__(self) -> None:
         _check(bool(self.env_id), "env_id", "must not be empty")
         _check(
             self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps", "must be >= 1"
         )
-        _check(self.seed >= 0, "seed", "must be >= 0")
+        _check(0 <= self.seed < 2**63, "seed", "must be in [0, 2**63)")  # torch seeds are 64-bit
         _check(self.total_steps >= 1, "total_steps", "must be >= 1")
         _check(
             len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
@@ -151,6 +152,7 @@ class Config:
             self.checkpoint_every is None or self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1"
         )
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+        _check(self.on_nonfinite in ("stop", "skip"), "on_nonfinite", "must be stop or skip")
 
     @property
     def critic_sizes(self) -> list[int]:
@@ -217,7 +219,12 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             raise ConfigError(f"{name} must be true or false, got {value!r}")
         return value
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        # float.is_integer() is False for inf and nan, which int() cannot take.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not value.is_integer())
+        ):
             raise ConfigError(f"{name} must be an integer, got {value!r}")
         return int(value)
     if hint is float:

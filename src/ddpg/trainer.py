@@ -7,10 +7,13 @@ It is the only place that knows every other module.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
 import time
+import uuid
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +24,12 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import resume
 from .collector import Collector, Episode, NonFiniteError
 from .config import Config, from_dict, save_yaml
 from .envs import check_spaces, make_env
 from .evaluation import EvalResult, evaluate
+from .guards import check_resources
 from .learner import Learner, LearnerSettings, TensorBatch
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress
 from .networks import ActionScale, build_networks
@@ -36,6 +41,10 @@ EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with trai
 
 class TrainingDiverged(RuntimeError):
     """A loss or a weight became NaN or infinite; the message names the step."""
+
+
+class NonFiniteWarning(UserWarning):
+    """A non-finite transition was skipped (`on_nonfinite: skip`)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -106,6 +115,7 @@ class DDPG:
         self.obs_shape = tuple(env.observation_space.shape)
         self.action_shape = tuple(env.action_space.shape)
         action_dim = int(np.prod(self.action_shape))
+        check_resources(config, self.obs_shape, action_dim)
         self.scale = ActionScale(env.action_space.low, env.action_space.high)
         actor, critic = build_networks(self.obs_shape, action_dim, config)
         self.learner = Learner(
@@ -129,6 +139,10 @@ class DDPG:
         self.step = 0
         self.updates = 0
         self.last_eval: EvalResult | None = None
+        self.best_eval: float | None = None  # best mean evaluation return, kept in checkpoints/best
+        self._elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
+        self._run_dir: Path | None = None
+        self._started: float | None = None  # perf_counter at the (virtual) start of the run
 
     # ------------------------------------------------------------------------------------------------
     # Acting
@@ -158,10 +172,12 @@ class DDPG:
             root.mkdir(parents=True, exist_ok=True)
             save_yaml(c, root / "config.yaml")
             files = _RunFiles.open(root)
+        self._run_dir = root
         if self.collector is None:
-            self.collector = Collector(self.env, self.noise, self.rng, c.seed)
+            # The recorder lets a checkpoint replay the current episode on resume.
+            self.collector = Collector(resume.EpisodeRecorder(self.env), self.noise, self.rng, c.seed)
         progress = Progress(total, self.step, enabled=c.progress)
-        started = time.perf_counter()
+        started = self._started = time.perf_counter() - self._elapsed
         eval_time = 0.0
         last_return: float | None = None
         try:
@@ -218,7 +234,15 @@ class DDPG:
         try:
             transition, episode = self.collector.step(action)
         except NonFiniteError as e:
-            raise TrainingDiverged(f"{e} at step {self.step + 1}") from None
+            if c.on_nonfinite == "stop":
+                raise TrainingDiverged(f"{e} at step {self.step + 1}") from None
+            warnings.warn(
+                f"{e} at step {self.step + 1}: transition skipped, episode restarted (on_nonfinite=skip)",
+                NonFiniteWarning,
+                stacklevel=2,
+            )
+            self.collector.restart()
+            return None
         self.buffer.add(
             transition.obs, transition.action, transition.reward, transition.next_obs, transition.terminated
         )
@@ -279,6 +303,7 @@ class DDPG:
                     "std_return": self.last_eval.std_return,
                 }
             )
+            self._keep_best(files.root / "checkpoints")
 
     def _evaluation_env(self, rgb: bool) -> gym.Env:
         if self._eval_env is not None and (not rgb or self._eval_env.render_mode == "rgb_array"):
@@ -319,14 +344,38 @@ class DDPG:
                 )
         directory = root / "checkpoints"
         name = f"step_{self.step:09d}"
-        self.save(directory / name)
-        ckpt.point_link(directory / "latest", name)
+        _sweep(directory)
+        latest = directory / "latest"
+        if latest.is_symlink() and os.readlink(latest) == name:
+            return  # the same step again (end of the loop): rewriting it would briefly unlink `latest`
+        self.save(directory / name, training_state=True)
+        ckpt.point_link(latest, name)
         steps = sorted(p for p in directory.glob("step_*") if p.is_dir())
         for old in steps[: -self.config.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
+            _discard(old)
 
-    def save(self, directory: Path | str) -> None:
-        """Weights, target weights and optimiser states (safetensors) and metadata (JSON)."""
+    def _keep_best(self, directory: Path) -> None:
+        """Weights of the best evaluation so far in checkpoints/best (a link flipped atomically)."""
+        mean = self.last_eval.mean_return
+        if not np.isfinite(mean) or (self.best_eval is not None and mean <= self.best_eval):
+            return
+        self.best_eval = mean
+        name = f"best_step_{self.step:09d}"
+        link = directory / "best"
+        if link.is_symlink() and os.readlink(link) == name:
+            return  # already written by the session that crashed after it
+        previous = link.resolve() if link.is_symlink() else None
+        self.save(directory / name)
+        ckpt.point_link(link, name)
+        if previous is not None and previous.name != name and previous.is_dir():
+            _discard(previous)
+
+    def save(self, directory: Path | str, *, training_state: bool = False) -> None:
+        """Weights, target weights and optimiser states (safetensors) and metadata (JSON).
+
+        With `training_state`, also everything `DDPG.resume` needs to continue exactly: generators,
+        replay buffer, noise, the current episode and the sizes of the run's logs (docs/resume.md).
+        """
         opt_tensors, opt_meta = ckpt.optimizer_state(self.learner.optimizers())
         tensors = {
             **ckpt.module_tensors(self.learner.modules()),
@@ -342,7 +391,24 @@ class DDPG:
             "updates": self.updates,
             "optimizers": opt_meta,
         }
-        ckpt.write_checkpoint(Path(directory), tensors, meta)
+        extra = None
+        if training_state:
+            if self.collector is None:
+                raise ValueError("there is no training state before learn() has started")
+            state, arrays, rng_tensors = resume.capture(self.collector, self.buffer, self.learner.device)
+            tensors.update(rng_tensors)
+            meta["training"] = {
+                **state,
+                "best_eval": self.best_eval,
+                "last_eval": None if self.last_eval is None else self.last_eval.to_json(),
+                "elapsed": self._elapsed if self._started is None else time.perf_counter() - self._started,
+                "logs": resume.log_sizes(self._run_dir) if self._run_dir is not None else {},
+            }
+
+            def extra(tmp: Path) -> None:
+                resume.write_arrays(tmp / resume.STATE_FILE, arrays)
+
+        ckpt.write_checkpoint(Path(directory), tensors, meta, extra)
 
     @classmethod
     def load(cls, directory: Path | str, env: gym.Env | None = None) -> DDPG:
@@ -355,6 +421,9 @@ class DDPG:
             config = from_dict(meta["config"])
         except (KeyError, ValueError) as e:
             raise ckpt.CheckpointError(f"checkpoint {directory} has an unusable config: {e}") from None
+        missing = [k for k in ("obs_shape", "action_shape", "step", "updates", "optimizers") if k not in meta]
+        if missing:
+            raise ckpt.CheckpointError(f"checkpoint {directory} has no {missing[0]} in meta.json")
         agent = cls(env, config)
         for what, mine, theirs in (
             ("observation", agent.obs_shape, meta["obs_shape"]),
@@ -370,3 +439,66 @@ class DDPG:
         ckpt.load_optimizers(agent.learner.optimizers(), opt_tensors, meta["optimizers"])
         agent.step, agent.updates = meta["step"], meta["updates"]
         return agent
+
+    @classmethod
+    def resume(cls, run_dir: Path | str, total_steps: int | None = None, env: gym.Env | None = None) -> DDPG:
+        """The agent of `run_dir` exactly as at its latest checkpoint, ready for `learn(run_dir=run_dir)`.
+
+        `total_steps` (default: the run's) must exceed the checkpoint's step. The run's logs are cut back
+        to the checkpoint, so continuing writes the same rows an uninterrupted run would have written.
+        """
+        run_dir = Path(run_dir)
+        directory = run_dir / "checkpoints" / "latest"
+        if not directory.exists():
+            raise ckpt.CheckpointError(f"{run_dir} has no checkpoints/latest to resume from")
+        tensors, meta = ckpt.read_checkpoint(directory)
+        if not isinstance(meta.get("training"), dict):
+            raise ckpt.CheckpointError(
+                f"checkpoint {directory} holds weights only (written by save()); "
+                "it can be evaluated, not resumed"
+            )
+        state = meta["training"]
+        agent = cls.load(directory, env)  # weights, optimisers, counters, shapes checked
+        total = total_steps if total_steps is not None else agent.config.total_steps
+        if total <= agent.step:
+            raise ckpt.CheckpointError(resume.finished_message(run_dir, agent.step, total))
+        agent.config = agent.config.replace(total_steps=total)
+        arrays = resume.read_arrays(directory / resume.STATE_FILE)
+        recorder = resume.EpisodeRecorder(agent.env)
+        agent.collector = Collector(recorder, agent.noise, agent.rng, agent.config.seed)
+        warning = resume.restore(state, arrays, tensors, agent.collector, agent.buffer)
+        try:
+            agent.best_eval = None if state["best_eval"] is None else float(state["best_eval"])
+            if state["last_eval"] is not None:
+                agent.last_eval = EvalResult(state["last_eval"]["returns"], state["last_eval"]["lengths"])
+            agent._elapsed = float(state["elapsed"])
+            logs = {str(name): int(size) for name, size in state["logs"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ckpt.CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None
+        resume.truncate_logs(run_dir, logs)
+        if warning is not None:
+            warnings.warn(warning, stacklevel=2)
+        return agent
+
+
+def _discard(path: Path) -> None:
+    """Remove a checkpoint directory; renamed first, so a kill mid-delete leaves no half checkpoint
+    under a checkpoint's name."""
+    trash = path.parent / f".trash-{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sweep(directory: Path) -> None:
+    """Remove what killed writes and deletes left behind (one writer per run directory)."""
+    if not directory.is_dir():
+        return
+    for leftover in directory.glob(".*-*"):
+        if leftover.name.startswith((".tmp-", ".old-", ".trash-")):
+            if leftover.is_symlink() or leftover.is_file():
+                leftover.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
