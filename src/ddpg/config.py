@@ -106,6 +106,8 @@ class Config:
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
     video: bool = True  # record the final evaluation's first episode to videos/final.mp4
     progress: bool = True
+    tensorboard: bool = True  # TensorBoard events beside the CSVs, when the package is installed
+    video_every: int = 0  # evaluations between videos/step_N.mp4 (when video is on); 0: only the final
 
     def __post_init__(self) -> None:
         _check(bool(self.env_id), "env_id", "must not be empty")
@@ -151,6 +153,7 @@ class Config:
             self.checkpoint_every is None or self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1"
         )
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+        _check(self.video_every >= 0, "video_every", "must be >= 0")
 
     @property
     def critic_sizes(self) -> list[int]:
