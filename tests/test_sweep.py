@@ -159,6 +159,7 @@ def test_a_trial_failing_at_run_time_is_reported_and_the_others_finish(tmp_path,
         (["--grid", "tau=0.1,0.1"], "repeated"),
         (["--env", "NoSuchEnv-v0", "--grid", "tau=0.1"], "unknown environment"),
         (["--seeds", "2"], "give at least one --grid"),
+        (["--grid", "tau=0.1", "--cpus-per-trial", "1000"], "exceeds this machine's"),
         (["--resume", "nowhere"], "not a sweep directory"),
     ],
 )

@@ -362,13 +362,16 @@ def run_sweep(
     """
     directory = Path(directory).absolute()
     trials = plan(spec)
+    cpus = cpus_per_trial if cpus_per_trial is not None else spec.cpus_per_trial
+    if address is None and cpus > (os.cpu_count() or 1):
+        # An embedded Ray would wait forever for a trial that cannot fit on this machine.
+        raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {os.cpu_count()} CPUs")
     if not resume:
         directory.mkdir(parents=True, exist_ok=True)
         spec.save(directory / SPEC_FILE)
     runs_dir = directory / "runs"
     runs_dir.mkdir(exist_ok=True)
     pending = [t for t in trials if not (runs_dir / t.name / "summary.json").is_file()]
-    cpus = cpus_per_trial if cpus_per_trial is not None else spec.cpus_per_trial
     errors: dict[str, str] = {}
     done = 0
 
