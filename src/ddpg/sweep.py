@@ -366,6 +366,9 @@ def run_sweep(
     if address is None and cpus > (os.cpu_count() or 1):
         # An embedded Ray would wait forever for a trial that cannot fit on this machine.
         raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {os.cpu_count()} CPUs")
+    use_ray = ray_available()
+    if address is not None and not use_ray:
+        raise SweepError("--address needs Ray: pip install 'ddpg[sweep]'")
     if not resume:
         directory.mkdir(parents=True, exist_ok=True)
         spec.save(directory / SPEC_FILE)
@@ -385,14 +388,11 @@ def run_sweep(
     backend = "none"
     if pending:
         jobs = [
-            {"name": t.name, "config": t.config.to_dict(), "run_dir": str(runs_dir / t.name), "cpus": cpus}
-            for t in pending
+            {"name": t.name, "config": t.config.to_dict(), "run_dir": str(runs_dir / t.name)} for t in pending
         ]
         by_name = {t.name: t for t in pending}
-        if ray_available():
+        if use_ray:
             backend = _run_with_ray(jobs, directory, address, cpus, lambda n, e: finished(by_name[n], e))
-        elif address is not None:
-            raise SweepError("--address needs Ray: pip install 'ddpg[sweep]'")
         else:
             backend = _run_with_pool(jobs, cpus, lambda n, e: finished(by_name[n], e))
     results = [trial_result(t, runs_dir / t.name, errors.get(t.name, "")) for t in trials]
