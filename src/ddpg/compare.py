@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,9 +195,11 @@ def group_runs(runs: list[RunRecord], keys: list[str], seed: int = 0) -> list[Se
             continue
         values = {k: config_value(run.config, k) for k in keys}
         groups.setdefault(json.dumps(values, sort_keys=True, default=str), (values, []))[1].append(run)
-    rng = np.random.default_rng(seed)
     stats = []
-    for values, members in groups.values():
+    for key, (values, members) in groups.items():
+        # One generator per setting, seeded by its values: a setting's interval does not depend on which
+        # other settings are compared with it.
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
         steps, curves = _common_curve(members)
         curve, curve_low, curve_high = bootstrap_mean_ci(curves, rng)
         finals = np.asarray([r.final_eval for r in members])
