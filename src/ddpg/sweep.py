@@ -437,7 +437,15 @@ def _ray_session(address: str | None) -> Iterator[str]:
         with _environ(quiet):
             import ray
 
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            # Ship this ddpg to the cluster's workers, so they run the driver's version of the code
+            # (torch, gymnasium and the other dependencies must be installed on every node).
+            package = str(Path(__file__).resolve().parent)
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env={"py_modules": [package]},
+            )
             try:
                 yield f"Ray cluster at {address} ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"
             finally:
@@ -503,7 +511,7 @@ def _run_with_ray(
                 finished(trial.config["trial"]["name"], "")
 
             def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
-                finished(trial.config["trial"]["name"], "the Ray worker running it failed")
+                finished(trial.config["trial"]["name"], _worker_error(trial))
 
         threads = max(1, int(cpus))
         tuner = tune.Tuner(
@@ -523,6 +531,18 @@ def _run_with_ray(
         )
         tuner.fit()
         return description
+
+
+def _worker_error(trial: Any) -> str:
+    """The last `SomeError: message` line of a Tune trial's error (the worker crashed or could not
+    import ddpg; exceptions inside training are caught in `run_trial`)."""
+    text = ""
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except (OSError, AttributeError):
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[\w.]+(Error|Exception): ", ln)]
+    return f"the Ray worker running it failed: {lines[-1]}" if lines else "the Ray worker running it failed"
 
 
 def _pool_trial(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
