@@ -301,11 +301,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cpus_per_trial=args.cpus_per_trial,
         on_trial_done=report,
     )
-    print(f"ran {summary.ran} of {len(summary.results)} trials on {summary.backend}")
+    ok = len(summary.results) - len(summary.failed)
+    print(f"{ok} of {len(summary.results)} trials finished ({summary.ran} run now, on {summary.backend})")
     for rank, s in enumerate(summary.settings, 1):
         print(f"{rank:3d}. {s.label}: final eval {s.final.mean:.1f} [{s.final.low:.1f}, {s.final.high:.1f}]")
     for failure in summary.failed:
         print(f"failed: {failure.trial.name}: {failure.error}", file=sys.stderr)
+    if summary.failed:
+        print(f"to re-run the failed and unfinished trials: ddpg sweep --resume {directory}", file=sys.stderr)
     print(f"results: {directory / 'results.csv'}, {directory / 'summary.md'}, {directory / 'comparison.png'}")
     return 1 if summary.failed else 0
 
