@@ -15,13 +15,14 @@ from typing import NoReturn
 from .checkpoint import CheckpointError
 from .config import ConfigError
 from .envs import EnvError
+from .sweep import SweepError
 
 
 class UsageError(ValueError):
     """A command-line argument is wrong; the message says how to fix it."""
 
 
-USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError)
+USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="output PNG (default: RUN_DIR/plots/training.png for one run, comparison.png for several)",
     )
+    p.add_argument(
+        "--group-by",
+        dest="group_by",
+        action="append",
+        default=[],
+        metavar="KEY[,KEY]",
+        help="aggregate seeds: mean eval curve with a 95%% bootstrap CI per value of these config keys "
+        "(e.g. --group-by tau,noise.sigma); a directory of runs (a sweep) counts as its runs",
+    )
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser(
@@ -123,6 +133,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("envs", help="list presets and ddpg's own environments")
     p.set_defaults(func=cmd_envs)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of settings × seeds on Ray Tune and compare them",
+        description="Each grid point × seed is one trial and one ordinary run directory under OUT/runs/. "
+        "Without --address an embedded local Ray uses this machine's cores; with one, the same command "
+        "joins a Ray cluster. Writes OUT/results.csv, OUT/summary.md and OUT/comparison.png. "
+        "Exit status 1 when any trial failed (each failure is reported; the others still run).",
+    )
+    p.add_argument("--env", help="Gymnasium id or package.module:ClassName (default: the preset's)")
+    p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a config key and its values, parsed like --set (repeat for a product), "
+        "e.g. --grid tau=0.001,0.005 --grid hidden_sizes=[64,64],[256,256]",
+    )
+    p.add_argument("--seeds", type=_positive, help="seeds per grid point (default 3)")
+    p.add_argument("--steps", type=_positive, help="total environment steps per trial")
+    p.add_argument("--out", type=Path, help="sweep directory (default: sweeps/<env>_<keys>_<time>)")
+    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
+    p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, help="CPUs per trial (default 1)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config fields for every trial",
+    )
+    p.add_argument("--resume", type=Path, metavar="DIR", help="finish an interrupted sweep in DIR")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
@@ -190,6 +235,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from .plots import training_figure
 
+    if args.group_by:
+        return _plot_grouped(args)
     for run in args.run_dirs:
         if not (run / "metrics.csv").is_file():
             raise UsageError(f"{run} is not a run directory (no metrics.csv)")
@@ -216,6 +263,88 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"final evaluation: {mean:.1f} ± {std:.1f} over {agent.config.eval_episodes} episodes")
     print(f"run directory: {args.run_dir}")
     return 0
+
+
+def _plot_grouped(args: argparse.Namespace) -> int:
+    from . import compare
+
+    keys = [k.strip() for text in args.group_by for k in text.split(",") if k.strip()]
+    runs = compare.find_runs(args.run_dirs)
+    if not runs:
+        raise UsageError("no run directories (with config.yaml and eval.csv) among the paths given")
+    out = args.out or Path("comparison.png")
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must be a .png file, got {out}")
+    try:
+        settings = compare.group_runs([compare.load_run(r) for r in runs], keys)
+    except compare.UnknownKeyError as e:
+        raise UsageError(f"--group-by {e.args[0]}: not a key of the runs' config.yaml") from None
+    if not settings:
+        raise UsageError("none of the runs has finished (summary.json) with an evaluation")
+    compare.comparison_figure(settings, out, f"{len(runs)} runs grouped by {', '.join(keys)}")
+    print(compare.summary_markdown(settings, f"{len(runs)} runs grouped by {', '.join(keys)}"), end="")
+    print(out)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    if args.cpus_per_trial is not None and not args.cpus_per_trial > 0:
+        raise UsageError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    if args.resume is not None:
+        given = [f"--{n}" for n in ("env", "preset", "grid", "seeds", "steps", "out", "set")]
+        values = (args.env, args.preset, args.grid, args.seeds, args.steps, args.out, args.overrides)
+        clash = [n for n, v in zip(given, values) if v]
+        if clash:
+            raise UsageError(f"--resume reads the spec from DIR/sweep.yaml; drop {', '.join(clash)}")
+        directory = args.resume
+        spec = sweep.SweepSpec.load(directory / sweep.SPEC_FILE)
+        sweep.plan(spec)
+    else:
+        if not args.grid:
+            raise UsageError("give at least one --grid KEY=V1,V2 (or --resume DIR)")
+        spec = sweep.SweepSpec(
+            grid=sweep.parse_grid(args.grid),
+            seeds=args.seeds or 3,
+            env=args.env,
+            preset=args.preset,
+            steps=args.steps,
+            overrides=list(args.overrides),
+            cpus_per_trial=args.cpus_per_trial or 1.0,
+        )
+        directory = args.out or sweep.default_directory(spec)
+        sweep.prepare(spec, directory)
+    if args.address is not None and not sweep.ray_available():
+        raise UsageError("--address needs Ray: pip install 'ddpg[sweep]'")
+
+    def report(result: sweep.TrialResult, done: int, total: int) -> None:
+        what = (
+            f"final eval {result.final_eval:.1f}, {result.steps_per_s:.0f} steps/s"
+            if result.status == "ok"
+            else f"FAILED: {result.error}"
+        )
+        print(f"[{done}/{total}] {result.trial.name}: {what}", flush=True)
+
+    print(f"sweep directory: {directory}", flush=True)
+    summary = sweep.run_sweep(
+        spec,
+        directory,
+        resume=args.resume is not None,
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        on_trial_done=report,
+    )
+    ok = len(summary.results) - len(summary.failed)
+    print(f"{ok} of {len(summary.results)} trials finished ({summary.ran} run now, on {summary.backend})")
+    for rank, s in enumerate(summary.settings, 1):
+        print(f"{rank:3d}. {s.label}: final eval {s.final.mean:.1f} [{s.final.low:.1f}, {s.final.high:.1f}]")
+    for failure in summary.failed:
+        print(f"failed: {failure.trial.name}: {failure.error}", file=sys.stderr)
+    if summary.failed:
+        print(f"to re-run the failed and unfinished trials: ddpg sweep --resume {directory}", file=sys.stderr)
+    print(f"results: {directory / 'results.csv'}, {directory / 'summary.md'}, {directory / 'comparison.png'}")
+    return 1 if summary.failed else 0
 
 
 def cmd_envs(args: argparse.Namespace) -> int:

@@ -107,6 +107,8 @@ class Config:
     video: bool = True  # record the final evaluation's first episode to videos/final.mp4
     progress: bool = True
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf observation or reward: stop, or skip it
+    tensorboard: bool = True  # TensorBoard events beside the CSVs, when the package is installed
+    video_every: int = 0  # evaluations between videos/step_N.mp4 (when video is on); 0: only the final
 
     def __post_init__(self) -> None:
         _check(bool(self.env_id), "env_id", "must not be empty")
@@ -153,6 +155,7 @@ class Config:
         )
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
         _check(self.on_nonfinite in ("stop", "skip"), "on_nonfinite", "must be stop or skip")
+        _check(self.video_every >= 0, "video_every", "must be >= 0")
 
     @property
     def critic_sizes(self) -> list[int]:

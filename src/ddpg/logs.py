@@ -86,3 +86,72 @@ class Progress:
     def close(self) -> None:
         if self.enabled:
             self._bar.stop()
+
+
+class TensorBoardLog:
+    """TensorBoard events in the run directory, mirroring the CSVs (which stay the source of truth).
+
+    The hyper-parameters go in as HParams (so `tensorboard --logdir SWEEP/runs` compares runs by them,
+    against the last `eval/mean_return`) and as the config's YAML in a text panel.
+    """
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+
+    @staticmethod
+    def open(root: Path, config: dict[str, Any]) -> TensorBoardLog | None:
+        """A log writing into `root`, or None when TensorBoard is not installed."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard.summary import hparams
+        except ImportError:
+            return None
+        import yaml
+
+        writer = SummaryWriter(log_dir=str(root))
+        for summary in hparams(_flat_hparams(config), {"eval/mean_return": math.nan}):
+            writer._get_file_writer().add_summary(summary)
+        text = yaml.safe_dump(config, sort_keys=False)
+        writer.add_text("config", "\n".join("    " + line for line in text.splitlines()), 0)
+        return TensorBoardLog(writer)
+
+    def scalars(self, section: str, row: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+        step = int(row["step"])
+        for name, value in row.items():
+            if name != "step" and name not in skip:
+                self._writer.add_scalar(f"{section}/{name}", float(value), step)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _flat_hparams(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat_hparams(value, f"{prefix}{key}."))
+        elif isinstance(value, bool | int | float | str):
+            flat[prefix + key] = value
+        else:
+            flat[prefix + key] = str(value)  # lists, None, empty mappings: HParams takes only scalars
+    return flat
+
+
+class TeeLog:
+    """A CsvLog whose rows also go to TensorBoard as `section/column` at the row's step."""
+
+    def __init__(
+        self, csv_log: CsvLog, tensorboard: TensorBoardLog | None, section: str, skip: tuple[str, ...] = ()
+    ) -> None:
+        self.csv = csv_log
+        self.tensorboard = tensorboard
+        self.section = section
+        self.skip = skip
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.csv.write(row)
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(self.section, row, self.skip)
+
+    def close(self) -> None:
+        self.csv.close()

@@ -31,7 +31,7 @@ from .envs import check_spaces, make_env
 from .evaluation import EvalResult, evaluate
 from .guards import check_resources
 from .learner import Learner, LearnerSettings, TensorBatch
-from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress
+from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress, TeeLog, TensorBoardLog
 from .networks import ActionScale, build_networks
 from .noise import ActionNoise, schedule_factor
 from .replay import ReplayBuffer
@@ -70,22 +70,29 @@ class _RunFiles:
     """The open logs of a run directory."""
 
     root: Path
-    metrics: CsvLog
-    updates: CsvLog
-    evals: CsvLog
+    metrics: CsvLog | TeeLog
+    updates: CsvLog | TeeLog
+    evals: CsvLog | TeeLog
+    tensorboard: TensorBoardLog | None = None
 
     @staticmethod
-    def open(root: Path) -> _RunFiles:
+    def open(root: Path, config: Config) -> _RunFiles:
+        tb = TensorBoardLog.open(root, config.to_dict()) if config.tensorboard else None
         return _RunFiles(
             root,
-            CsvLog(root / "metrics.csv", METRICS_COLUMNS),
-            CsvLog(root / "updates.csv", UPDATES_COLUMNS),
-            CsvLog(root / "eval.csv", EVAL_COLUMNS),
+            TeeLog(
+                CsvLog(root / "metrics.csv", METRICS_COLUMNS), tb, "episode", skip=("episode", "wall_time")
+            ),
+            TeeLog(CsvLog(root / "updates.csv", UPDATES_COLUMNS), tb, "train"),
+            TeeLog(CsvLog(root / "eval.csv", EVAL_COLUMNS), tb, "eval"),
+            tb,
         )
 
     def close(self) -> None:
         for log in (self.metrics, self.updates, self.evals):
             log.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 class DDPG:
@@ -171,7 +178,7 @@ class DDPG:
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
             save_yaml(c, root / "config.yaml")
-            files = _RunFiles.open(root)
+            files = _RunFiles.open(root, c)
         self._run_dir = root
         if self.collector is None:
             # The recorder lets a checkpoint replay the current episode on resume.
@@ -201,7 +208,7 @@ class DDPG:
                 eval_due = c.eval_episodes > 0 and (self.step % c.eval_every == 0 or self.step == total)
                 if eval_due:
                     t0 = time.perf_counter()
-                    self._evaluate_and_log(files, video=root is not None and c.video and self.step == total)
+                    self._evaluate_and_log(files, video=self._video_name(total) if root is not None else None)
                     eval_time += time.perf_counter() - t0
                 if root is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
                     self._checkpoint(root)
@@ -282,8 +289,19 @@ class DDPG:
         t = self.step if schedule.unit == "step" else self.collector.episode
         return schedule_factor(schedule, t)
 
-    def _evaluate_and_log(self, files: _RunFiles | None, video: bool) -> None:
-        video_path = files.root / "videos" / "final.mp4" if files and video else None
+    def _video_name(self, total: int) -> str | None:
+        """videos/final.mp4 at the end; step_N.mp4 at every `video_every`-th evaluation before it."""
+        c = self.config
+        if not c.video:
+            return None
+        if self.step == total:
+            return "final.mp4"
+        if c.video_every and (self.step // c.eval_every) % c.video_every == 0:
+            return f"step_{self.step}.mp4"
+        return None
+
+    def _evaluate_and_log(self, files: _RunFiles | None, video: str | None) -> None:
+        video_path = files.root / "videos" / video if files and video else None
         env = self._evaluation_env(rgb=video_path is not None)
         if video_path is not None and env.render_mode != "rgb_array":
             video_path = None
