@@ -172,9 +172,16 @@ class StopGradient(nn.Module):
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
         self.module = module
+        # Saved copies, not views of the critic's tensors: checkpoints refuse tensors that share memory.
+        self.register_state_dict_post_hook(_clone_entries)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x).detach()
+
+
+def _clone_entries(module: nn.Module, state: dict, prefix: str, local_metadata: dict) -> None:
+    for key in [k for k in state if k.startswith(prefix)]:
+        state[key] = state[key].clone()
 
 
 def _build_pixel_networks(

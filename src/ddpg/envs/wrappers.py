@@ -185,10 +185,17 @@ def make_wrapped_env(
     max_episode_steps: int | None = None,
 ) -> gym.Env:
     """`make_env` then `wrap_env`; pixels from a state env make it render `rgb_array`."""
-    if settings.pixels:
-        render_mode = "rgb_array"
-    env = make_env(env_id, kwargs, render_mode=render_mode, max_episode_steps=max_episode_steps)
-    if settings.pixels and "rgb_array" not in env.metadata.get("render_modes", []):
-        env.close()
+    if not settings.pixels:
+        env = make_env(env_id, kwargs, render_mode=render_mode, max_episode_steps=max_episode_steps)
+        return wrap_env(env, settings)
+    try:
+        env = make_env(env_id, kwargs, render_mode="rgb_array", max_episode_steps=max_episode_steps)
+    except EnvError:
+        # An env without a render_mode argument cannot render: say that, not "rejected its arguments".
+        make_env(env_id, kwargs, max_episode_steps=max_episode_steps).close()
+        env = None
+    if env is None or "rgb_array" not in env.metadata.get("render_modes", []):
+        if env is not None:
+            env.close()
         raise EnvError(f"environment '{env_id}' cannot render rgb_array frames, so pixels=true cannot work")
     return wrap_env(env, settings)
