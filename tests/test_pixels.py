@@ -158,3 +158,10 @@ def test_pixel_training_smoke_run_uses_the_frame_buffer_and_checkpoints(tmp_path
     loaded = DDPG.load(tmp_path / "run")
     obs, _ = loaded.env.reset(seed=0)
     np.testing.assert_array_equal(loaded.act(obs), agent.act(obs))
+
+
+def test_encoder_features_are_bounded_by_layer_norm_and_tanh():
+    encoder = ConvEncoder((3, 16, 16), [4], 3, [2], features=10)
+    features = encoder(torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8))
+    assert features.shape == (5, 10) and encoder.out_features == 10
+    assert features.abs().max() <= 1.0

@@ -116,6 +116,7 @@ class Config:
     conv_channels: list[int] = field(default_factory=lambda: [32, 32, 32])  # paper: 3 layers of 32
     conv_kernel: int = 3
     conv_strides: list[int] = field(default_factory=lambda: [2, 2, 2])
+    encoder_features: int = 0  # >0: conv output → Linear → LayerNorm → tanh of this size; 0: paper
 
     def __post_init__(self) -> None:
         _check(bool(self.env_id), "env_id", "must not be empty")
@@ -174,6 +175,7 @@ class Config:
             "conv_strides",
             f"must be {len(self.conv_channels)} strides >= 1, one per conv layer",
         )
+        _check(self.encoder_features >= 0, "encoder_features", "must be >= 0")
         min_size = min_frame_size(self.conv_kernel, self.conv_strides)
         _check(
             self.frame_size is None or self.frame_size >= min_size,

@@ -145,7 +145,14 @@ class ConvEncoder(nn.Module):
     is the only place they become floats.
     """
 
-    def __init__(self, obs_shape: tuple[int, int, int], channels: list[int], kernel: int, strides: list[int]):
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int],
+        channels: list[int],
+        kernel: int,
+        strides: list[int],
+        features: int = 0,
+    ):
         super().__init__()
         c, h, w = obs_shape
         if min(h, w) < min_frame_size(kernel, strides):
@@ -157,9 +164,15 @@ class ConvEncoder(nn.Module):
         for out, stride in zip(channels, strides):
             layers += [nn.Conv2d(c, out, kernel, stride), nn.ReLU()]
             c = out
-        self.convs = nn.Sequential(*layers, nn.Flatten())
+        layers.append(nn.Flatten())
         with torch.no_grad():
-            self.out_features = int(self.convs(torch.zeros(1, *obs_shape)).shape[-1])
+            flat = int(nn.Sequential(*layers)(torch.zeros(1, *obs_shape)).shape[-1])
+        if features:
+            # Bounded features (SAC-AE, DrQ): raw conv features grow without limit and drive the
+            # actor's tanh into saturation within a few hundred updates.
+            layers += [nn.Linear(flat, features), nn.LayerNorm(features), nn.Tanh()]
+        self.convs = nn.Sequential(*layers)
+        self.out_features = features or flat
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.convs(obs.float() / 255.0)
@@ -188,7 +201,13 @@ def _build_pixel_networks(
     obs_shape: tuple[int, ...], action_dim: int, config: Config
 ) -> tuple[Actor, Critic]:
     def encoder() -> ConvEncoder:
-        return ConvEncoder(tuple(obs_shape), config.conv_channels, config.conv_kernel, config.conv_strides)
+        return ConvEncoder(
+            tuple(obs_shape),
+            config.conv_channels,
+            config.conv_kernel,
+            config.conv_strides,
+            config.encoder_features,
+        )
 
     critic_encoder = encoder()
     actor_encoder = StopGradient(critic_encoder) if config.share_encoder else encoder()
