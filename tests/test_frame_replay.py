@@ -122,3 +122,17 @@ def test_bytes_per_transition_is_at_most_1_1_frames_for_64x64_rgb():
 def test_observation_not_a_whole_number_of_frames_is_refused():
     with pytest.raises(ValueError, match="stack of 3 frames"):
         FrameReplayBuffer(10, (8, 6, 5), 1, frame_stack=3)
+
+
+def test_saved_state_restores_the_buffer_exactly():
+    env, _, frames = naive_and_frames(capacity=40)
+    fill([frames], env, steps=90)
+    restored = FrameReplayBuffer(40, env.observation_space.shape, 1, frame_stack=3)
+    restored.load_arrays({k: v.copy() for k, v in frames.arrays().items()})
+    a, b = frames.sample(16, np.random.default_rng(1)), restored.sample(16, np.random.default_rng(1))
+    for name in ("obs", "action", "reward", "next_obs", "terminated"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    obs = frames._previous_next
+    for buffer in (frames, restored):  # the open episode continues in both
+        buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False)
+    np.testing.assert_array_equal(frames.transitions().obs, restored.transitions().obs)

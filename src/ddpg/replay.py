@@ -194,6 +194,26 @@ class FrameReplayBuffer:
             terminated=self.terminated[idx],
         )
 
+    _STATE = ("frames", "newest", "first", "action", "reward", "terminated")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The whole state, frame ring included, for checkpoints (restored exactly by `load_arrays`)."""
+        state = {name: getattr(self, name) for name in self._STATE}
+        counters = [self.pos, self.size, self.frames_written, self._episode_first]
+        state["counters"] = np.array(counters, dtype=np.int64)
+        if self._previous_next is not None:
+            state["previous_next"] = self._previous_next
+        return state
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name in self._STATE:
+            if arrays[name].shape != getattr(self, name).shape:
+                raise ValueError(f"saved {name} of shape {arrays[name].shape} does not fit this buffer")
+            getattr(self, name)[...] = arrays[name]
+        self.pos, self.size, self.frames_written, self._episode_first = (int(v) for v in arrays["counters"])
+        previous = arrays.get("previous_next")
+        self._previous_next = None if previous is None else np.array(previous, copy=True)
+
     def transitions(self) -> Batch:
         """Every stored transition in insertion order, oldest first, with full stacks (for tests and
         inspection; this materialises 2k frames per transition)."""
