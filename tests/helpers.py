@@ -55,3 +55,37 @@ class HugeRewardEnv(CountingEnv):
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
         return obs, 1e30, terminated, truncated, info
+
+
+class NoRenderEnv(CountingEnv):
+    """Takes no render_mode and cannot render."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self):
+        super().__init__()
+
+
+class PixelEnv(CountingEnv):
+    """(12, 12, 3) uint8 camera frames whose brightness is the step count."""
+
+    def __init__(self, terminate_at: int | None = None, render_mode: str | None = None):
+        super().__init__(terminate_at, render_mode)
+        self.observation_space = gym.spaces.Box(0, 255, (12, 12, 3), np.uint8)
+
+    def _obs(self):
+        return np.full((12, 12, 3), min(self.t * 10, 255), dtype=np.uint8)
+
+
+def nan_reward(pose) -> float:
+    return float("nan")
+
+
+def progress_only_reward(pose) -> float:
+    return 100.0 * pose.progress
+
+
+def seven_if_given_a_lane_pose(pose) -> float:
+    from ddpg.envs.lane_following import LanePose
+
+    return 7.0 if isinstance(pose, LanePose) else float("nan")

@@ -17,16 +17,22 @@ def test_ring_wraps_around_and_overwrites_the_oldest():
     assert buffer.pos == 2
 
 
-def test_arrays_are_in_insertion_order_after_wrap():
+def test_transitions_are_in_insertion_order_after_wrap():
     buffer = ReplayBuffer(5, (2,), 1)
     fill(buffer, 8)
-    arrays = buffer.arrays()
-    assert arrays["reward"].tolist() == [3.0, 4.0, 5.0, 6.0, 7.0]
+    assert buffer.transitions().reward.tolist() == [3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+def test_saved_arrays_restore_the_buffer_exactly():
+    buffer = ReplayBuffer(5, (2,), 1)
+    fill(buffer, 8)
     restored = ReplayBuffer(5, (2,), 1)
-    restored.load_arrays(arrays)
+    restored.load_arrays({k: v.copy() for k, v in buffer.arrays().items()})
     fill(buffer, 1, start=8)
     fill(restored, 1, start=8)
-    assert restored.arrays()["reward"].tolist() == buffer.arrays()["reward"].tolist()
+    a, b = buffer.sample(64, np.random.default_rng(3)), restored.sample(64, np.random.default_rng(3))
+    np.testing.assert_array_equal(a.obs, b.obs)  # same indices, same transitions
+    assert restored.transitions().reward.tolist() == buffer.transitions().reward.tolist()
 
 
 def test_sample_returns_consistent_transitions_from_filled_slots_only():

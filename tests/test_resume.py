@@ -293,3 +293,28 @@ def test_environment_drawing_from_the_global_generator_replays_exactly(tmp_path)
     agent.learn(run_dir=tmp_path / "b")
     for log in ("metrics.csv", "updates.csv"):
         assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+
+
+def test_pixel_run_resumes_with_its_frame_buffer_exactly(tmp_path):
+    config = Config(
+        env_id="tests.helpers:PixelEnv",
+        hidden_sizes=[8, 8],
+        conv_channels=[4],
+        conv_strides=[2],
+        batch_size=4,
+        buffer_size=40,  # wraps before the checkpoint
+        learning_starts=10,
+        max_episode_steps=13,
+        eval_episodes=0,
+        checkpoint_every=57,  # mid-episode
+        log_every=5,
+        progress=False,
+        video=False,
+    )
+    DDPG(config=config).learn(100, run_dir=tmp_path / "a")
+    DDPG(config=config).learn(57, run_dir=tmp_path / "b")
+    agent = DDPG.resume(tmp_path / "b", total_steps=100)
+    assert type(agent.buffer).__name__ == "FrameReplayBuffer"
+    agent.learn(run_dir=tmp_path / "b")
+    for log in ("metrics.csv", "updates.csv"):
+        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log

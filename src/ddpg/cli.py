@@ -168,6 +168,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", type=Path, metavar="DIR", help="finish an interrupted sweep in DIR")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "bench", help="benchmarks (replay, …)", description="Benchmarks; see each command's --help."
+    )
+    bench = p.add_subparsers(dest="bench", required=True, parser_class=_Parser, metavar="BENCHMARK")
+    b = bench.add_parser(
+        "replay",
+        help="bytes per transition and sampling rate of the frame replay buffer",
+        description="Fill a frame replay buffer with random frames, report the bytes per transition "
+        "(from the arrays allocated) and how many stacks per second a batch of 256 samples.",
+    )
+    b.add_argument("--frame-shape", default="64x64x3", metavar="HxWxC", help="frame shape (default 64x64x3)")
+    b.add_argument("--frame-stack", type=_positive, default=3, help="frames per observation (default 3)")
+    b.add_argument("--transitions", type=_positive, default=100_000, help="buffer capacity, filled full")
+    b.add_argument("--batch-size", type=_positive, default=256, help="sampled batch size (default 256)")
+    b.add_argument("--episode-length", type=_positive, default=500, help="steps per episode (default 500)")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.set_defaults(func=cmd_bench_replay)
+
+    p = sub.add_parser("lane", help="LaneFollowing-v0 tools", description="LaneFollowing-v0 tools.")
+    lane = p.add_subparsers(dest="lane", required=True, parser_class=_Parser, metavar="COMMAND")
+    b = lane.add_parser(
+        "reference",
+        help="distance the scripted controller travels per episode",
+        description="Run the scripted lane-pose controller (the reference a pixel policy is measured "
+        "against) and report the distance travelled along the lane per episode.",
+    )
+    b.add_argument("--episodes", type=_positive, default=5, help="episodes (default 5)")
+    b.add_argument("--seed", type=_seed, default=0, help="seed of the first episode (default 0)")
+    b.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="env.KEY=VALUE",
+        help="environment arguments, e.g. --set env.map_name=loop env.max_steps=1000",
+    )
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.set_defaults(func=cmd_lane_reference)
     return parser
 
 
@@ -204,7 +244,7 @@ def _require_run(run_dir: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .envs import make_env
+    from .envs.wrappers import make_wrapped_env
     from .evaluation import evaluate
     from .trainer import DDPG, EVAL_SEED_OFFSET
 
@@ -213,9 +253,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
     agent = DDPG.load(args.run_dir)
     c = agent.config
-    env = make_env(
+    env = make_wrapped_env(
         c.env_id,
         c.env,
+        c,
         render_mode="rgb_array" if args.video else None,
         max_episode_steps=c.max_episode_steps,
     )
@@ -369,6 +410,59 @@ def _one_line(text: str) -> str:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+def cmd_bench_replay(args: argparse.Namespace) -> int:
+    from .bench_replay import bench_replay, parse_frame_shape
+
+    try:
+        shape = parse_frame_shape(args.frame_shape)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.batch_size > args.transitions:
+        raise UsageError(
+            f"--batch-size ({args.batch_size}) must not exceed --transitions ({args.transitions})"
+        )
+    result = bench_replay(shape, args.frame_stack, args.transitions, args.batch_size, args.episode_length)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        h, w, c = result.frame_shape
+        print(
+            f"frames {h}x{w}x{c}, stack {result.frame_stack}, {result.transitions} transitions: "
+            f"{result.bytes_per_transition:,.0f} bytes per transition "
+            f"({result.frames_per_transition:.3f} frames; "
+            f"naive layout {result.naive_bytes_per_transition:,.0f})"
+        )
+        print(f"sampling: {result.stacks_per_second:,.0f} stacks/s in batches of {result.batch_size}")
+    return 0
+
+
+def cmd_lane_reference(args: argparse.Namespace) -> int:
+    from .config import parse_override
+    from .envs.lane_following import reference
+
+    kwargs = {}
+    for text in args.overrides:
+        path, value = parse_override(text)
+        if len(path) != 2 or path[0] != "env":
+            raise UsageError(f"--set expects env.KEY=VALUE, got {text!r}")
+        kwargs[path[1]] = value
+    try:
+        result = reference(episodes=args.episodes, seed=args.seed, **kwargs)
+    except TypeError as e:
+        raise UsageError(f"--set: {e}") from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for i, (d, n, off) in enumerate(
+            zip(result["distance_travelled"], result["steps"], result["left_road"])
+        ):
+            print(f"episode {i}: {d:.2f} m in {n} steps{' (left the road)' if off else ''}")
+        print(f"mean {result['mean']:.2f} ± {result['std']:.2f} m over {result['episodes']} episodes")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,6 +109,17 @@ class Config:
     on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf observation or reward: stop, or skip it
     tensorboard: bool = True  # TensorBoard events beside the CSVs, when the package is installed
     video_every: int = 0  # evaluations between videos/step_N.mp4 (when video is on); 0: only the final
+    # Pixels: pixel envs (uint8 (H, W, C) observations) are detected; `pixels` renders a state env
+    pixels: bool = False  # observe env.render() ("rgb_array") instead of the state
+    frame_size: int | None = None  # resize frames to frame_size x frame_size; None: the env's (64 rendered)
+    grayscale: bool = False
+    frame_stack: int = 3  # frames per observation (paper: 3)
+    action_repeat: int = 1  # env steps per action, rewards summed (paper: 3 from pixels)
+    share_encoder: bool = False  # the actor uses the critic's encoder, its gradient stopped there
+    conv_channels: list[int] = field(default_factory=lambda: [32, 32, 32])  # paper: 3 layers of 32
+    conv_kernel: int = 3
+    conv_strides: list[int] = field(default_factory=lambda: [2, 2, 2])
+    encoder_features: int = 0  # >0: conv output → Linear → LayerNorm → tanh of this size; 0: paper
 
     def __post_init__(self) -> None:
         _check(bool(self.env_id), "env_id", "must not be empty")
@@ -156,6 +167,27 @@ class Config:
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
         _check(self.on_nonfinite in ("stop", "skip"), "on_nonfinite", "must be stop or skip")
         _check(self.video_every >= 0, "video_every", "must be >= 0")
+        _check(self.frame_stack >= 1, "frame_stack", "must be >= 1")
+        _check(self.action_repeat >= 1, "action_repeat", "must be >= 1")
+        _check(
+            len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
+            "conv_channels",
+            "must be a non-empty list of positive sizes",
+        )
+        _check(self.conv_kernel >= 1, "conv_kernel", "must be >= 1")
+        _check(
+            len(self.conv_strides) == len(self.conv_channels) and min(self.conv_strides) >= 1,
+            "conv_strides",
+            f"must be {len(self.conv_channels)} strides >= 1, one per conv layer",
+        )
+        _check(self.encoder_features >= 0, "encoder_features", "must be >= 0")
+        min_size = min_frame_size(self.conv_kernel, self.conv_strides)
+        _check(
+            self.frame_size is None or self.frame_size >= min_size,
+            "frame_size",
+            f"must be >= {min_size} pixels for the encoder ({len(self.conv_strides)} conv layers, "
+            f"kernel {self.conv_kernel}, strides {self.conv_strides})",
+        )
 
     @property
     def critic_sizes(self) -> list[int]:
@@ -166,6 +198,14 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return from_dict({**self.to_dict(), **changes})
+
+
+def min_frame_size(kernel: int, strides: list[int]) -> int:
+    """The smallest frame side the conv encoder maps to at least one pixel (no padding)."""
+    size = 1
+    for stride in reversed(strides):
+        size = (size - 1) * stride + kernel
+    return size
 
 
 def _check(ok: bool, name: str, message: str) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import Config
+from .config import Config, ConfigError, min_frame_size
 
 ACTOR_FINAL_INIT = 3e-3
 CRITIC_FINAL_INIT = 3e-4
@@ -126,10 +126,102 @@ class Critic(nn.Module):
 
 
 def build_networks(obs_shape: tuple[int, ...], action_dim: int, config: Config) -> tuple[Actor, Critic]:
-    """The actor and critic a config asks for, for flat observations of `obs_shape`."""
+    """The actor and critic a config asks for: flat observations of `obs_shape`, or with a conv
+    encoder in front when observations are channels-first uint8 frame stacks (C, H, W)."""
+    if len(obs_shape) == 3:
+        return _build_pixel_networks(obs_shape, action_dim, config)
     obs_dim = int(np.prod(obs_shape))
     actor = Actor(obs_dim, action_dim, config.hidden_sizes, config.batch_norm, config.dropout)
     critic = Critic(
         obs_dim, action_dim, config.critic_sizes, config.action_layer, config.batch_norm, config.dropout
+    )
+    return actor, critic
+
+
+class ConvEncoder(nn.Module):
+    """uint8 frames (B, C, H, W) → features (B, F): scaled to [0, 1] here, then conv + ReLU layers.
+
+    Paper: three conv layers of 32 filters, no pooling. Frames stay uint8 in the replay buffer; this
+    is the only place they become floats.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int],
+        channels: list[int],
+        kernel: int,
+        strides: list[int],
+        features: int = 0,
+    ):
+        super().__init__()
+        c, h, w = obs_shape
+        if min(h, w) < min_frame_size(kernel, strides):
+            raise ConfigError(
+                f"frame_size: frames of {h}x{w} are too small for the encoder "
+                f"(kernel {kernel}, strides {strides}) which needs at least {min_frame_size(kernel, strides)}"
+            )
+        layers: list[nn.Module] = []
+        for out, stride in zip(channels, strides):
+            layers += [nn.Conv2d(c, out, kernel, stride), nn.ReLU()]
+            c = out
+        layers.append(nn.Flatten())
+        with torch.no_grad():
+            flat = int(nn.Sequential(*layers)(torch.zeros(1, *obs_shape)).shape[-1])
+        if features:
+            # Bounded features (SAC-AE, DrQ): raw conv features grow without limit and drive the
+            # actor's tanh into saturation within a few hundred updates.
+            layers += [nn.Linear(flat, features), nn.LayerNorm(features), nn.Tanh()]
+        self.convs = nn.Sequential(*layers)
+        self.out_features = features or flat
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.convs(obs.float() / 255.0)
+
+
+class StopGradient(nn.Module):
+    """Another module's output without its gradient: the actor reads the critic's encoder but only
+    the critic's loss trains it."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+        # Saved copies, not views of the critic's tensors: checkpoints refuse tensors that share memory.
+        self.register_state_dict_post_hook(_clone_entries)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x).detach()
+
+
+def _clone_entries(module: nn.Module, state: dict, prefix: str, local_metadata: dict) -> None:
+    for key in [k for k in state if k.startswith(prefix)]:
+        state[key] = state[key].clone()
+
+
+def _build_pixel_networks(
+    obs_shape: tuple[int, ...], action_dim: int, config: Config
+) -> tuple[Actor, Critic]:
+    def encoder() -> ConvEncoder:
+        return ConvEncoder(
+            tuple(obs_shape),
+            config.conv_channels,
+            config.conv_kernel,
+            config.conv_strides,
+            config.encoder_features,
+        )
+
+    critic_encoder = encoder()
+    actor_encoder = StopGradient(critic_encoder) if config.share_encoder else encoder()
+    features = critic_encoder.out_features
+    actor = Actor(
+        features, action_dim, config.hidden_sizes, config.batch_norm, config.dropout, encoder=actor_encoder
+    )
+    critic = Critic(
+        features,
+        action_dim,
+        config.critic_sizes,
+        config.action_layer,
+        config.batch_norm,
+        config.dropout,
+        encoder=critic_encoder,
     )
     return actor, critic

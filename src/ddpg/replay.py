@@ -64,18 +64,170 @@ class ReplayBuffer:
             self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx]
         )
 
+    _STATE = ("obs", "action", "reward", "next_obs", "terminated")
+
     def arrays(self) -> dict[str, np.ndarray]:
-        """The stored transitions in insertion order, oldest first (for checkpoints)."""
-        order = np.arange(self.pos - self.size, self.pos) % self.capacity
-        return {
-            name: getattr(self, name)[order] for name in ("obs", "action", "reward", "next_obs", "terminated")
-        }
+        """The whole state as laid out in memory, for checkpoints: `load_arrays` restores it exactly, so
+        the same sampled indices give the same transitions after a resume."""
+        state = {name: getattr(self, name)[: self.size] for name in self._STATE}
+        state["counters"] = np.array([self.pos, self.size], dtype=np.int64)
+        return state
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        n = len(arrays["reward"])
-        if n > self.capacity:
-            raise ValueError(f"{n} transitions do not fit a buffer of capacity {self.capacity}")
-        for name, values in arrays.items():
-            getattr(self, name)[:n] = values
-        self.size = n
-        self.pos = n % self.capacity
+        pos, size = (int(v) for v in arrays["counters"])
+        if not (0 <= size <= self.capacity and 0 <= pos < self.capacity):
+            raise ValueError(f"saved position {pos} and size {size} do not fit capacity {self.capacity}")
+        for name in self._STATE:
+            target = getattr(self, name)
+            if arrays[name].shape != (size, *target.shape[1:]):
+                raise ValueError(f"saved {name} of shape {arrays[name].shape} does not fit this buffer")
+            target[:size] = arrays[name]
+        self.pos, self.size = pos, size
+
+    def transitions(self) -> Batch:
+        """Every stored transition in insertion order, oldest first (for tests and inspection)."""
+        idx = np.arange(self.pos - self.size, self.pos) % self.capacity
+        return Batch(
+            self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx]
+        )
+
+
+class FrameReplayBuffer:
+    """Replay for stacked pixel observations that stores each frame once, as uint8.
+
+    Observations are channels-first stacks (k·C, H, W), oldest frame first. Within an episode frames
+    get consecutive numbers, so a transition needs only the number of its observation's newest frame
+    and of its episode's first frame: the observation is frames n−k+1 … n and the next observation
+    n−k+2 … n+1, each number raised to at least the episode's first (episode starts repeat their first
+    frame). The next observation's newest frame is always stored, so a truncated episode keeps its
+    true final frame. A new episode is recognised when `obs` is not the previous `next_obs`.
+
+    Frames live in their own ring, `frame_slack` larger than `capacity`: episodes add one frame each
+    at their start. When episodes are so short that the frame ring fills first, the oldest transitions
+    leave early, so the buffer then holds fewer than `capacity` (always first in, first out).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        action_dim: int,
+        frame_stack: int,
+        frame_slack: float = 0.05,
+    ) -> None:
+        stacked, height, width = obs_shape
+        if frame_stack < 1 or stacked % frame_stack:
+            raise ValueError(f"observation of {stacked} channels is not a stack of {frame_stack} frames")
+        self.capacity = capacity
+        self.k = frame_stack
+        self.channels = stacked // frame_stack
+        self.frame_capacity = capacity + int(np.ceil(capacity * frame_slack)) + frame_stack + 1
+        self.frames = np.zeros((self.frame_capacity, self.channels, height, width), dtype=np.uint8)
+        self.newest = np.zeros(capacity, dtype=np.int64)  # number of the observation's newest frame
+        self.first = np.zeros(capacity, dtype=np.int64)  # number of the episode's first frame
+        self.action = np.zeros((capacity, action_dim), dtype=np.float32)
+        self.reward = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.pos = 0  # where the next transition goes
+        self.size = 0
+        self.frames_written = 0  # frame numbers are 0, 1, 2, …; frame n lives at n % frame_capacity
+        self._previous_next: np.ndarray | None = None
+        self._episode_first = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all the arrays this buffer allocated."""
+        arrays = (self.frames, self.newest, self.first, self.action, self.reward, self.terminated)
+        return sum(a.nbytes for a in arrays)
+
+    def _split(self, obs: np.ndarray) -> np.ndarray:
+        return np.asarray(obs).reshape(self.k, self.channels, *self.frames.shape[2:])
+
+    def _oldest_needed(self, i: int) -> int:
+        return max(int(self.newest[i]) - self.k + 1, int(self.first[i]))
+
+    def _write_frame(self, frame: np.ndarray) -> int:
+        number = self.frames_written
+        overwritten = number - self.frame_capacity
+        # Transitions in insertion order need non-decreasing frame numbers: evict from the oldest.
+        while self.size and self._oldest_needed((self.pos - self.size) % self.capacity) <= overwritten:
+            self.size -= 1
+        self.frames[number % self.frame_capacity] = frame
+        self.frames_written += 1
+        return number
+
+    def add(
+        self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
+    ) -> None:
+        if self._previous_next is None or not np.array_equal(obs, self._previous_next):
+            frames = self._split(obs)
+            # A leading run of equal frames (the repeated first frame) is stored once.
+            skip = 0
+            while skip + 1 < self.k and np.array_equal(frames[skip + 1], frames[0]):
+                skip += 1
+            self._episode_first = self.frames_written
+            for frame in frames[skip:]:
+                newest = self._write_frame(frame)
+        else:
+            newest = self.frames_written - 1
+        self._write_frame(self._split(next_obs)[-1])
+        self._previous_next = np.array(next_obs, copy=True)
+        i = self.pos
+        self.newest[i] = newest
+        self.first[i] = self._episode_first
+        self.action[i] = action
+        self.reward[i] = reward
+        self.terminated[i] = terminated
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def _stacks(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Frame numbers n−k+1 … n+1 for every sampled transition at once, clamped to the episode start.
+        offsets = np.arange(-self.k + 1, 2)
+        numbers = np.maximum(self.newest[idx, None] + offsets, self.first[idx, None])
+        frames = self.frames[numbers % self.frame_capacity]  # (B, k+1, C, H, W)
+        shape = (len(idx), self.k * self.channels, *self.frames.shape[2:])
+        return frames[:, :-1].reshape(shape), frames[:, 1:].reshape(shape)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = (self.pos - self.size + rng.integers(0, self.size, size=batch_size)) % self.capacity
+        obs, next_obs = self._stacks(idx)
+        return Batch(
+            obs=obs,
+            action=self.action[idx],
+            reward=self.reward[idx],
+            next_obs=next_obs,
+            terminated=self.terminated[idx],
+        )
+
+    _STATE = ("frames", "newest", "first", "action", "reward", "terminated")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The whole state, frame ring included, for checkpoints (restored exactly by `load_arrays`)."""
+        state = {name: getattr(self, name) for name in self._STATE}
+        counters = [self.pos, self.size, self.frames_written, self._episode_first]
+        state["counters"] = np.array(counters, dtype=np.int64)
+        if self._previous_next is not None:
+            state["previous_next"] = self._previous_next
+        return state
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name in self._STATE:
+            if arrays[name].shape != getattr(self, name).shape:
+                raise ValueError(f"saved {name} of shape {arrays[name].shape} does not fit this buffer")
+            getattr(self, name)[...] = arrays[name]
+        self.pos, self.size, self.frames_written, self._episode_first = (int(v) for v in arrays["counters"])
+        previous = arrays.get("previous_next")
+        self._previous_next = None if previous is None else np.array(previous, copy=True)
+
+    def transitions(self) -> Batch:
+        """Every stored transition in insertion order, oldest first, with full stacks (for tests and
+        inspection; this materialises 2k frames per transition)."""
+        idx = np.arange(self.pos - self.size, self.pos) % self.capacity
+        obs, next_obs = self._stacks(idx)
+        return Batch(obs, self.action[idx], self.reward[idx], next_obs, self.terminated[idx])

@@ -25,11 +25,10 @@ import torch
 
 from .checkpoint import CheckpointError
 from .collector import Collector
-from .replay import ReplayBuffer
+from .replay import FrameReplayBuffer, ReplayBuffer
 
 STATE_FILE = "state.npz"
 LOG_FILES = ("metrics.csv", "updates.csv", "eval.csv")
-_BUFFER_FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -147,15 +146,14 @@ def truncate_logs(root: Path, sizes: dict[str, int]) -> None:
 
 
 def capture(
-    collector: Collector, buffer: ReplayBuffer, device: torch.device
+    collector: Collector, buffer: ReplayBuffer | FrameReplayBuffer, device: torch.device
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, torch.Tensor]]:
     """Everything the collector, buffer and generators hold: (JSON, arrays for state.npz, tensors)."""
     recorder = collector.env
     if not isinstance(recorder, EpisodeRecorder):
         raise TypeError("the collector's environment must be wrapped in EpisodeRecorder")
     env = recorder.env.unwrapped
-    size = buffer.size
-    arrays = {f"buffer.{name}": getattr(buffer, name)[:size] for name in _BUFFER_FIELDS}
+    arrays = {f"buffer.{name}": value for name, value in buffer.arrays().items()}
     arrays["noise"] = np.asarray(collector.noise.state)
     arrays["obs"] = np.asarray(collector.obs)
     actions = recorder.actions
@@ -166,7 +164,7 @@ def capture(
         else np.zeros((0, *shape))
     )
     meta = {
-        "buffer": {"pos": buffer.pos, "size": size, "capacity": buffer.capacity},
+        "buffer": {"kind": type(buffer).__name__, "capacity": buffer.capacity},
         "episode": collector.episode,
         "episode_return": collector.episode_return,
         "episode_length": collector.episode_length,
@@ -206,7 +204,7 @@ def restore(
     arrays: dict[str, np.ndarray],
     tensors: dict[str, torch.Tensor],
     collector: Collector,
-    buffer: ReplayBuffer,
+    buffer: ReplayBuffer | FrameReplayBuffer,
 ) -> str | None:
     """Put the collector, buffer and every generator back as `capture` saw them.
 
@@ -249,19 +247,15 @@ def restore(
     return warning
 
 
-def _restore_buffer(buffer: ReplayBuffer, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    size, pos = int(meta["size"]), int(meta["pos"])
-    if int(meta["capacity"]) != buffer.capacity:
-        raise ValueError(f"buffer capacity {meta['capacity']} != {buffer.capacity}")
-    for name in _BUFFER_FIELDS:
-        values = arrays[f"buffer.{name}"]
-        target = getattr(buffer, name)
-        if values.shape != (size, *target.shape[1:]):
-            raise ValueError(f"buffer.{name} has shape {values.shape}")
-        target[:size] = values
+def _restore_buffer(
+    buffer: ReplayBuffer | FrameReplayBuffer, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    if meta["kind"] != type(buffer).__name__ or int(meta["capacity"]) != buffer.capacity:
+        raise ValueError(f"a {meta['kind']} of capacity {meta['capacity']} does not fit this run's buffer")
+    prefix = "buffer."
     # The ring is restored as laid out in memory, not oldest-first: sampling draws indices, and the
     # same indices must give the same transitions after a resume.
-    buffer.size, buffer.pos = size, pos
+    buffer.load_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
 
 
 def finished_message(run_dir: Path, step: int, total: int) -> str:

@@ -27,14 +27,15 @@ from . import checkpoint as ckpt
 from . import resume
 from .collector import Collector, Episode, NonFiniteError
 from .config import Config, from_dict, save_yaml
-from .envs import check_spaces, make_env
+from .envs import check_spaces
+from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from .evaluation import EvalResult, evaluate
 from .guards import check_resources
 from .learner import Learner, LearnerSettings, TensorBatch
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress, TeeLog, TensorBoardLog
 from .networks import ActionScale, build_networks
 from .noise import ActionNoise, schedule_factor
-from .replay import ReplayBuffer
+from .replay import FrameReplayBuffer, ReplayBuffer
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
 
@@ -112,13 +113,15 @@ class DDPG:
         if env is None or isinstance(env, str):
             env_id = env or config.env_id
             self._env_recipe = (env_id, config.env, config.max_episode_steps)
-            env = make_env(env_id, config.env, max_episode_steps=config.max_episode_steps)
-        elif env.spec is not None:
-            kwargs = {k: v for k, v in env.spec.kwargs.items() if k != "render_mode"}
-            self._env_recipe = (env.spec.id, kwargs, env.spec.max_episode_steps)
+            env = make_wrapped_env(env_id, config.env, config, max_episode_steps=config.max_episode_steps)
+        else:
+            if env.spec is not None:
+                kwargs = {k: v for k, v in env.spec.kwargs.items() if k != "render_mode"}
+                self._env_recipe = (env.spec.id, kwargs, env.spec.max_episode_steps)
+            env = wrap_env(env, config)
         check_spaces(env, config.env_id)
         self.env = env
-        self._eval_env = eval_env
+        self._eval_env = wrap_env(eval_env, config) if eval_env is not None else None
         self.obs_shape = tuple(env.observation_space.shape)
         self.action_shape = tuple(env.action_space.shape)
         action_dim = int(np.prod(self.action_shape))
@@ -140,7 +143,12 @@ class DDPG:
             device=config.device,
         )
         self.rng = np.random.default_rng(config.seed)
-        self.buffer = ReplayBuffer(config.buffer_size, self.obs_shape, action_dim)
+        if is_stacked_pixel_space(env.observation_space):
+            self.buffer = FrameReplayBuffer(
+                config.buffer_size, self.obs_shape, action_dim, config.frame_stack
+            )
+        else:
+            self.buffer = ReplayBuffer(config.buffer_size, self.obs_shape, action_dim)
         self.noise = ActionNoise(config.noise, action_dim, self.rng)
         self.collector: Collector | None = None
         self.step = 0
@@ -331,8 +339,8 @@ class DDPG:
         env_id, kwargs, max_episode_steps = self._env_recipe
         modes = self.env.metadata.get("render_modes", [])
         render_mode = "rgb_array" if rgb and "rgb_array" in modes else None
-        self._eval_env = make_env(
-            env_id, kwargs, render_mode=render_mode, max_episode_steps=max_episode_steps
+        self._eval_env = make_wrapped_env(
+            env_id, kwargs, self.config, render_mode=render_mode, max_episode_steps=max_episode_steps
         )
         return self._eval_env
 

@@ -56,6 +56,10 @@ def make_env(
             raise EnvError(f"environment '{env_id}' rejected its arguments: {e}") from None
         except ModuleNotFoundError as e:
             raise EnvError(f"environment '{env_id}' needs the missing package '{e.name}'") from None
+        except EnvError:
+            raise
+        except ValueError as e:
+            raise EnvError(f"environment '{env_id}' rejected its arguments: {e}") from None
     check_spaces(env, env_id)
     return env
 

@@ -11,7 +11,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ddpg.envs import EnvError
+
 OFF_ROAD_PENALTY = -10.0
+
+
+class RewardError(EnvError):
+    """A reward function cannot be imported or returned a non-finite value."""
 
 
 @dataclass(frozen=True)
@@ -68,15 +74,15 @@ BUILTIN_REWARDS: dict[str, RewardFn] = {
 def _import_reward(spec: str) -> RewardFn:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise ValueError(
+        raise RewardError(
             f"reward: {spec!r} is neither a built-in ({', '.join(BUILTIN_REWARDS)}) nor 'module:function'"
         )
     try:
         function = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"reward: cannot import {spec!r}: {error}") from error
+        raise RewardError(f"reward: cannot import {spec!r}: {error}") from error
     if not callable(function):
-        raise ValueError(f"reward: {spec!r} is not callable")
+        raise RewardError(f"reward: {spec!r} is not callable")
     return function
 
 
@@ -95,5 +101,5 @@ def checked_reward(function: RewardFn, pose: LanePose, step: int) -> float:
     value = float(function(pose))
     if not math.isfinite(value):
         name = getattr(function, "__qualname__", repr(function))
-        raise ValueError(f"reward: {name} returned {value} at step {step}")
+        raise RewardError(f"reward: {name} returned {value} at step {step}")
     return value
