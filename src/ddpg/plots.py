@@ -63,7 +63,8 @@ def training_figure(run_dirs: list[Path], out: Path) -> Path:
     axes[1].set_yscale("log")
     axes[2].set_ylabel("actor loss  −Q(s, μ(s))")
     axes[2].set_xlabel("environment steps")
-    axes[0].legend(loc="lower right", fontsize=8)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(loc="lower right", fontsize=8)
     if len(run_dirs) > 1:
         axes[1].legend(fontsize=7)
     for ax in axes:
