@@ -25,6 +25,7 @@ from .collector import Collector, Episode, NonFiniteError
 from .config import Config, from_dict, save_yaml
 from .envs import check_spaces, make_env
 from .evaluation import EvalResult, evaluate
+from .fast import UpdateChoice, choose_update, planned_updates
 from .learner import Learner, LearnerSettings, TensorBatch
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress
 from .networks import ActionScale, build_networks
@@ -129,6 +130,7 @@ class DDPG:
         self.step = 0
         self.updates = 0
         self.last_eval: EvalResult | None = None
+        self.update_choice: UpdateChoice | None = None  # picked by learn(): compiled fast path or reference
 
     # ------------------------------------------------------------------------------------------------
     # Acting
@@ -139,7 +141,7 @@ class DDPG:
         return self.scale.to_env(action).reshape(self.action_shape)
 
     def _policy(self, obs: np.ndarray) -> np.ndarray:
-        return self.learner.act(np.asarray(obs, dtype=np.float32)[None])[0]
+        return self.update_choice.act(np.asarray(obs, dtype=np.float32)[None])[0]
 
     # ------------------------------------------------------------------------------------------------
     # Training
@@ -160,6 +162,8 @@ class DDPG:
             files = _RunFiles.open(root)
         if self.collector is None:
             self.collector = Collector(self.env, self.noise, self.rng, c.seed)
+        if self.update_choice is None:
+            self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, self.step, total))
         progress = Progress(total, self.step, enabled=c.progress)
         started = time.perf_counter()
         eval_time = 0.0
@@ -241,7 +245,7 @@ class DDPG:
             )
         for _ in range(c.gradient_steps):
             batch = TensorBatch.from_numpy(self.buffer.sample(c.batch_size, self.rng), self.learner.device)
-            stats = self.learner.update(batch)
+            stats = self.update_choice.update(batch)
             self.updates += 1
             if self.updates % c.log_every == 0:
                 # The only host sync in the loop, once every `log_every` updates.
@@ -305,6 +309,8 @@ class DDPG:
             "final_eval_std_return": e.std_return if e else None,
             "train_steps_per_second": total / max(train_wall, 1e-9),
             "wall_time_s": wall,
+            "update_path": self.update_choice.path,
+            "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
         }
 
     # ------------------------------------------------------------------------------------------------
