@@ -237,6 +237,12 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _bench_reporter(json_mode: bool):
+    # With --json, stdout carries only the JSON; progress goes to stderr.
+    stream = sys.stderr if json_mode else sys.stdout
+    return lambda message: print(message, file=stream, flush=True)
+
+
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -254,7 +260,7 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
         threads=args.threads,
         compile=compile,
     )
-    result = run_speed(settings, report=(lambda _: None) if args.json else lambda m: print(m, flush=True))
+    result = run_speed(settings, report=_bench_reporter(args.json))
     summary = result.summary()
     if args.json:
         print(json.dumps({**asdict(result), "summary": summary}))
@@ -281,7 +287,7 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
     settings = SolveSettings(
         seeds=args.seeds, max_steps=args.max_steps, threads=args.threads, preset=args.preset
     )
-    result = run_solve(settings, report=(lambda _: None) if args.json else lambda m: print(m, flush=True))
+    result = run_solve(settings, report=_bench_reporter(args.json))
     summary = result.summary()
     if args.json:
         print(json.dumps({**asdict(result), "summary": summary}))
