@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
-        "bench", help="benchmarks (replay, …)", description="Benchmarks; see each command's --help."
+        "bench",
+        help="benchmarks: replay memory, speed and time to solve against Stable-Baselines3",
+        description="Benchmarks; see each command's --help.",
     )
     bench = p.add_subparsers(dest="bench", required=True, parser_class=_Parser, metavar="BENCHMARK")
     b = bench.add_parser(
@@ -208,6 +210,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.set_defaults(func=cmd_lane_reference)
+    p = bench.add_parser(
+        "speed",
+        help="training steps/s of ddpg and Stable-Baselines3, interleaved",
+        description="Pendulum-v1, batch 256, one update per step, same threads; rounds alternate "
+        "ddpg and SB3 and the ratio is taken per round. Needs the bench extra (stable-baselines3).",
+    )
+    p.add_argument("--arch", type=_sizes, default=[64, 64], help="hidden sizes, e.g. 400,300 (default 64,64)")
+    p.add_argument("--steps", type=_positive, default=2000, help="measured steps per run (default 2000)")
+    p.add_argument("--rounds", type=_positive, default=3, help="ddpg/SB3 pairs (default 3)")
+    p.add_argument("--threads", type=_positive, default=1, help="torch threads for both (default 1)")
+    p.add_argument("--compile", choices=["true", "false", "auto"], default="true", help="ddpg's update path")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_bench_speed)
+    p = bench.add_parser(
+        "solve",
+        help="wall-clock to solve Pendulum-v1, ddpg preset vs SB3 RL-Zoo settings",
+        description="Each seed trains ddpg (its Pendulum-v1 preset) then SB3 (RL-Zoo hyper-parameters), "
+        "evaluating every 1000 steps; reports the training time to the first evaluation >= -200.",
+    )
+    p.add_argument("--seeds", type=_positive, default=5, help="seeds per library (default 5)")
+    p.add_argument("--max-steps", type=_positive, default=20_000, help="give up after (default 20000)")
+    p.add_argument("--preset", default="Pendulum-v1", help="ddpg preset or YAML (default Pendulum-v1)")
+    p.add_argument("--threads", type=_positive, default=1, help="torch threads for both (default 1)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_bench_solve)
     return parser
 
 
@@ -462,6 +489,81 @@ def cmd_lane_reference(args: argparse.Namespace) -> int:
         ):
             print(f"episode {i}: {d:.2f} m in {n} steps{' (left the road)' if off else ''}")
         print(f"mean {result['mean']:.2f} ± {result['std']:.2f} m over {result['episodes']} episodes")
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64,64, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 64,64, got {text!r}")
+    return sizes
+
+
+def _bench_reporter(json_mode: bool):
+    # With --json, stdout carries only the JSON; progress goes to stderr.
+    stream = sys.stderr if json_mode else sys.stdout
+    return lambda message: print(message, file=stream, flush=True)
+
+
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .bench_speed import BenchError, SpeedSettings, require_sb3, run_speed
+
+    try:
+        require_sb3()
+    except BenchError as e:
+        raise UsageError(str(e)) from None
+    compile = {"true": True, "false": False}.get(args.compile, "auto")
+    settings = SpeedSettings(
+        hidden_sizes=tuple(args.arch),
+        steps=args.steps,
+        rounds=args.rounds,
+        threads=args.threads,
+        compile=compile,
+    )
+    result = run_speed(settings, report=_bench_reporter(args.json))
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({**asdict(result), "summary": summary}))
+    else:
+        print(
+            f"median: ddpg {summary['ddpg_median']:.0f} steps/s, SB3 {summary['sb3_median']:.0f} steps/s, "
+            f"ratio ×{summary['ratio_median']:.2f} "
+            f"(rounds ×{summary['ratio_min']:.2f}–×{summary['ratio_max']:.2f})"
+        )
+    return 0
+
+
+def cmd_bench_solve(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .bench_speed import BenchError, SolveSettings, require_sb3, run_solve
+    from .config import load_preset
+
+    try:
+        require_sb3()
+    except BenchError as e:
+        raise UsageError(str(e)) from None
+    load_preset(args.preset)  # a bad preset is a one-line error before anything runs
+    settings = SolveSettings(
+        seeds=args.seeds, max_steps=args.max_steps, threads=args.threads, preset=args.preset
+    )
+    result = run_solve(settings, report=_bench_reporter(args.json))
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({**asdict(result), "summary": summary}))
+    else:
+        for lib in ("ddpg", "sb3"):
+            s = summary[lib]
+            print(
+                f"{lib}: median {s['median_seconds']:.1f} s, {s['median_steps']} steps "
+                f"({s['solved']}/{s['runs']} solved)"
+            )
+        if summary["speedup_median"] is not None:
+            print(f"ddpg solves ×{summary['speedup_median']:.2f} faster (median wall-clock)")
     return 0
 
 

@@ -75,6 +75,7 @@ class Config:
     seed: int = 0
     total_steps: int = 20_000
     device: str = "cpu"
+    compile: Literal["auto", True, False] = "auto"  # the compiled fast update (ddpg.fast); auto: long runs
     # Networks
     hidden_sizes: list[int] = field(default_factory=lambda: [400, 300])
     critic_hidden_sizes: list[int] | None = None  # None: same as hidden_sizes
@@ -128,6 +129,9 @@ class Config:
         )
         _check(0 <= self.seed < 2**63, "seed", "must be in [0, 2**63)")  # torch seeds are 64-bit
         _check(self.total_steps >= 1, "total_steps", "must be >= 1")
+        _check(
+            self.compile == "auto" or isinstance(self.compile, bool), "compile", "must be auto, true or false"
+        )
         _check(
             len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
             "hidden_sizes",

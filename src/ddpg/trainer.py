@@ -30,6 +30,7 @@ from .config import Config, from_dict, save_yaml
 from .envs import check_spaces
 from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from .evaluation import EvalResult, evaluate
+from .fast import UpdateChoice, choose_update, planned_updates
 from .guards import check_resources
 from .learner import Learner, LearnerSettings, TensorBatch
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress, TeeLog, TensorBoardLog
@@ -158,6 +159,7 @@ class DDPG:
         self._elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
         self._run_dir: Path | None = None
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
+        self.update_choice: UpdateChoice | None = None  # picked by learn(): compiled fast path or reference
 
     # ------------------------------------------------------------------------------------------------
     # Acting
@@ -168,7 +170,7 @@ class DDPG:
         return self.scale.to_env(action).reshape(self.action_shape)
 
     def _policy(self, obs: np.ndarray) -> np.ndarray:
-        return self.learner.act(np.asarray(obs, dtype=np.float32)[None])[0]
+        return self.update_choice.act(np.asarray(obs, dtype=np.float32)[None])[0]
 
     # ------------------------------------------------------------------------------------------------
     # Training
@@ -191,6 +193,8 @@ class DDPG:
         if self.collector is None:
             # The recorder lets a checkpoint replay the current episode on resume.
             self.collector = Collector(resume.EpisodeRecorder(self.env), self.noise, self.rng, c.seed)
+        if self.update_choice is None:
+            self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, self.step, total))
         progress = Progress(total, self.step, enabled=c.progress)
         started = self._started = time.perf_counter() - self._elapsed
         eval_time = 0.0
@@ -280,7 +284,7 @@ class DDPG:
             )
         for _ in range(c.gradient_steps):
             batch = TensorBatch.from_numpy(self.buffer.sample(c.batch_size, self.rng), self.learner.device)
-            stats = self.learner.update(batch)
+            stats = self.update_choice.update(batch)
             self.updates += 1
             if self.updates % c.log_every == 0:
                 # The only host sync in the loop, once every `log_every` updates.
@@ -356,6 +360,8 @@ class DDPG:
             "final_eval_std_return": e.std_return if e else None,
             "train_steps_per_second": total / max(train_wall, 1e-9),
             "wall_time_s": wall,
+            "update_path": self.update_choice.path,
+            "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
         }
 
     # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,206 @@
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ddpg import DDPG, Config
+from ddpg.cli import main
+from ddpg.config import ConfigError
+from ddpg.fast import AUTO_COMPILE_MIN_UPDATES, FastActor, FastUpdate, choose_update, unsupported_reason
+from ddpg.learner import Learner, LearnerSettings, TensorBatch
+from ddpg.networks import Actor, Critic
+from ddpg.replay import Batch
+
+OBS, ACT, B = 3, 2, 32
+
+
+def make_learner(action_layer=1, batch_norm=False, dropout=0.0, **kw) -> Learner:
+    torch.manual_seed(0)
+    actor = Actor(OBS, ACT, [16, 16], batch_norm=batch_norm, dropout=dropout)
+    critic = Critic(OBS, ACT, [16, 16], action_layer=action_layer, batch_norm=batch_norm, dropout=dropout)
+    settings = LearnerSettings(gamma=0.9, tau=0.05, actor_lr=1e-2, critic_lr=1e-2, **kw)
+    return Learner(actor, critic, settings)
+
+
+def make_batch(seed: int) -> TensorBatch:
+    rng = np.random.default_rng(seed)
+    f = np.float32
+    return TensorBatch.from_numpy(
+        Batch(
+            rng.normal(size=(B, OBS)).astype(f),
+            rng.uniform(-1, 1, (B, ACT)).astype(f),
+            rng.normal(size=B).astype(f),
+            rng.normal(size=(B, OBS)).astype(f),
+            (rng.random(B) < 0.3).astype(f),
+        ),
+        torch.device("cpu"),
+    )
+
+
+def assert_same_state(a: Learner, b: Learner, atol: float = 1e-5) -> None:
+    for (name, ma), mb in zip(a.modules().items(), b.modules().values()):
+        for (pname, pa), pb in zip(ma.state_dict().items(), mb.state_dict().values()):
+            torch.testing.assert_close(pa, pb, atol=atol, rtol=1e-4, msg=f"{name}.{pname}")
+    for opt_a, opt_b in zip(a.optimizers().values(), b.optimizers().values()):
+        sa, sb = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+        assert sa.keys() == sb.keys()
+        for pid in sa:
+            for key in ("step", "exp_avg", "exp_avg_sq"):
+                torch.testing.assert_close(sa[pid][key], sb[pid][key], atol=atol, rtol=1e-4)
+
+
+SETTINGS = {
+    "plain": {},
+    "action_with_state": {"action_layer": 0},
+    "weight_decay_and_clipping": {
+        "critic_weight_decay": 1e-2,
+        "actor_weight_decay": 1e-3,
+        "grad_clip_norm": 0.1,
+    },
+}
+
+
+@pytest.mark.parametrize("options", SETTINGS.values(), ids=SETTINGS.keys())
+def test_fast_update_matches_the_reference_over_several_steps(options):
+    reference, fast_learner = make_learner(**options), make_learner(**options)
+    fast = FastUpdate(fast_learner, compile=False)
+    for step in range(6):
+        batch = make_batch(step)
+        expected, got = reference.update(batch), fast(batch)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+    assert_same_state(reference, fast_learner)
+
+
+def test_fast_update_follows_learning_rate_changes():
+    reference, fast_learner = make_learner(), make_learner()
+    fast = FastUpdate(fast_learner, compile=False)
+    for step in range(4):
+        lr = 1e-2 / (step + 1)
+        reference.set_learning_rates(lr, 2 * lr)
+        fast_learner.set_learning_rates(lr, 2 * lr)
+        reference.update(make_batch(step))
+        fast(make_batch(step))
+    assert_same_state(reference, fast_learner)
+
+
+def test_compiled_update_agrees_with_the_eager_reference():
+    reference, fast_learner = make_learner(), make_learner()
+    fast = FastUpdate(fast_learner, compile=True)
+    for step in range(3):
+        expected, got = reference.update(make_batch(step)), fast(make_batch(step))
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+    assert_same_state(reference, fast_learner)
+    assert fast.compile_seconds is not None and fast.compile_seconds > 0
+
+
+def test_training_continues_identically_after_save_and_load_of_fast_updates(tmp_path):
+    config = Config(hidden_sizes=[16, 16], batch_size=16, learning_starts=50, eval_episodes=0, progress=False)
+    agent = DDPG(config=config)
+    agent.learn(60)  # fills the buffer and creates the optimiser state
+    fast = FastUpdate(agent.learner, compile=False)
+    batches = [make_batch(i) for i in range(3)]
+    fast(_pendulum(batches[0]))
+    agent.save(tmp_path / "ckpt")
+    loaded = DDPG.load(tmp_path / "ckpt")
+    assert_same_state(agent.learner, loaded.learner, atol=0)
+    # Either path continues from the saved state: the fast one on the original, the reference on the copy.
+    for b in batches[1:]:
+        expected, got = loaded.learner.update(_pendulum(b)), fast(_pendulum(b))
+        torch.testing.assert_close(got["critic_loss"], expected["critic_loss"], atol=1e-5, rtol=1e-4)
+    assert_same_state(agent.learner, loaded.learner)
+
+
+def _pendulum(batch: TensorBatch) -> TensorBatch:
+    # Pendulum-v1: 3 observations, 1 action.
+    return TensorBatch(batch.obs, batch.action[:, :1], batch.reward, batch.next_obs, batch.terminated)
+
+
+def test_fast_actor_acts_like_the_learner():
+    learner = make_learner()
+    FastUpdate(learner, compile=False)(make_batch(0))
+    obs = np.random.default_rng(0).normal(size=(5, OBS)).astype(np.float32)
+    np.testing.assert_allclose(FastActor(learner)(obs), learner.act(obs), atol=1e-6)
+
+
+def test_auto_mode_uses_the_eager_reference_for_a_short_run():
+    learner = make_learner()
+    choice = choose_update(learner, "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES - 1)
+    assert choice.path == "eager" and choice.update == learner.update
+
+
+def test_auto_mode_compiles_a_long_run():
+    choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES)
+    assert choice.path == "compiled" and isinstance(choice.update, FastUpdate)
+
+
+@pytest.mark.parametrize("options", [{"batch_norm": True}, {"dropout": 0.1}], ids=["batch_norm", "dropout"])
+def test_unsupported_networks_fall_back_to_the_reference_even_when_compile_is_forced(options):
+    learner = make_learner(**options)
+    choice = choose_update(learner, True, planned_updates=10**6)
+    assert choice.path == "eager" and choice.update == learner.update
+    assert unsupported_reason(learner) in choice.reason
+
+
+def test_fast_update_refuses_an_unsupported_configuration():
+    with pytest.raises(ValueError, match="batch norm"):
+        FastUpdate(make_learner(batch_norm=True))
+
+
+def test_short_training_run_reports_the_eager_path():
+    config = Config(hidden_sizes=[8, 8], batch_size=8, learning_starts=20, eval_episodes=0, progress=False)
+    summary = DDPG(config=config).learn(40)
+    assert summary["update_path"] == "eager" and summary["compile_seconds"] is None
+
+
+@pytest.mark.parametrize("value", ["auto", True, False])
+def test_compile_field_accepts_auto_true_and_false(value):
+    assert Config(compile=value).compile == value
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_compile_field_rejects_other_values(value):
+    with pytest.raises(ConfigError, match="compile"):
+        Config(compile=value)
+
+
+def test_bench_without_stable_baselines3_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # makes `import stable_baselines3` fail
+    assert main(["bench", "speed"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: stable-baselines3 is not installed") and "[bench]" in err
+
+
+def test_bench_speed_refuses_bad_sizes(capsys):
+    assert main(["bench", "speed", "--arch", "64,0"]) == 2
+    assert capsys.readouterr().err.startswith("error: argument --arch")
+
+
+def test_bench_solve_refuses_an_unknown_preset(capsys):
+    assert main(["bench", "solve", "--preset", "no-such-preset"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown preset 'no-such-preset'")
+
+
+def test_stopwatch_times_exactly_the_steps_between_start_and_stop():
+    import gymnasium as gym
+
+    from ddpg.bench_speed import Stopwatch
+
+    env = Stopwatch(gym.make("Pendulum-v1"), start=3, stop=8)
+    env.reset(seed=0)
+    for _ in range(10):
+        env.step(env.action_space.sample())
+    assert env.t_start is not None and env.t_stop is not None and env.t_stop > env.t_start
+    assert env.rate == pytest.approx((8 - 3) / (env.t_stop - env.t_start))
+
+
+def test_bench_speed_measures_both_libraries_in_every_round():
+    pytest.importorskip("stable_baselines3")
+    from ddpg.bench_speed import SpeedSettings, run_speed
+
+    settings = SpeedSettings(steps=20, learning_starts=256, settle=4, rounds=1, compile=False)
+    result = run_speed(settings)
+    assert len(result.ddpg) == len(result.sb3) == len(result.ratios) == 1
+    assert result.ratios[0] == pytest.approx(result.ddpg[0] / result.sb3[0])
