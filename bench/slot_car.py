@@ -1,0 +1,97 @@
+"""Slot-car benchmark: DDPG with the SlotCarRacing-v0 preset against the two lap-time references.
+
+For each track: train with the preset (plus any --set overrides), then drive 10 laps with the
+deterministic policy and compare its best flying lap with the best constant throttle and the optimal
+speed profile. Goal: best lap <= 0.90 x constant throttle and <= 1.05 x optimal, no crash in 10 laps.
+Prints one JSON line per track.
+
+    OMP_NUM_THREADS=1 python bench/slot_car.py [--tracks oval figure8 grand_prix] [--seed 0] \
+        [--set KEY=VALUE ...] [--out-dir runs/bench_slotcar]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from ddpg.config import resolve
+from ddpg.envs.slot_car import SlotCarEnv
+from ddpg.envs.slot_car.reference import reference
+from ddpg.trainer import DDPG
+
+EVAL_LAPS = 10
+CONST_FACTOR = 0.90
+OPTIMAL_FACTOR = 1.05
+
+
+def drive_laps(agent: DDPG, env_kwargs: dict[str, Any], laps: int = EVAL_LAPS) -> dict[str, Any]:
+    """Race `laps` laps (or until a crash, or 60 simulated seconds) with the deterministic policy."""
+    kwargs = {**env_kwargs, "max_laps": laps, "max_time_s": 60.0, "on_crash": "terminate"}
+    env = SlotCarEnv(**kwargs)
+    obs, info = env.reset(seed=0)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(agent.act(obs))
+        done = terminated or truncated
+    flying = env.state.lap_times[1:]  # lap 1 is a standing start
+    return {
+        "laps_completed": info["laps_completed"],
+        "crashes": info["crashes"],
+        "best_lap_s": min(flying) if flying else math.inf,
+        "standing_lap_s": env.state.lap_times[0] if env.state.lap_times else math.inf,
+    }
+
+
+def run_track(track: str, seed: int, overrides: list[str], out_dir: Path) -> dict[str, Any]:
+    config = resolve(
+        env_id="SlotCarRacing-v0",
+        overrides=[f"env.track={track}", "progress=false", "video=false", *overrides],
+        seed=seed,
+    )
+    ref = reference(track, config.env.get("physics"))
+    run_dir = out_dir / f"{track}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    started = time.perf_counter()
+    agent = DDPG(config.env_id, config)
+    agent.learn(run_dir=run_dir)
+    wall = time.perf_counter() - started
+    result = drive_laps(agent, config.env)
+    const, opt = ref["constant_throttle"]["lap_time"], ref["optimal"]["lap_time"]
+    best = result["best_lap_s"]
+    return {
+        "track": track,
+        "seed": seed,
+        "steps": config.total_steps,
+        "train_wall_s": round(wall, 1),
+        **result,
+        "constant_throttle_lap_s": const,
+        "optimal_lap_s": opt,
+        "vs_constant": best / const,
+        "vs_optimal": best / opt,
+        "goal_met": bool(
+            best <= CONST_FACTOR * const
+            and best <= OPTIMAL_FACTOR * opt
+            and result["crashes"] == 0
+            and result["laps_completed"] >= EVAL_LAPS
+        ),
+        "run_dir": run_dir.name,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", nargs="+", default=["oval", "figure8", "grand_prix"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out-dir", type=Path, default=Path("runs/bench_slotcar"))
+    args = parser.parse_args()
+    for track in args.tracks:
+        row = run_track(track, args.seed, args.overrides, args.out_dir)
+        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
