@@ -46,7 +46,23 @@ def drive_laps(agent: DDPG, env_kwargs: dict[str, Any], laps: int = EVAL_LAPS) -
     }
 
 
-def run_track(track: str, seed: int, overrides: list[str], out_dir: Path) -> dict[str, Any]:
+def save_still(agent: DDPG, env_kwargs: dict[str, Any], path: Path, seconds: float = 6.0) -> None:
+    """A PNG of the race after `seconds` of simulated time (a lap or two of speed-coloured trail)."""
+    import imageio.v3 as iio
+
+    env = SlotCarEnv(**{**env_kwargs, "max_time_s": None, "render_mode": "rgb_array", "render_size": 360})
+    obs, _ = env.reset(seed=0)
+    while env.state.time < seconds:
+        obs, _, terminated, _, _ = env.step(agent.act(obs))
+        if terminated:
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, env.render(), optimize=True)
+
+
+def run_track(
+    track: str, seed: int, overrides: list[str], out_dir: Path, still: Path | None = None
+) -> dict[str, Any]:
     config = resolve(
         env_id="SlotCarRacing-v0",
         overrides=[f"env.track={track}", "progress=false", "video=false", *overrides],
@@ -59,6 +75,8 @@ def run_track(track: str, seed: int, overrides: list[str], out_dir: Path) -> dic
     agent.learn(run_dir=run_dir)
     wall = time.perf_counter() - started
     result = drive_laps(agent, config.env)
+    if still is not None:
+        save_still(agent, config.env, still.with_name(f"{still.stem}_{track}{still.suffix}"))
     const, opt = ref["constant_throttle"]["lap_time"], ref["optimal"]["lap_time"]
     best = result["best_lap_s"]
     return {
@@ -87,10 +105,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out-dir", type=Path, default=Path("runs/bench_slotcar"))
+    parser.add_argument("--still", type=Path, help="also save a PNG frame per track: STEM_<track>.png")
     args = parser.parse_args()
     for track in args.tracks:
-        row = run_track(track, args.seed, args.overrides, args.out_dir)
-        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}), flush=True)
+        row = run_track(track, args.seed, args.overrides, args.out_dir, args.still)
+        finite = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        print(json.dumps(finite), flush=True)
 
 
 if __name__ == "__main__":

@@ -261,7 +261,8 @@ def cmd_slotcar(args: argparse.Namespace) -> int:
     from .trainer import DDPG
 
     _require_run(args.run_dir)
-    if (args.run_dir / "config.yaml").is_file() and load_config(args.run_dir / "config.yaml").env_id != ENV_ID:
+    config_file = args.run_dir / "config.yaml"
+    if config_file.is_file() and load_config(config_file).env_id != ENV_ID:
         raise UsageError(f"{args.run_dir} is not a {ENV_ID} run")
     out = args.out or args.run_dir / "plots" / "slotcar_profile.png"
     if out.suffix.lower() != ".png":
