@@ -30,7 +30,8 @@ OPTIMAL_FACTOR = 1.05
 
 def drive_laps(agent: DDPG, env_kwargs: dict[str, Any], laps: int = EVAL_LAPS) -> dict[str, Any]:
     """Race `laps` laps (or until a crash, or 60 simulated seconds) with the deterministic policy."""
-    kwargs = {**env_kwargs, "max_laps": laps, "max_time_s": 60.0, "on_crash": "terminate"}
+    race = {"max_laps": laps, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
+    kwargs = {**env_kwargs, **race}
     env = SlotCarEnv(**kwargs)
     obs, info = env.reset(seed=0)
     done = False
@@ -50,7 +51,8 @@ def save_still(agent: DDPG, env_kwargs: dict[str, Any], path: Path, seconds: flo
     """A PNG of the race after `seconds` of simulated time (a lap or two of speed-coloured trail)."""
     import imageio.v3 as iio
 
-    env = SlotCarEnv(**{**env_kwargs, "max_time_s": None, "render_mode": "rgb_array", "render_size": 360})
+    kwargs = {**env_kwargs, "max_time_s": None, "random_start": False}
+    env = SlotCarEnv(**kwargs, render_mode="rgb_array", render_size=360)
     obs, _ = env.reset(seed=0)
     while env.state.time < seconds:
         obs, _, terminated, _, _ = env.step(agent.act(obs))

@@ -268,7 +268,8 @@ def cmd_slotcar(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".png":
         raise UsageError(f"--out must be a .png file, got {out}")
     agent = DDPG.load(args.run_dir)
-    kwargs = {**agent.config.env, "max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate"}
+    laps = {"max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
+    kwargs = {**agent.config.env, **laps}
     if args.track is not None:
         kwargs["track"] = track_of(args.track)
     track = make_track(kwargs.get("track", "oval"))
