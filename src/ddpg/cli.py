@@ -280,7 +280,7 @@ def cmd_slotcar(args: argparse.Namespace) -> int:
     if math.isfinite(lap.lap_time):
         print(f"best lap {lap.lap_time:.3f} s ({lap.lap_time / opt:.3f} x optimal {opt:.3f} s)")
     else:
-        print(f"no lap completed (crashed at {lap.s[-1] if lap.s else 0.0:.2f} m); optimal {opt:.3f} s")
+        print(f"no lap completed (ended at {lap.s[-1] if lap.s else 0.0:.2f} m); optimal {opt:.3f} s")
     print(out)
     return 0
 
