@@ -235,6 +235,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive, default=1, help="torch threads for both (default 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_bench_solve)
+
+    p = sub.add_parser(
+        "slotcar",
+        help="slot-car lap-time references and speed profiles",
+        description="Lap-time references for SlotCarRacing-v0 tracks and a run's speed profile.",
+    )
+    slot = p.add_subparsers(dest="slotcar_command", required=True, parser_class=_Parser, metavar="WHAT")
+    q = slot.add_parser(
+        "reference",
+        help="lap times of the best constant throttle and of the optimal speed profile",
+        description="Flying-lap times of the best constant throttle and of the physically optimal "
+        "speed profile, and their ratio; --json adds the profile arrays (s, v, v_grip).",
+    )
+    q.add_argument("--track", default="oval", help="built-in track name or a .yaml/.json track file")
+    q.add_argument("--json", action="store_true", help="print the result as JSON")
+    q.set_defaults(func=cmd_slotcar)
+    q = slot.add_parser(
+        "profile",
+        help="plot a run's speed against track position with the optimal profile and grip limit",
+        description="Drive the run's deterministic policy and plot the speed of its best lap against "
+        "track position, with the optimal profile and the grip limit.",
+    )
+    q.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    q.add_argument("--out", type=Path, help="output PNG (default: RUN_DIR/plots/slotcar_profile.png)")
+    q.add_argument("--track", help="drive this track instead of the run's own (name or track file)")
+    q.set_defaults(func=cmd_slotcar)
     return parser
 
 
@@ -564,6 +590,65 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
             )
         if summary["speedup_median"] is not None:
             print(f"ddpg solves ×{summary['speedup_median']:.2f} faster (median wall-clock)")
+
+
+def cmd_slotcar(args: argparse.Namespace) -> int:
+    import math
+
+    from .envs.slot_car import ENV_ID, make_track
+    from .envs.slot_car.physics import car_params
+    from .envs.slot_car.reference import optimal_profile, plot_profile, record_best_lap, reference
+
+    def track_of(spec: str):  # the env's ValueError names the problem; the user needs the option
+        try:
+            return make_track(spec)
+        except ValueError as e:
+            raise UsageError(f"--track {spec}: {str(e).removeprefix('track: ')}") from None
+
+    def finite(x):  # JSON has no Infinity: a lap never completed is null
+        if isinstance(x, dict):
+            return {k: finite(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [finite(v) for v in x]
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
+    if args.slotcar_command == "reference":
+        ref = reference(track_of(args.track))
+        const, opt = ref["constant_throttle"], ref["optimal"]
+        if args.json:
+            print(json.dumps(finite(ref), allow_nan=False))
+            return 0
+        print(f"track {ref['track']} ({ref['length_m']:.2f} m), flying laps:")
+        print(f"  best constant throttle {const['throttle']:.3f}: {const['lap_time']:.3f} s")
+        print(f"  optimal speed profile:        {opt['lap_time']:.3f} s")
+        print(f"  ratio constant / optimal:     {ref['ratio']:.3f}")
+        return 0
+
+    from .config import load_config
+    from .trainer import DDPG
+
+    _require_run(args.run_dir)
+    config_file = args.run_dir / "config.yaml"
+    if config_file.is_file() and load_config(config_file).env_id != ENV_ID:
+        raise UsageError(f"{args.run_dir} is not a {ENV_ID} run")
+    out = args.out or args.run_dir / "plots" / "slotcar_profile.png"
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must be a .png file, got {out}")
+    agent = DDPG.load(args.run_dir)
+    laps = {"max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
+    kwargs = {**agent.config.env, **laps}
+    if args.track is not None:
+        kwargs["track"] = track_of(args.track)
+    track = make_track(kwargs.get("track", "oval"))
+    lap = record_best_lap(agent.act, kwargs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_profile(out, track, kwargs.get("physics"), lap.s, lap.v)
+    opt = optimal_profile(track, car_params(kwargs.get("physics")))["lap_time"]
+    if math.isfinite(lap.lap_time):
+        print(f"best lap {lap.lap_time:.3f} s ({lap.lap_time / opt:.3f} x optimal {opt:.3f} s)")
+    else:
+        print(f"no lap completed (ended at {lap.s[-1] if lap.s else 0.0:.2f} m); optimal {opt:.3f} s")
+    print(out)
     return 0
 
 

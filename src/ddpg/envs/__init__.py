@@ -52,14 +52,13 @@ def make_env(
             env = gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
         except gym.error.Error as e:
             raise EnvError(f"unknown environment '{env_id}': {e} (see `ddpg envs`)") from None
-        except TypeError as e:
+        except EnvError:
+            raise
+        except (TypeError, ValueError) as e:
+            # An env that validates its constructor arguments raises ValueError naming the argument.
             raise EnvError(f"environment '{env_id}' rejected its arguments: {e}") from None
         except ModuleNotFoundError as e:
             raise EnvError(f"environment '{env_id}' needs the missing package '{e.name}'") from None
-        except EnvError:
-            raise
-        except ValueError as e:
-            raise EnvError(f"environment '{env_id}' rejected its arguments: {e}") from None
     check_spaces(env, env_id)
     return env
 
@@ -74,7 +73,9 @@ def _make_from_class(spec: str, kwargs: dict[str, Any]) -> gym.Env:
         raise EnvError(f"'{spec}' is not a gymnasium.Env subclass")
     try:
         return cls(**kwargs)
-    except TypeError as e:
+    except EnvError:
+        raise
+    except (TypeError, ValueError) as e:
         raise EnvError(f"environment '{spec}' rejected its arguments: {e}") from None
 
 

@@ -60,6 +60,10 @@ class SlotCarEnv(gym.Env):
         Either limit ends the episode with ``truncated=True``.
     physics: mapping of `CarParams` fields to override. render_mode: ``rgb_array`` or ``human``;
     render_size: [height, width] (or one int) of rendered frames.
+    random_start: every reset puts the car at rest at a random track position (as the reset option
+        below), so training sees every bend from the first episode instead of only those before the
+        first crash. unsigned_curvature: observe |curvature|; the grip does not care which way a bend
+        turns, so a left-hander teaches the policy about right-handers too.
 
     Reward: distance progressed in the step divided by (top speed * dt), so it is at most about 1.
     ``info`` holds ``lap_time`` (last completed lap) and ``best_lap_time``, both ``inf`` until a lap is
@@ -89,6 +93,8 @@ class SlotCarEnv(gym.Env):
         physics: Mapping[str, Any] | CarParams | None = None,
         render_mode: str | None = None,
         render_size: int | Sequence[int] = 400,
+        random_start: bool = False,
+        unsigned_curvature: bool = False,
     ) -> None:
         self.track: Track = make_track(track)
         self.params: CarParams = car_params(physics)
@@ -104,6 +110,8 @@ class SlotCarEnv(gym.Env):
         self.pixel_size = _size("pixel_size", pixel_size)
         self.pixel_view = _positive("pixel_view_m", pixel_view_m)
         self.render_size = _size("render_size", render_size)
+        self.random_start = _flag("random_start", random_start)
+        self.unsigned_curvature = _flag("unsigned_curvature", unsigned_curvature)
         self.top_speed = dyn.top_speed(self.params)
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
@@ -119,9 +127,10 @@ class SlotCarEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = dict(options or {})
+        explicit_start = "start_s" in options
         start = float(options.pop("start_s", 0.0))
         speed = float(options.pop("start_speed", 0.0))
-        if options.pop("random_start", False):
+        if options.pop("random_start", self.random_start and not explicit_start):
             start = float(self.np_random.uniform(0.0, self.track.length))
         if options:
             raise ValueError(
@@ -224,7 +233,7 @@ class SlotCarEnv(gym.Env):
             high = np.array([1.0, 1.0, SPEED_OBS_MAX], dtype=np.float32)
         else:
             n = len(self.lookahead)
-            low = np.array([0.0] + [-1.0] * n, dtype=np.float32)
+            low = np.array([0.0] + [0.0 if self.unsigned_curvature else -1.0] * n, dtype=np.float32)
             high = np.array([SPEED_OBS_MAX] + [1.0] * n, dtype=np.float32)
         return spaces.Box(low, high, dtype=np.float32)
 
@@ -242,6 +251,8 @@ class SlotCarEnv(gym.Env):
             angle = 2.0 * math.pi * (st.distance % self.track.length) / self.track.length
             return np.array([math.sin(angle), math.cos(angle), speed], dtype=np.float32)
         kappa = self.track.curvature(st.distance + self.lookahead) * self.curvature_scale
+        if self.unsigned_curvature:
+            kappa = np.abs(kappa)
         return np.concatenate([[speed], np.clip(kappa, -1.0, 1.0)]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:
@@ -301,6 +312,12 @@ class SlotCarEnv(gym.Env):
 
 def _fmt(seconds: float) -> str:
     return f"{seconds:5.2f}" if math.isfinite(seconds) else "--.--"
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}: must be true or false, got {value!r}")
+    return bool(value)
 
 
 def _choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
