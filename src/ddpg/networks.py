@@ -125,11 +125,29 @@ class Critic(nn.Module):
         return self.out(x).squeeze(-1)
 
 
-def build_networks(obs_shape: tuple[int, ...], action_dim: int, config: Config) -> tuple[Actor, Critic]:
+class CriticEnsemble(nn.Module):
+    """Independent critics Q_1 … Q_n, for TD3's twin critics. Returns Q with shape (batch, n)."""
+
+    def __init__(self, critics: list[Critic]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(critics)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return torch.stack([critic(obs, action) for critic in self.members], dim=-1)
+
+
+def build_networks(
+    obs_shape: tuple[int, ...], action_dim: int, config: Config
+) -> tuple[Actor, Critic | CriticEnsemble]:
     """The actor and critic a config asks for, for flat observations of `obs_shape`."""
     obs_dim = int(np.prod(obs_shape))
     actor = Actor(obs_dim, action_dim, config.hidden_sizes, config.batch_norm, config.dropout)
-    critic = Critic(
-        obs_dim, action_dim, config.critic_sizes, config.action_layer, config.batch_norm, config.dropout
-    )
-    return actor, critic
+
+    def critic() -> Critic:
+        return Critic(
+            obs_dim, action_dim, config.critic_sizes, config.action_layer, config.batch_norm, config.dropout
+        )
+
+    if config.twin_critics:
+        return actor, CriticEnsemble([critic(), critic()])
+    return actor, critic()

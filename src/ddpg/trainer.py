@@ -29,7 +29,9 @@ from .learner import Learner, LearnerSettings, TensorBatch
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress
 from .networks import ActionScale, build_networks
 from .noise import ActionNoise, schedule_factor
-from .replay import ReplayBuffer
+from .nstep import NStepAggregator
+from .prioritized import PrioritizedReplayBuffer, annealed_beta
+from .replay import Batch, ReplayBuffer
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
 
@@ -119,11 +121,19 @@ class DDPG:
                 actor_weight_decay=config.actor_weight_decay,
                 critic_weight_decay=config.critic_weight_decay,
                 grad_clip_norm=config.grad_clip_norm,
+                target_policy_noise=config.target_policy_noise,
+                target_noise_clip=config.target_noise_clip,
+                policy_delay=config.policy_delay,
             ),
             device=config.device,
         )
         self.rng = np.random.default_rng(config.seed)
-        self.buffer = ReplayBuffer(config.buffer_size, self.obs_shape, action_dim)
+        self.buffer = ReplayBuffer(
+            config.buffer_size, self.obs_shape, action_dim, store_discount=config.n_step > 1
+        )
+        if config.prioritized:
+            self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
+        self.nstep = NStepAggregator(config.n_step, config.gamma) if config.n_step > 1 else None
         self.noise = ActionNoise(config.noise, action_dim, self.rng)
         self.collector: Collector | None = None
         self.step = 0
@@ -219,6 +229,10 @@ class DDPG:
             transition, episode = self.collector.step(action)
         except NonFiniteError as e:
             raise TrainingDiverged(f"{e} at step {self.step + 1}") from None
+        if self.nstep is not None:
+            for t in self.nstep.push(transition):
+                self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
+            return episode
         self.buffer.add(
             transition.obs, transition.action, transition.reward, transition.next_obs, transition.terminated
         )
@@ -240,8 +254,11 @@ class DDPG:
                 c.critic_lr * self._factor(c.critic_lr_schedule),
             )
         for _ in range(c.gradient_steps):
-            batch = TensorBatch.from_numpy(self.buffer.sample(c.batch_size, self.rng), self.learner.device)
+            sample = self._sample()
+            batch = TensorBatch.from_numpy(sample, self.learner.device)
             stats = self.learner.update(batch)
+            if sample.index is not None:  # prioritized: new priorities from this update's |TD error|
+                self.buffer.update_priorities(sample.index, self.learner.td_abs.cpu().numpy())
             self.updates += 1
             if self.updates % c.log_every == 0:
                 # The only host sync in the loop, once every `log_every` updates.
@@ -253,6 +270,13 @@ class DDPG:
                     )
                 if files:
                     files.updates.write({"step": self.step, **row})
+
+    def _sample(self) -> Batch:
+        c = self.config
+        if isinstance(self.buffer, PrioritizedReplayBuffer):
+            beta = annealed_beta(c.per_beta0, self.step, c.total_steps)
+            return self.buffer.sample(c.batch_size, self.rng, beta=beta)
+        return self.buffer.sample(c.batch_size, self.rng)
 
     def _factor(self, schedule) -> float:
         t = self.step if schedule.unit == "step" else self.collector.episode
@@ -369,4 +393,5 @@ class DDPG:
         opt_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("opt.")}
         ckpt.load_optimizers(agent.learner.optimizers(), opt_tensors, meta["optimizers"])
         agent.step, agent.updates = meta["step"], meta["updates"]
+        agent.learner.critic_updates = agent.updates  # keeps the phase of TD3's delayed actor steps
         return agent
