@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .networks import CriticEnsemble
 from .replay import Batch
 
 
@@ -119,6 +120,8 @@ class Learner:
         self.device = torch.device(device)
         self.actor = actor.to(self.device)
         self.critic = critic.to(self.device)
+        # The actor climbs the first critic only (TD3); a single critic is its own first.
+        self.actor_critic = critic.members[0] if isinstance(critic, CriticEnsemble) else self.critic
         # Targets start as exact copies, never train and never get gradients.
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False).eval()
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False).eval()
@@ -159,7 +162,7 @@ class Learner:
 
         if self.critic_updates % s.policy_delay == 0:
             with frozen(self.critic):  # the actor's step must not move the critic
-                actor_loss = -q_columns(self.critic(batch.obs, self.actor(batch.obs)))[:, 0].mean()
+                actor_loss = -self.actor_critic(batch.obs, self.actor(batch.obs)).mean()
                 self._step(self.actor_opt, actor_loss, self.actor)
             self.actor_loss = actor_loss.detach()
 

@@ -40,9 +40,18 @@ class SumTree:
         """
         node = self.leaves + np.asarray(index, dtype=np.int64)
         self.nodes[node] = value
+        if node.size == 1:  # one new transition per environment step: plain ints are ~50x faster
+            self._refresh_one(int(node.reshape(-1)[0]))
+            return
         for _ in range(self.depth):
-            node = np.unique(node >> 1)
+            node = node >> 1
             self.nodes[node] = self.nodes[2 * node] + self.nodes[2 * node + 1]
+
+    def _refresh_one(self, node: int) -> None:
+        nodes = self.nodes
+        for _ in range(self.depth):
+            node >>= 1
+            nodes[node] = nodes[2 * node] + nodes[2 * node + 1]
 
     def find(self, mass: np.ndarray) -> np.ndarray:
         """For each prefix mass u in [0, total), the leaf i with Σ_{k<i} p_k <= u < Σ_{k<=i} p_k."""
