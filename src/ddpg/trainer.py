@@ -257,7 +257,7 @@ class DDPG:
             sample = self._sample()
             batch = TensorBatch.from_numpy(sample, self.learner.device)
             stats = self.learner.update(batch)
-            if sample.index is not None:  # prioritized: new priorities from this update's |TD error|
+            if sample.index is not None:  # prioritized: priorities from |TD error|, a host sync per update
                 self.buffer.update_priorities(sample.index, self.learner.td_abs.cpu().numpy())
             self.updates += 1
             if self.updates % c.log_every == 0:
