@@ -7,6 +7,7 @@ reached the target, steps, and wall time. Figures go to docs/bench/algos.md.
     python bench/algos.py run --env MountainCarContinuous-v0 --algo ddpg --seeds 0 1 2 --target 93
     python bench/algos.py run --env Hopper-v5 --algo td3 --steps 1000000 --target 3000 -- n_step=1
     python bench/algos.py table runs/bench/*  --target 93     # summarise runs already made
+    python bench/algos.py speed                               # update rate of each switch
 
 Everything after `--` is passed to `ddpg train --set`.
 """
@@ -110,6 +111,46 @@ def table(results: list[RunResult], target: float | None) -> str:
     return "\n".join(lines)
 
 
+SPEED_SETTINGS = {
+    "ddpg": {},
+    "td3": {"algo": "td3"},
+    "ddpg + prioritized": {"prioritized": True},
+    "ddpg + n_step=3": {"n_step": 3},
+    "td3 + prioritized + n_step=3": {"algo": "td3", "prioritized": True, "n_step": 3},
+}
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def update_rate(changes: dict, updates: int) -> float:
+    """Rounds of sample → update (→ priority update) per second, [256, 256] networks, batch 256."""
+    import time
+
+    from ddpg import DDPG, Config
+
+    config = Config(
+        hidden_sizes=[256, 256],
+        batch_size=256,
+        buffer_size=100_000,
+        learning_starts=10_000,
+        log_every=10**9,
+        eval_episodes=0,
+        progress=False,
+    ).replace(**changes)
+    agent = DDPG(config=config)
+    agent.learn(10_000)  # fills the buffer with warm-up transitions, no updates yet
+    agent.step = config.learning_starts
+    agent._train_round(None)  # first-call allocations out of the timing
+    start = time.perf_counter()
+    for _ in range(updates):
+        agent._train_round(None)
+    return updates / (time.perf_counter() - start)
+
+
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
 
@@ -129,11 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--steps", type=int, help="default: the issue's budget for this env and algo")
     run.add_argument("--target", type=float, help="default: the issue's target for this env and algo")
     run.add_argument("--out", type=Path, default=Path("runs/bench"))
+    speed = sub.add_parser("speed", help="sample+update rate of each switch on Pendulum-v1 shapes")
+    speed.add_argument("--updates", type=int, default=500)
     tab = sub.add_parser("table", help="summarise existing run directories")
     tab.add_argument("run_dirs", type=Path, nargs="+")
     tab.add_argument("--target", type=float)
     args = parser.parse_args(argv)
 
+    if args.command == "speed":
+        print(f"{machine()}, {datetime.now(UTC):%Y-%m-%d} UTC, torch threads {torch_threads()}")
+        print("| setting | updates/s |\n|---|---|")
+        for name, changes in SPEED_SETTINGS.items():
+            print(f"| {name} | {update_rate(changes, args.updates):.0f} |")
+        return 0
     if args.command == "table":
         print(table([read_run(d, args.target) for d in args.run_dirs], args.target))
         return 0
