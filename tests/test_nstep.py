@@ -61,8 +61,10 @@ def test_window_never_spans_two_episodes():
 
 
 def test_trainer_stores_n_step_transitions_with_their_discount():
-    env = CountingEnv(terminate_at=4)  # reward = action[0] · 1 in env units; obs = [t, episode]
-    config = Config(env_id="counting", n_step=3, gamma=GAMMA, learning_starts=100, eval_episodes=0)
+    env = CountingEnv(terminate_at=4)  # reward = action[0] in env units; obs = [t, episode]
+    config = Config(
+        env_id="counting", n_step=3, gamma=GAMMA, learning_starts=100, eval_episodes=0, progress=False
+    ).replace(hidden_sizes=[8, 8], buffer_size=100)
     agent = DDPG(env, config)
     agent.learn(8, run_dir=None)  # two episodes of 4 steps, all emitted at the terminations
     arrays = agent.buffer.arrays()
