@@ -204,3 +204,11 @@ def test_bench_speed_measures_both_libraries_in_every_round():
     result = run_speed(settings)
     assert len(result.ddpg) == len(result.sb3) == len(result.ratios) == 1
     assert result.ratios[0] == pytest.approx(result.ddpg[0] / result.sb3[0])
+
+
+@pytest.mark.parametrize("switch", [{"prioritized": True}, {"n_step": 3}])
+def test_weighted_or_n_step_batches_use_the_reference_update(switch):
+    agent = DDPG("Pendulum-v1", Config(hidden_sizes=[8, 8], compile="true", progress=False, **switch))
+    agent.learn(1)
+    assert agent.update_choice.path == "eager"
+    assert agent.update_choice.update == agent.learner.update

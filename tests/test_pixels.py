@@ -165,3 +165,12 @@ def test_encoder_features_are_bounded_by_layer_norm_and_tanh():
     features = encoder(torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8))
     assert features.shape == (5, 10) and encoder.out_features == 10
     assert features.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("switch", ["prioritized=true", "n_step=3"])
+def test_pixel_observations_refuse_replay_options_they_do_not_support_yet(switch, tmp_path, capsys):
+    run = tmp_path / "run"
+    small = ["conv_channels=[4]", "conv_strides=[2]", switch]
+    assert main(["train", "--env", "tests.helpers:PixelEnv", "--run-dir", str(run), "--set", *small]) == 2
+    assert "not supported with pixel observations" in capsys.readouterr().err
+    assert not run.exists()

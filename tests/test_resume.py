@@ -318,3 +318,27 @@ def test_pixel_run_resumes_with_its_frame_buffer_exactly(tmp_path):
     agent.learn(run_dir=tmp_path / "b")
     for log in ("metrics.csv", "updates.csv"):
         assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+
+
+def test_prioritized_run_resumes_with_its_priorities_exactly(tmp_path):
+    config = Config(
+        env_id="Pendulum-v1",
+        hidden_sizes=[8, 8],
+        batch_size=8,
+        buffer_size=60,  # wraps before the checkpoint
+        learning_starts=20,
+        max_episode_steps=40,
+        eval_episodes=0,
+        checkpoint_every=70,  # mid-episode
+        log_every=5,
+        prioritized=True,
+        total_steps=120,  # β anneals to 1 at total_steps: both runs must plan the same length
+        progress=False,
+        video=False,
+    )
+    DDPG(config=config).learn(run_dir=tmp_path / "a")
+    DDPG(config=config).learn(70, run_dir=tmp_path / "b")
+    agent = DDPG.resume(tmp_path / "b")
+    agent.learn(run_dir=tmp_path / "b")
+    for log in ("metrics.csv", "updates.csv"):
+        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log

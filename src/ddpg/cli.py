@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="random seed (a CPU run is reproducible bit for bit)")
     p.add_argument("--run-dir", type=Path, help="where to write the run (default: runs/<generated name>)")
     p.add_argument(
+        "--algo",
+        choices=("ddpg", "td3"),
+        help="ddpg (default) or td3: twin critics, target smoothing, delayed actor (docs/algorithms.md)",
+    )
+    p.add_argument(
         "--set",
         dest="overrides",
         nargs="+",
@@ -272,7 +277,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import DDPG, run_name
 
     config = resolve(
-        env_id=args.env, preset=args.preset, overrides=args.overrides, total_steps=args.steps, seed=args.seed
+        env_id=args.env,
+        preset=args.preset,
+        overrides=args.overrides,
+        total_steps=args.steps,
+        seed=args.seed,
+        algo=args.algo,
     )
     run_dir = args.run_dir or Path("runs") / run_name(config)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):

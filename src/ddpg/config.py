@@ -121,6 +121,18 @@ class Config:
     conv_kernel: int = 3
     conv_strides: list[int] = field(default_factory=lambda: [2, 2, 2])
     encoder_features: int = 0  # >0: conv output → Linear → LayerNorm → tanh of this size; 0: paper
+    # Algorithm (docs/algorithms.md). `algo` is a default layer: a switch left at None takes the
+    # algorithm's value from ALGO_DEFAULTS, so `algo: td3` is TD3 and each piece can still be ablated.
+    algo: Literal["ddpg", "td3"] = "ddpg"
+    twin_critics: bool | None = None  # two critics, the minimum in the target (TD3)
+    target_policy_noise: float | None = None  # σ of the smoothing noise on μ'(s'), normalised units
+    target_noise_clip: float | None = None  # the smoothing noise is clipped to [-c, c]
+    policy_delay: int | None = None  # critic updates per actor and target update
+    prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
+    per_alpha: float = 0.6  # priority exponent: 0 is uniform
+    per_beta0: float = 0.4  # importance-weight exponent at step 0, annealed to 1 at total_steps
+    per_eps: float = 1e-6  # added to |TD error| so no transition gets priority 0
+    n_step: int = 1  # transitions summarise up to n rewards; episode ends stop the window
 
     def __post_init__(self) -> None:
         _check(bool(self.env_id), "env_id", "must not be empty")
@@ -192,6 +204,16 @@ class Config:
             f"must be >= {min_size} pixels for the encoder ({len(self.conv_strides)} conv layers, "
             f"kernel {self.conv_kernel}, strides {self.conv_strides})",
         )
+        for name, value in ALGO_DEFAULTS[self.algo].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)  # frozen: filled once, before anyone reads it
+        _check(self.target_policy_noise >= 0, "target_policy_noise", "must be >= 0")
+        _check(self.target_noise_clip > 0, "target_noise_clip", "must be > 0")
+        _check(self.policy_delay >= 1, "policy_delay", "must be >= 1")
+        _check(self.per_alpha >= 0, "per_alpha", "must be >= 0")
+        _check(0 <= self.per_beta0 <= 1, "per_beta0", "must be in [0, 1]")
+        _check(self.per_eps > 0, "per_eps", "must be > 0")
+        _check(self.n_step >= 1, "n_step", "must be >= 1")
 
     @property
     def critic_sizes(self) -> list[int]:
@@ -201,7 +223,19 @@ class Config:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> Config:
-        return from_dict({**self.to_dict(), **changes})
+        data = self.to_dict()
+        if changes.get("algo", self.algo) != self.algo:
+            # A new algorithm brings its own defaults for the switches not also changed here.
+            for name in ALGO_DEFAULTS[self.algo]:
+                data.pop(name)
+        return from_dict({**data, **changes})
+
+
+# TD3's values are those of Fujimoto et al. 2018: twin critics, σ = 0.2 clipped at 0.5, delay 2.
+ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ddpg": {"twin_critics": False, "target_policy_noise": 0.0, "target_noise_clip": 0.5, "policy_delay": 1},
+    "td3": {"twin_critics": True, "target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2},
+}
 
 
 def min_frame_size(kernel: int, strides: list[int]) -> int:

@@ -301,9 +301,12 @@ class UpdateChoice:
     act: Callable[[np.ndarray], np.ndarray]  # batch of observations → normalised actions
 
 
-def choose_update(learner: Learner, compile: bool | str, planned_updates: int) -> UpdateChoice:
-    """The update function for a run: `compile` is the config's true/false/"auto"."""
-    reason = unsupported_reason(learner)
+def choose_update(
+    learner: Learner, compile: bool | str, planned_updates: int, batch_reason: str | None = None
+) -> UpdateChoice:
+    """The update function for a run: `compile` is the config's true/false/"auto". `batch_reason` says
+    why the batches need the reference (importance weights, n-step discounts), if they do."""
+    reason = batch_reason or unsupported_reason(learner)
     if reason is not None:
         return UpdateChoice(learner.update, "eager", f"fast path not applicable: {reason}", learner.act)
     act = FastActor(learner)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .networks import CriticEnsemble
 from .replay import Batch
 
 
@@ -24,13 +25,23 @@ class TensorBatch:
     reward: torch.Tensor  # (B,)
     next_obs: torch.Tensor  # (B, *obs_shape)
     terminated: torch.Tensor  # (B,) 1.0 at a terminal state
+    discount: torch.Tensor | None = None  # (B,) γ^k of an n-step transition; None: gamma
+    weight: torch.Tensor | None = None  # (B,) importance weights of prioritized replay; None: ones
 
     @staticmethod
     def from_numpy(batch: Batch, device: torch.device) -> TensorBatch:
         return TensorBatch(
             *(
-                torch.from_numpy(a).to(device, non_blocking=True)
-                for a in (batch.obs, batch.action, batch.reward, batch.next_obs, batch.terminated)
+                None if a is None else torch.from_numpy(a).to(device, non_blocking=True)
+                for a in (
+                    batch.obs,
+                    batch.action,
+                    batch.reward,
+                    batch.next_obs,
+                    batch.terminated,
+                    batch.discount,
+                    batch.weight,
+                )
             )
         )
 
@@ -44,13 +55,31 @@ class LearnerSettings:
     actor_weight_decay: float = 0.0
     critic_weight_decay: float = 0.0  # the paper's L2 penalty on Q, 1e-2
     grad_clip_norm: float | None = None
+    target_policy_noise: float = 0.0  # TD3's σ on μ'(s'); 0 is DDPG
+    target_noise_clip: float = 0.5
+    policy_delay: int = 1  # critic updates per actor and target update; 2 in TD3
 
 
 def critic_target(
-    reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float
+    reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float | torch.Tensor
 ) -> torch.Tensor:
-    """y = r + γ (1 − terminated) Q'(s', μ'(s')). A truncated episode is not terminated: it bootstraps."""
+    """y = r + γ (1 − terminated) Q'(s', μ'(s')). A truncated episode is not terminated: it bootstraps.
+
+    `gamma` may be a per-transition tensor: γ^k for an n-step transition that spans k rewards."""
     return reward + gamma * (1.0 - terminated) * next_q
+
+
+def smoothed_target_action(action: torch.Tensor, sigma: float, clip: float) -> torch.Tensor:
+    """TD3's target policy smoothing: μ'(s') + clip(N(0, σ²), −c, c), kept in [−1, 1]."""
+    if sigma == 0:
+        return action
+    noise = (torch.randn_like(action) * sigma).clamp(-clip, clip)
+    return (action + noise).clamp(-1.0, 1.0)
+
+
+def q_columns(q: torch.Tensor) -> torch.Tensor:
+    """Q-values as (B, n_critics): a single critic's (B,) is an ensemble of one."""
+    return q.reshape(q.shape[0], -1)
 
 
 @torch.no_grad()
@@ -91,6 +120,8 @@ class Learner:
         self.device = torch.device(device)
         self.actor = actor.to(self.device)
         self.critic = critic.to(self.device)
+        # The actor climbs the first critic only (TD3); a single critic is its own first.
+        self.actor_critic = critic.members[0] if isinstance(critic, CriticEnsemble) else self.critic
         # Targets start as exact copies, never train and never get gradients.
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False).eval()
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False).eval()
@@ -102,30 +133,45 @@ class Learner:
         self.critic_opt = torch.optim.Adam(
             self.critic.parameters(), lr=s.critic_lr, weight_decay=s.critic_weight_decay
         )
+        self.critic_updates = 0  # counts updates, so the actor steps every `policy_delay`-th
+        self.actor_loss = torch.zeros((), device=self.device)  # reported between delayed actor steps
+        self.td_abs = torch.zeros(0, device=self.device)  # (B,) |Q_1 − y| of the last update, for PER
 
     def update(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
-        """One DDPG update. Returns detached scalars; reading them (`.item()`) is the caller's choice."""
-        gamma, tau = self.settings.gamma, self.settings.tau
+        """One DDPG update. Returns detached scalars; reading them (`.item()`) is the caller's choice.
+
+        With TD3's switches: the target takes the minimum over the critics of μ'(s') plus clipped
+        noise, and the actor and the targets move every `policy_delay`-th update only."""
+        s = self.settings
+        gamma = s.gamma if batch.discount is None else batch.discount
+        weight = 1.0 if batch.weight is None else batch.weight
         self.actor.train()
         self.critic.train()
 
         with torch.no_grad():
-            next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
+            next_action = smoothed_target_action(
+                self.actor_target(batch.next_obs), s.target_policy_noise, s.target_noise_clip
+            )
+            next_q = q_columns(self.critic_target(batch.next_obs, next_action)).min(dim=1).values
             y = critic_target(batch.reward, batch.terminated, next_q, gamma)
-        q = self.critic(batch.obs, batch.action)
-        td_error = q - y
-        critic_loss = td_error.pow(2).mean()
+        q = q_columns(self.critic(batch.obs, batch.action))  # (B, n_critics)
+        td_error = q - y[:, None]
+        critic_loss = (weight * td_error.pow(2).sum(dim=1)).mean()  # each critic regresses on y
         self._step(self.critic_opt, critic_loss, self.critic)
+        self.critic_updates += 1
 
-        with frozen(self.critic):  # the actor's step must not move the critic
-            actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean()
-            self._step(self.actor_opt, actor_loss, self.actor)
+        if self.critic_updates % s.policy_delay == 0:
+            with frozen(self.critic):  # the actor's step must not move the critic
+                actor_loss = -self.actor_critic(batch.obs, self.actor(batch.obs)).mean()
+                self._step(self.actor_opt, actor_loss, self.actor)
+            self.actor_loss = actor_loss.detach()
 
-        polyak_update(self.actor_target, self.actor, tau)
-        polyak_update(self.critic_target, self.critic, tau)
+            polyak_update(self.actor_target, self.actor, s.tau)
+            polyak_update(self.critic_target, self.critic, s.tau)
+        self.td_abs = td_error[:, 0].detach().abs()
         return {
             "critic_loss": critic_loss.detach(),
-            "actor_loss": actor_loss.detach(),
+            "actor_loss": self.actor_loss,
             "td_error": td_error.detach().abs().mean(),
             "q_mean": q.detach().mean(),
         }

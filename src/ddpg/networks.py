@@ -8,6 +8,7 @@ so the replay buffer, the noise and the critic never see the environment's own u
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,17 +126,38 @@ class Critic(nn.Module):
         return self.out(x).squeeze(-1)
 
 
-def build_networks(obs_shape: tuple[int, ...], action_dim: int, config: Config) -> tuple[Actor, Critic]:
+class CriticEnsemble(nn.Module):
+    """Independent critics Q_1 … Q_n, for TD3's twin critics. Returns Q with shape (batch, n)."""
+
+    def __init__(self, critics: list[Critic]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(critics)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return torch.stack([critic(obs, action) for critic in self.members], dim=-1)
+
+
+def build_networks(
+    obs_shape: tuple[int, ...], action_dim: int, config: Config
+) -> tuple[Actor, Critic | CriticEnsemble]:
     """The actor and critic a config asks for: flat observations of `obs_shape`, or with a conv
-    encoder in front when observations are channels-first uint8 frame stacks (C, H, W)."""
+    encoder in front when observations are channels-first uint8 frame stacks (C, H, W). With
+    `twin_critics`, the critic is an ensemble of two (TD3)."""
     if len(obs_shape) == 3:
         return _build_pixel_networks(obs_shape, action_dim, config)
     obs_dim = int(np.prod(obs_shape))
     actor = Actor(obs_dim, action_dim, config.hidden_sizes, config.batch_norm, config.dropout)
-    critic = Critic(
-        obs_dim, action_dim, config.critic_sizes, config.action_layer, config.batch_norm, config.dropout
-    )
-    return actor, critic
+
+    def critic() -> Critic:
+        return Critic(
+            obs_dim, action_dim, config.critic_sizes, config.action_layer, config.batch_norm, config.dropout
+        )
+
+    return actor, _critics(critic, config)
+
+
+def _critics(make: Callable[[], Critic], config: Config) -> Critic | CriticEnsemble:
+    return CriticEnsemble([make(), make()]) if config.twin_critics else make()
 
 
 class ConvEncoder(nn.Module):
@@ -199,7 +221,7 @@ def _clone_entries(module: nn.Module, state: dict, prefix: str, local_metadata: 
 
 def _build_pixel_networks(
     obs_shape: tuple[int, ...], action_dim: int, config: Config
-) -> tuple[Actor, Critic]:
+) -> tuple[Actor, Critic | CriticEnsemble]:
     def encoder() -> ConvEncoder:
         return ConvEncoder(
             tuple(obs_shape),
@@ -215,13 +237,17 @@ def _build_pixel_networks(
     actor = Actor(
         features, action_dim, config.hidden_sizes, config.batch_norm, config.dropout, encoder=actor_encoder
     )
-    critic = Critic(
-        features,
-        action_dim,
-        config.critic_sizes,
-        config.action_layer,
-        config.batch_norm,
-        config.dropout,
-        encoder=critic_encoder,
-    )
-    return actor, critic
+    critic_encoders = [critic_encoder, encoder()] if config.twin_critics else [critic_encoder]
+    critics = [
+        Critic(
+            features,
+            action_dim,
+            config.critic_sizes,
+            config.action_layer,
+            config.batch_norm,
+            config.dropout,
+            encoder=e,
+        )
+        for e in critic_encoders  # a twin critic has an encoder of its own
+    ]
+    return actor, CriticEnsemble(critics) if len(critics) > 1 else critics[0]

@@ -20,6 +20,9 @@ class Batch:
     reward: np.ndarray  # (batch,)
     next_obs: np.ndarray  # the true next observation, also at a truncation
     terminated: np.ndarray  # (batch,) 1.0 where the episode ended in a terminal state, else 0.0
+    discount: np.ndarray | None = None  # (batch,) γ^k of n-step transitions; None: the config's gamma
+    weight: np.ndarray | None = None  # (batch,) importance weights of prioritized replay
+    index: np.ndarray | None = None  # (batch,) buffer slots, to update their priorities
 
 
 class ReplayBuffer:
@@ -31,6 +34,7 @@ class ReplayBuffer:
         obs_shape: tuple[int, ...],
         action_dim: int,
         obs_dtype: np.dtype | type = np.float32,
+        store_discount: bool = False,
     ) -> None:
         self.capacity = capacity
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
@@ -38,6 +42,8 @@ class ReplayBuffer:
         self.action = np.zeros((capacity, action_dim), dtype=np.float32)
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
+        # Per-transition discount γ^k, only for n-step returns: 1-step buffers leave it to gamma.
+        self.discount = np.zeros(capacity, dtype=np.float32) if store_discount else None
         self.pos = 0  # where the next transition goes
         self.size = 0
 
@@ -45,14 +51,24 @@ class ReplayBuffer:
         return self.size
 
     def add(
-        self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        discount: float | None = None,
     ) -> None:
+        if (discount is None) != (self.discount is None):
+            raise ValueError("give a discount exactly when the buffer was made with store_discount=True")
         i = self.pos
         self.obs[i] = obs
         self.action[i] = action
         self.reward[i] = reward
         self.next_obs[i] = next_obs
         self.terminated[i] = terminated
+        if self.discount is not None:
+            self.discount[i] = discount
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -60,8 +76,17 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = rng.integers(0, self.size, size=batch_size)
+        return self.gather(idx)
+
+    def gather(self, idx: np.ndarray) -> Batch:
+        """The transitions in slots `idx` (what a prioritized sampler draws)."""
         return Batch(
-            self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx]
+            self.obs[idx],
+            self.action[idx],
+            self.reward[idx],
+            self.next_obs[idx],
+            self.terminated[idx],
+            None if self.discount is None else self.discount[idx],
         )
 
     _STATE = ("obs", "action", "reward", "next_obs", "terminated")
@@ -69,15 +94,18 @@ class ReplayBuffer:
     def arrays(self) -> dict[str, np.ndarray]:
         """The whole state as laid out in memory, for checkpoints: `load_arrays` restores it exactly, so
         the same sampled indices give the same transitions after a resume."""
-        state = {name: getattr(self, name)[: self.size] for name in self._STATE}
+        state = {name: getattr(self, name)[: self.size] for name in self._fields()}
         state["counters"] = np.array([self.pos, self.size], dtype=np.int64)
         return state
+
+    def _fields(self) -> tuple[str, ...]:
+        return self._STATE + (("discount",) if self.discount is not None else ())
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         pos, size = (int(v) for v in arrays["counters"])
         if not (0 <= size <= self.capacity and 0 <= pos < self.capacity):
             raise ValueError(f"saved position {pos} and size {size} do not fit capacity {self.capacity}")
-        for name in self._STATE:
+        for name in self._fields():
             target = getattr(self, name)
             if arrays[name].shape != (size, *target.shape[1:]):
                 raise ValueError(f"saved {name} of shape {arrays[name].shape} does not fit this buffer")
@@ -86,10 +114,7 @@ class ReplayBuffer:
 
     def transitions(self) -> Batch:
         """Every stored transition in insertion order, oldest first (for tests and inspection)."""
-        idx = np.arange(self.pos - self.size, self.pos) % self.capacity
-        return Batch(
-            self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx]
-        )
+        return self.gather(np.arange(self.pos - self.size, self.pos) % self.capacity)
 
 
 class FrameReplayBuffer:

@@ -26,7 +26,7 @@ import torch
 from . import checkpoint as ckpt
 from . import resume
 from .collector import Collector, Episode, NonFiniteError
-from .config import Config, from_dict, save_yaml
+from .config import Config, ConfigError, from_dict, save_yaml
 from .envs import check_spaces
 from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from .evaluation import EvalResult, evaluate
@@ -36,7 +36,9 @@ from .learner import Learner, LearnerSettings, TensorBatch
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress, TeeLog, TensorBoardLog
 from .networks import ActionScale, build_networks
 from .noise import ActionNoise, schedule_factor
-from .replay import FrameReplayBuffer, ReplayBuffer
+from .nstep import NStepAggregator
+from .prioritized import PrioritizedReplayBuffer, annealed_beta
+from .replay import Batch, FrameReplayBuffer, ReplayBuffer
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
 
@@ -140,16 +142,27 @@ class DDPG:
                 actor_weight_decay=config.actor_weight_decay,
                 critic_weight_decay=config.critic_weight_decay,
                 grad_clip_norm=config.grad_clip_norm,
+                target_policy_noise=config.target_policy_noise,
+                target_noise_clip=config.target_noise_clip,
+                policy_delay=config.policy_delay,
             ),
             device=config.device,
         )
         self.rng = np.random.default_rng(config.seed)
         if is_stacked_pixel_space(env.observation_space):
+            if config.prioritized or config.n_step > 1:
+                # The frame buffer rebuilds s' as the frame after s; it has no gather() or discounts yet.
+                raise ConfigError("prioritized and n_step > 1 are not supported with pixel observations yet")
             self.buffer = FrameReplayBuffer(
                 config.buffer_size, self.obs_shape, action_dim, config.frame_stack
             )
         else:
-            self.buffer = ReplayBuffer(config.buffer_size, self.obs_shape, action_dim)
+            self.buffer = ReplayBuffer(
+                config.buffer_size, self.obs_shape, action_dim, store_discount=config.n_step > 1
+            )
+        if config.prioritized:
+            self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
+        self.nstep = NStepAggregator(config.n_step, config.gamma) if config.n_step > 1 else None
         self.noise = ActionNoise(config.noise, action_dim, self.rng)
         self.collector: Collector | None = None
         self.step = 0
@@ -194,7 +207,15 @@ class DDPG:
             # The recorder lets a checkpoint replay the current episode on resume.
             self.collector = Collector(resume.EpisodeRecorder(self.env), self.noise, self.rng, c.seed)
         if self.update_choice is None:
-            self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, self.step, total))
+            batch_reason = (
+                "prioritized replay weights the loss"
+                if c.prioritized
+                else "n-step transitions carry their own discounts"
+                if c.n_step > 1
+                else None
+            )
+            planned = planned_updates(c, self.step, total)
+            self.update_choice = choose_update(self.learner, c.compile, planned, batch_reason)
         progress = Progress(total, self.step, enabled=c.progress)
         started = self._started = time.perf_counter() - self._elapsed
         eval_time = 0.0
@@ -261,7 +282,13 @@ class DDPG:
                 stacklevel=2,
             )
             self.collector.restart()
+            if self.nstep is not None:
+                self.nstep.clear()
             return None
+        if self.nstep is not None:
+            for t in self.nstep.push(transition):
+                self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
+            return episode
         self.buffer.add(
             transition.obs, transition.action, transition.reward, transition.next_obs, transition.terminated
         )
@@ -283,8 +310,11 @@ class DDPG:
                 c.critic_lr * self._factor(c.critic_lr_schedule),
             )
         for _ in range(c.gradient_steps):
-            batch = TensorBatch.from_numpy(self.buffer.sample(c.batch_size, self.rng), self.learner.device)
+            sample = self._sample()
+            batch = TensorBatch.from_numpy(sample, self.learner.device)
             stats = self.update_choice.update(batch)
+            if sample.index is not None:  # prioritized: priorities from |TD error|, a host sync per update
+                self.buffer.update_priorities(sample.index, self.learner.td_abs.cpu().numpy())
             self.updates += 1
             if self.updates % c.log_every == 0:
                 # The only host sync in the loop, once every `log_every` updates.
@@ -296,6 +326,13 @@ class DDPG:
                     )
                 if files:
                     files.updates.write({"step": self.step, **row})
+
+    def _sample(self) -> Batch:
+        c = self.config
+        if isinstance(self.buffer, PrioritizedReplayBuffer):
+            beta = annealed_beta(c.per_beta0, self.step, c.total_steps)
+            return self.buffer.sample(c.batch_size, self.rng, beta=beta)
+        return self.buffer.sample(c.batch_size, self.rng)
 
     def _factor(self, schedule) -> float:
         t = self.step if schedule.unit == "step" else self.collector.episode
@@ -470,6 +507,7 @@ class DDPG:
         opt_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("opt.")}
         ckpt.load_optimizers(agent.learner.optimizers(), opt_tensors, meta["optimizers"])
         agent.step, agent.updates = meta["step"], meta["updates"]
+        agent.learner.critic_updates = agent.updates  # keeps the phase of TD3's delayed actor steps
         return agent
 
     @classmethod

@@ -1,0 +1,94 @@
+import json
+
+import pytest
+import yaml
+
+from ddpg import DDPG
+from ddpg.cli import main
+from ddpg.config import Config, ConfigError, from_dict, resolve
+from ddpg.networks import CriticEnsemble
+from ddpg.prioritized import PrioritizedReplayBuffer
+
+
+def test_td3_fills_the_td3_paper_defaults():
+    c = Config(algo="td3")
+    assert (c.twin_critics, c.target_policy_noise, c.target_noise_clip, c.policy_delay) == (True, 0.2, 0.5, 2)
+
+
+def test_ddpg_defaults_leave_every_td3_piece_off():
+    c = Config()
+    assert (c.twin_critics, c.target_policy_noise, c.policy_delay) == (False, 0.0, 1)
+    assert (c.prioritized, c.n_step) == (False, 1)
+
+
+def test_an_explicit_switch_wins_over_the_algorithm_default():
+    c = resolve(overrides=["algo=td3", "policy_delay=1", "twin_critics=false"])
+    assert (c.algo, c.twin_critics, c.target_policy_noise, c.policy_delay) == ("td3", False, 0.2, 1)
+
+
+def test_td3_pieces_can_be_switched_on_for_ddpg():
+    c = resolve(overrides=["twin_critics=true"])
+    assert (c.algo, c.twin_critics, c.policy_delay) == ("ddpg", True, 1)
+
+
+def test_replacing_the_algorithm_brings_its_defaults():
+    assert Config().replace(algo="td3").policy_delay == 2
+    assert Config(algo="td3").replace(algo="ddpg").twin_critics is False
+
+
+def test_a_saved_td3_config_loads_unchanged():
+    c = Config(algo="td3", policy_delay=3)
+    assert from_dict(yaml.safe_load(yaml.safe_dump(c.to_dict()))) == c
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"algo": "sac"}, "algo must be one of ddpg, td3"),
+        ({"policy_delay": 0}, "policy_delay must be >= 1"),
+        ({"target_policy_noise": -0.1}, "target_policy_noise must be >= 0"),
+        ({"target_noise_clip": 0}, "target_noise_clip must be > 0"),
+        ({"twin_critics": "yes"}, "twin_critics must be true or false"),
+        ({"per_alpha": -1}, "per_alpha must be >= 0"),
+        ({"per_beta0": 1.5}, "per_beta0 must be in"),
+        ({"per_eps": 0}, "per_eps must be > 0"),
+        ({"n_step": 0}, "n_step must be >= 1"),
+        ({"prioritized": 1}, "prioritized must be true or false"),
+    ],
+)
+def test_bad_algorithm_settings_are_refused_naming_the_field(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(data)
+
+
+def test_cli_algo_flag_selects_td3_and_a_bad_one_is_one_error_line(tmp_path, capsys):
+    assert main(["train", "--algo", "sac", "--run-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "--algo" in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_td3_with_prioritized_n_step_replay_trains_saves_and_loads(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--env", "Pendulum-v1", "--algo", "td3", "--steps", "300", "--run-dir", str(run)]
+    fast = ["hidden_sizes=[16,16]", "batch_size=16", "learning_starts=100", "eval_every=300"]
+    fast += ["eval_episodes=1", "progress=false", "video=false", "log_every=20"]
+    assert main([*args, "--set", "prioritized=true", "n_step=3", *fast]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    chosen = (saved["algo"], saved["twin_critics"], saved["prioritized"], saved["n_step"])
+    assert chosen == ("td3", True, True, 3)
+    assert json.loads((run / "summary.json").read_text())["updates"] == 201
+    agent = DDPG.load(run)
+    assert isinstance(agent.learner.critic, CriticEnsemble)
+    assert isinstance(agent.buffer, PrioritizedReplayBuffer)
+    assert agent.learner.critic_updates == 201
+
+
+def test_training_with_prioritized_replay_moves_priorities_off_the_initial_maximum():
+    config = Config(
+        hidden_sizes=[16, 16], batch_size=16, learning_starts=50, eval_episodes=0, progress=False
+    ).replace(prioritized=True, buffer_size=1000)
+    agent = DDPG(config=config)
+    agent.learn(150)
+    priorities = agent.buffer.tree.get(range(150))
+    assert len(set(priorities.tolist())) > 100  # replayed transitions carry their own |TD error|

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from ddpg.prioritized import PrioritizedReplayBuffer, SumTree, annealed_beta, importance_weights
+from ddpg.replay import ReplayBuffer
+
+
+def filled(n: int, capacity: int = 16, alpha: float = 1.0, eps: float = 0.0) -> PrioritizedReplayBuffer:
+    buffer = PrioritizedReplayBuffer(ReplayBuffer(capacity, (1,), 1), alpha=alpha, eps=eps)
+    for i in range(n):
+        buffer.add(np.full(1, i), np.zeros(1), float(i), np.zeros(1), False)
+    return buffer
+
+
+def test_sampling_frequencies_match_priorities():
+    buffer = filled(5)
+    priorities = np.array([1.0, 2.0, 0.5, 4.0, 2.5])
+    buffer.update_priorities(np.arange(5), priorities)
+    rng = np.random.default_rng(0)
+    counts = np.zeros(5)
+    for _ in range(400):
+        counts += np.bincount(buffer.sample(250, rng).index, minlength=5)
+    np.testing.assert_allclose(counts / counts.sum(), priorities / priorities.sum(), atol=0.005)
+
+
+def test_priority_exponent_alpha_flattens_the_distribution():
+    buffer = filled(2, alpha=0.5)
+    buffer.update_priorities(np.arange(2), np.array([1.0, 16.0]))
+    index = buffer.sample(100_000, np.random.default_rng(1)).index
+    assert np.mean(index == 1) == pytest.approx(4 / 5, abs=0.005)  # 16^0.5 / (1 + 16^0.5)
+
+
+def test_unfilled_slots_are_never_sampled():
+    buffer = filled(3, capacity=10)  # the tree has 16 leaves; 13 of them empty
+    index = buffer.sample(10_000, np.random.default_rng(2)).index
+    assert set(index.tolist()) == {0, 1, 2}
+
+
+def test_new_transitions_get_the_largest_priority_seen():
+    buffer = filled(2)
+    buffer.update_priorities(np.array([0, 1]), np.array([0.1, 7.0]))
+    buffer.add(np.zeros(1), np.zeros(1), 0.0, np.zeros(1), False)
+    assert buffer.tree.get(np.array([2]))[0] == 7.0
+
+
+def test_priority_is_abs_td_error_plus_eps_to_the_alpha():
+    buffer = filled(2, alpha=0.5, eps=0.01)
+    buffer.update_priorities(np.array([0, 1]), np.array([-0.99, 3.99]))
+    np.testing.assert_allclose(buffer.tree.get(np.array([0, 1])), [1.0, 2.0])
+
+
+def test_sum_tree_root_stays_the_sum_of_leaves_after_repeated_updates():
+    tree = SumTree(1000)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        index = rng.integers(0, 1000, 64)  # with repeats
+        tree.set(index, rng.random(64))
+    assert tree.total == pytest.approx(tree.get(np.arange(1000)).sum(), rel=1e-12)
+
+
+def test_importance_weights_match_hand_computation():
+    # N = 4, P = [0.1, 0.2, 0.3, 0.4], β = 0.5: w = (4 P)^-0.5 = [1.5811, 1.1180, 0.9129, 0.7906].
+    w = importance_weights(np.array([0.1, 0.2, 0.3, 0.4]), 4, 0.5)
+    np.testing.assert_allclose(w, [1.0, 0.70711, 0.57735, 0.5], rtol=1e-4)  # divided by the max, 1.5811
+
+
+def test_sampled_weights_belong_to_the_sampled_transitions():
+    buffer = filled(4)
+    buffer.update_priorities(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]))
+    batch = buffer.sample(64, np.random.default_rng(4), beta=0.5)
+    raw = (4 * np.array([0.1, 0.2, 0.3, 0.4])[batch.index]) ** -0.5
+    np.testing.assert_allclose(batch.weight, raw / raw.max(), rtol=1e-5)
+    np.testing.assert_array_equal(batch.obs[:, 0], batch.index)  # rows are the indexed transitions
+
+
+def test_beta_anneals_from_beta0_to_one_over_the_run():
+    assert annealed_beta(0.4, 0, 1000) == pytest.approx(0.4)
+    assert annealed_beta(0.4, 500, 1000) == pytest.approx(0.7)
+    assert annealed_beta(0.4, 2000, 1000) == 1.0
+
+
+def test_arrays_round_trip_keeps_each_transitions_priority():
+    buffer = filled(20, capacity=8)  # wrapped around: slots no longer in insertion order
+    buffer.update_priorities(np.arange(8), np.arange(1.0, 9.0))
+    restored = PrioritizedReplayBuffer(ReplayBuffer(8, (1,), 1), alpha=1.0, eps=0.0)
+    restored.load_arrays(buffer.arrays())
+
+    def priority_of_reward(b: PrioritizedReplayBuffer) -> dict[float, float]:
+        slots = np.arange(8)
+        return dict(zip(b.buffer.reward[slots].tolist(), b.tree.get(slots).tolist()))
+
+    assert priority_of_reward(restored) == priority_of_reward(buffer)
+    assert restored.tree.total == buffer.tree.total and restored.max_priority == buffer.max_priority
