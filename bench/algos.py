@@ -2,7 +2,7 @@
 
 Runs `ddpg train` once per seed, one run at a time, and prints a markdown table: the median and the
 range over seeds of the final and best evaluation returns, the first step at which the evaluation
-reached the target, steps, and wall time. Figures go to docs/bench/algos.md.
+reached the target, steps, and wall time. Figures go to docs/BENCHMARKS.md.
 
     python bench/algos.py run --env MountainCarContinuous-v0 --algo ddpg --seeds 0 1 2 --target 93
     python bench/algos.py run --env Hopper-v5 --algo td3 --steps 1000000 --target 3000 -- n_step=1

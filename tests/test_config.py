@@ -117,3 +117,17 @@ def test_unknown_preset_lists_the_known_ones():
 def test_config_round_trips_through_a_dict():
     c = resolve(env_id="MountainCarContinuous-v0")
     assert from_dict(c.to_dict()) == c
+
+
+def test_every_config_field_is_documented():
+    import dataclasses
+    from pathlib import Path
+
+    from ddpg.config import NoiseConfig, Schedule
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    names = [f.name for f in dataclasses.fields(Config)]
+    names += [f"noise.{f.name}" for f in dataclasses.fields(NoiseConfig)]
+    names += [f.name for f in dataclasses.fields(Schedule)]
+    missing = [n for n in names if f"`{n}`" not in doc]
+    assert not missing, f"add to docs/configuration.md: {missing}"
