@@ -50,6 +50,19 @@ def _seed(text: str) -> int:
     return value
 
 
+def _add_overrides(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", nargs="+", action="extend", default=[], metavar=metavar, help=help
+    )
+
+
+def _report(summary: dict, episodes: int, run_dir: Path) -> None:
+    mean, std = summary["final_eval_mean_return"], summary["final_eval_std_return"]
+    if mean is not None:
+        print(f"final evaluation: {mean:.1f} ± {std:.1f} over {episodes} episodes")
+    print(f"{summary['train_steps_per_second']:.0f} steps/s; run directory: {run_dir}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ddpg", description="Deep deterministic policy gradient (Lillicrap et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -73,15 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("ddpg", "td3"),
         help="ddpg (default) or td3: twin critics, target smoothing, delayed actor (docs/algorithms.md)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config fields, e.g. --set tau=0.005 hidden_sizes=[64,64]",
-    )
+    _add_overrides(p, "KEY=VALUE", "override config fields, e.g. --set tau=0.005 hidden_sizes=[64,64]")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -162,15 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="sweep directory (default: sweeps/<env>_<keys>_<time>)")
     p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
     p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, help="CPUs per trial (default 1)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config fields for every trial",
-    )
+    _add_overrides(p, "KEY=VALUE", "override config fields for every trial")
     p.add_argument("--resume", type=Path, metavar="DIR", help="finish an interrupted sweep in DIR")
     p.set_defaults(func=cmd_sweep)
 
@@ -204,14 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--episodes", type=_positive, default=5, help="episodes (default 5)")
     b.add_argument("--seed", type=_seed, default=0, help="seed of the first episode (default 0)")
-    b.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="env.KEY=VALUE",
-        help="environment arguments, e.g. --set env.map_name=loop env.max_steps=1000",
+    _add_overrides(
+        b, "env.KEY=VALUE", "environment arguments, e.g. --set env.map_name=loop env.max_steps=1000"
     )
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.set_defaults(func=cmd_lane_reference)
@@ -291,11 +282,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
     agent = DDPG(config.env_id, config)  # makes and checks the env before anything is written
     print(f"run directory: {run_dir}", flush=True)
-    summary = agent.learn(run_dir=run_dir)
-    mean, std = summary["final_eval_mean_return"], summary["final_eval_std_return"]
-    if mean is not None:
-        print(f"final evaluation: {mean:.1f} ± {std:.1f} over {config.eval_episodes} episodes")
-    print(f"{summary['train_steps_per_second']:.0f} steps/s; run directory: {run_dir}")
+    _report(agent.learn(run_dir=run_dir), config.eval_episodes, run_dir)
     return 0
 
 
@@ -361,11 +348,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise UsageError(f"run directory {args.run_dir} does not exist")
     agent = DDPG.resume(args.run_dir, total_steps=args.steps)
     print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
-    summary = agent.learn(run_dir=args.run_dir)
-    mean, std = summary["final_eval_mean_return"], summary["final_eval_std_return"]
-    if mean is not None:
-        print(f"final evaluation: {mean:.1f} ± {std:.1f} over {agent.config.eval_episodes} episodes")
-    print(f"run directory: {args.run_dir}")
+    _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
     return 0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from .logs import read_csv
+from .plots import save_figure
 
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
@@ -261,13 +262,7 @@ def comparison_figure(stats: list[SettingStats], out: Path, title: str = "") -> 
     finals.set_xlabel("final evaluation return (dots: seeds; ◆: mean, 95% CI)")
     finals.grid(alpha=0.3, axis="x")
     fig.suptitle(title or f"{len(stats)} settings", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out)
 
 
 def _interval(i: Interval) -> str:

@@ -73,7 +73,7 @@ class Actor(nn.Module):
         encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.encoder = encoder or nn.Identity()
+        self.encoder = encoder if encoder is not None else nn.Identity()
         # Paper: batch norm on the state input and on every layer of μ.
         self.input_norm = nn.BatchNorm1d(obs_dim) if batch_norm else nn.Identity()
         sizes = [obs_dim, *hidden_sizes]
@@ -101,7 +101,7 @@ class Critic(nn.Module):
         encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.encoder = encoder or nn.Identity()
+        self.encoder = encoder if encoder is not None else nn.Identity()
         self.action_layer = action_layer
         # Paper: batch norm on the state input and on the layers before the action enters.
         self.input_norm = nn.BatchNorm1d(obs_dim) if batch_norm else nn.Identity()

@@ -71,6 +71,13 @@ def training_figure(run_dirs: list[Path], out: Path) -> Path:
         ax.grid(alpha=0.3)
     title = run_dirs[0].name if len(run_dirs) == 1 else f"{len(run_dirs)} runs"
     fig.suptitle(title, fontsize=9)
+    return save_figure(fig, out)
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Write a PNG under a temporary name and rename it into place: a reader never sees half a file."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.png")
