@@ -208,7 +208,7 @@ def test_bench_speed_measures_both_libraries_in_every_round():
 
 @pytest.mark.parametrize("switch", [{"prioritized": True}, {"n_step": 3}])
 def test_weighted_or_n_step_batches_use_the_reference_update(switch):
-    agent = DDPG("Pendulum-v1", Config(hidden_sizes=[8, 8], compile="true", progress=False, **switch))
+    agent = DDPG("Pendulum-v1", Config(hidden_sizes=[8, 8], compile=True, progress=False, **switch))
     agent.learn(1)
     assert agent.update_choice.path == "eager"
     assert agent.update_choice.update == agent.learner.update
