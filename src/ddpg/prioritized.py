@@ -67,8 +67,12 @@ class SumTree:
 
 
 class PrioritizedReplayBuffer:
-    """Wraps a `ReplayBuffer` (or anything with its `add`, `gather`, `pos`, `capacity`), adding
-    priorities. `sample` returns a `Batch` with `weight` and `index` filled in."""
+    """Wraps a `ReplayBuffer` or `FrameReplayBuffer` (anything with their `add`, `gather`, `pos`, `size`,
+    `capacity`), adding priorities. `sample` returns a `Batch` with `weight` and `index` filled in.
+
+    Only stored transitions have a priority above 0, so only they can be drawn: the stored slots are
+    (pos − size … pos − 1) mod capacity, and when a buffer lets its oldest transitions go early (the
+    frame buffer does when its frames run out) their slots drop to priority 0 here."""
 
     def __init__(self, buffer: ReplayBuffer, alpha: float = 0.6, eps: float = 1e-6) -> None:
         self.buffer = buffer
@@ -85,8 +89,14 @@ class PrioritizedReplayBuffer:
         return self.buffer.capacity
 
     def add(self, *args, **kwargs) -> None:
-        slot = self.buffer.pos
+        slot, before = self.buffer.pos, len(self.buffer)
         self.buffer.add(*args, **kwargs)
+        # Eviction is oldest first: the `left` oldest slots from slot − before on left the buffer. A full
+        # ring losing only the slot just overwritten (the usual case) needs nothing here.
+        left = before + 1 - len(self.buffer)
+        if left > 1 or (left == 1 and before < self.capacity):
+            gone = (slot - before + np.arange(left)) % self.capacity
+            self.tree.set(gone[gone != slot], 0.0)
         self.tree.set(np.array([slot]), self.max_priority**self.alpha)
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
@@ -96,7 +106,8 @@ class PrioritizedReplayBuffer:
             raise ValueError("cannot sample from an empty replay buffer")
         total = self.tree.total
         mass = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
-        index = np.minimum(self.tree.find(np.minimum(mass, np.nextafter(total, 0))), n - 1)
+        # find() only walks into subtrees of positive mass, so it lands on a stored transition.
+        index = self.tree.find(np.minimum(mass, np.nextafter(total, 0)))
         weight = importance_weights(self.tree.get(index) / total, n, beta)
         return dataclasses.replace(self.buffer.gather(index), weight=weight, index=index)
 
@@ -106,8 +117,10 @@ class PrioritizedReplayBuffer:
         self.tree.set(index, priority**self.alpha)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The wrapped buffer's arrays plus each slot's p^α, laid out as in memory (slots 0 … size−1)."""
-        slots = np.arange(len(self.buffer))
+        """The wrapped buffer's arrays plus each slot's p^α, laid out as in memory (slots 0 … the last
+        with a priority; for a `ReplayBuffer` that is 0 … size−1)."""
+        used = np.flatnonzero(self.tree.get(np.arange(self.capacity)))
+        slots = np.arange(used[-1] + 1 if len(used) else 0)
         return {
             **self.buffer.arrays(),
             "priority": self.tree.get(slots),
