@@ -130,9 +130,9 @@ class FrameReplayBuffer:
     n-step returns (`n_step > 1`): the next observation is `steps` environment steps after the
     observation, and transitions arrive out of step order (several at an episode end), so frames and
     transitions come in separately. `observe(obs, next_obs)` records every environment step's frames
-    in order; `add(..., discount=γ^k, steps=k)` then stores a transition whose next observation is the
-    step observed last and whose observation is k steps before it (which is what `NStepAggregator`
-    emits). Its next observation is rebuilt from frames n+k−s+1 … n+k, clamped at the episode start.
+    in order; `add(..., discount=γ^j, steps=j)` then stores a transition whose next observation is the
+    step observed last and whose observation is j steps before it (which is what `NStepAggregator`
+    emits). Its next observation is rebuilt from frames n+j−k+1 … n+j, clamped at the episode start.
 
     Frames live in their own ring, `frame_slack` larger than `capacity`: episodes add one frame each
     at their start. When episodes are so short that the frame ring fills first, the oldest transitions
