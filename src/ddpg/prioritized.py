@@ -80,6 +80,9 @@ class PrioritizedReplayBuffer:
         self.eps = eps
         self.tree = SumTree(buffer.capacity)
         self.max_priority = 1.0  # largest p = |δ| + ε seen, given to new transitions
+        # The wrapped ring's (pos, size) when priorities last matched it: the frame buffer can also let
+        # transitions go between adds (when the trainer records an n-step run's frames).
+        self._seen = (buffer.pos, len(buffer))
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -89,21 +92,34 @@ class PrioritizedReplayBuffer:
         return self.buffer.capacity
 
     def add(self, *args, **kwargs) -> None:
-        slot, before = self.buffer.pos, len(self.buffer)
+        slot = self.buffer.pos
         self.buffer.add(*args, **kwargs)
-        # Eviction is oldest first: the `left` oldest slots from slot − before on left the buffer. A full
-        # ring losing only the slot just overwritten (the usual case) needs nothing here.
-        left = before + 1 - len(self.buffer)
-        if left > 1 or (left == 1 and before < self.capacity):
-            gone = (slot - before + np.arange(left)) % self.capacity
-            self.tree.set(gone[gone != slot], 0.0)
+        self._forget_evicted(keep=slot)
         self.tree.set(np.array([slot]), self.max_priority**self.alpha)
+
+    def _forget_evicted(self, keep: int = -1) -> None:
+        """Priority 0 for the slots whose transitions left the wrapped buffer since last time.
+
+        Eviction is oldest first, so they are the `left` oldest of the slots stored then. A full ring
+        losing only the slot it just overwrote (the usual case) needs no tree update.
+        """
+        (pos, size), (now_pos, now_size) = self._seen, (self.buffer.pos, len(self.buffer))
+        added = (now_pos - pos) % self.capacity
+        left = added + size - now_size
+        self._seen = (now_pos, now_size)
+        if left <= 0 or (left == 1 and (pos - size) % self.capacity == keep):
+            return
+        gone = (pos - size + np.arange(left)) % self.capacity
+        gone = gone[gone != keep]
+        if gone.size:
+            self.tree.set(gone, 0.0)
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
         """Stratified proportional sampling: one draw from each of `batch_size` equal slices of mass."""
         n = len(self.buffer)
         if n == 0:
             raise ValueError("cannot sample from an empty replay buffer")
+        self._forget_evicted()
         total = self.tree.total
         mass = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
         # find() only walks into subtrees of positive mass, so it lands on a stored transition.
@@ -119,6 +135,7 @@ class PrioritizedReplayBuffer:
     def arrays(self) -> dict[str, np.ndarray]:
         """The wrapped buffer's arrays plus each slot's p^α, laid out as in memory (slots 0 … the last
         with a priority; for a `ReplayBuffer` that is 0 … size−1)."""
+        self._forget_evicted()
         used = np.flatnonzero(self.tree.get(np.arange(self.capacity)))
         slots = np.arange(used[-1] + 1 if len(used) else 0)
         return {
@@ -134,6 +151,7 @@ class PrioritizedReplayBuffer:
         self.buffer.load_arrays(arrays)
         self.tree = SumTree(self.buffer.capacity)
         self.tree.set(np.arange(len(priority)), priority)
+        self._seen = (self.buffer.pos, len(self.buffer))
 
 
 def importance_weights(probability: np.ndarray, size: int, beta: float) -> np.ndarray:
