@@ -2,7 +2,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from ddpg.collector import Transition
 from ddpg.envs.wrappers import FrameStack
+from ddpg.nstep import NStepAggregator
 from ddpg.replay import FrameReplayBuffer, ReplayBuffer
 
 
@@ -136,3 +138,64 @@ def test_saved_state_restores_the_buffer_exactly():
     for buffer in (frames, restored):  # the open episode continues in both
         buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False)
     np.testing.assert_array_equal(frames.transitions().obs, restored.transitions().obs)
+
+
+def fill_nstep(naive, frames, env, steps, n, gamma=0.9, seed=0):
+    """The trainer's n-step path: every step's frames to `frames.observe`, the aggregator's
+    transitions (out of step order at episode ends) to both buffers."""
+    rng = np.random.default_rng(seed)
+    aggregator = NStepAggregator(n, gamma)
+    obs, _ = env.reset(seed=seed)
+    ends = {"terminated": 0, "truncated": 0}
+    for _ in range(steps):
+        action = rng.uniform(-1, 1, 1).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        frames.observe(obs, next_obs)
+        for t in aggregator.push(Transition(obs, action, reward, next_obs, terminated, truncated)):
+            naive.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
+            frames.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount, steps=t.steps)
+        ends["terminated"] += terminated
+        ends["truncated"] += truncated
+        obs = env.reset()[0] if terminated or truncated else next_obs
+    return ends
+
+
+@pytest.mark.parametrize(("k", "n"), [(3, 3), (2, 5), (4, 2)])
+def test_n_step_stacks_equal_the_naive_layout_across_episodes_wraparound_and_both_endings(k, n):
+    env = FrameStack(NoiseFrames(p_end=0.1, max_len=12), k)
+    shape = env.observation_space.shape
+    naive = ReplayBuffer(50, shape, 1, obs_dtype=np.uint8, store_discount=True)
+    frames = FrameReplayBuffer(50, shape, 1, frame_stack=k, n_step=n)
+    ends = fill_nstep(naive, frames, env, steps=333, n=n)
+    assert ends["terminated"] > 0 and ends["truncated"] > 0 and len(frames) >= 40
+    got, want = frames.transitions(), naive.transitions()
+    m = len(got.reward)
+    for name in ("obs", "action", "reward", "next_obs", "terminated", "discount"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name)[-m:], err_msg=name)
+    # Full n-step transitions and shorter ones cut by an episode end are both covered.
+    assert np.isclose(got.discount, 0.9**n).any() and (got.discount > 0.9**n + 1e-6).any()
+
+
+def test_n_step_frame_buffer_with_very_short_episodes_evicts_and_stays_exact():
+    env = FrameStack(NoiseFrames(p_end=0.7), 3)
+    shape = env.observation_space.shape
+    naive = ReplayBuffer(30, shape, 1, obs_dtype=np.uint8, store_discount=True)
+    frames = FrameReplayBuffer(30, shape, 1, frame_stack=3, n_step=4)
+    fill_nstep(naive, frames, env, steps=200, n=4)
+    got, want = frames.transitions(), naive.transitions()
+    assert 0 < len(got.reward) < 30
+    for name in ("obs", "next_obs", "reward", "discount"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name)[-len(got.reward) :])
+
+
+def test_n_step_frame_buffer_state_round_trips_with_steps_and_discounts():
+    env = FrameStack(NoiseFrames(), 3)
+    shape = env.observation_space.shape
+    naive = ReplayBuffer(40, shape, 1, obs_dtype=np.uint8, store_discount=True)
+    frames = FrameReplayBuffer(40, shape, 1, frame_stack=3, n_step=3)
+    fill_nstep(naive, frames, env, steps=90, n=3)
+    restored = FrameReplayBuffer(40, shape, 1, frame_stack=3, n_step=3)
+    restored.load_arrays({k: v.copy() for k, v in frames.arrays().items()})
+    a, b = frames.transitions(), restored.transitions()
+    for name in ("obs", "next_obs", "discount"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)

@@ -167,10 +167,26 @@ def test_encoder_features_are_bounded_by_layer_norm_and_tanh():
     assert features.abs().max() <= 1.0
 
 
-@pytest.mark.parametrize("switch", ["prioritized=true", "n_step=3"])
-def test_pixel_observations_refuse_replay_options_they_do_not_support_yet(switch, tmp_path, capsys):
-    run = tmp_path / "run"
-    small = ["conv_channels=[4]", "conv_strides=[2]", switch]
-    assert main(["train", "--env", "tests.helpers:PixelEnv", "--run-dir", str(run), "--set", *small]) == 2
-    assert "not supported with pixel observations" in capsys.readouterr().err
-    assert not run.exists()
+def test_pixel_run_trains_with_prioritized_replay_and_n_step_returns(tmp_path):
+    config = Config(
+        env_id="tests.helpers:PixelEnv",
+        hidden_sizes=[8, 8],
+        conv_channels=[4],
+        conv_strides=[2],
+        batch_size=8,
+        buffer_size=64,
+        learning_starts=20,
+        max_episode_steps=15,
+        eval_episodes=1,
+        eval_every=10_000,
+        log_every=10,
+        prioritized=True,
+        n_step=3,
+        progress=False,
+        video=False,
+    )
+    agent = DDPG(config=config)
+    summary = agent.learn(100, run_dir=tmp_path / "run")
+    assert agent.updates > 0 and np.isfinite(summary["final_eval_mean_return"])
+    batch = agent.buffer.sample(8, np.random.default_rng(0))
+    assert batch.obs.dtype == np.uint8 and batch.weight is not None and batch.discount is not None

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
+from ddpg.collector import Transition
+from ddpg.envs.wrappers import FrameStack
+from ddpg.nstep import NStepAggregator
 from ddpg.prioritized import PrioritizedReplayBuffer, SumTree, annealed_beta, importance_weights
-from ddpg.replay import ReplayBuffer
+from ddpg.replay import FrameReplayBuffer, ReplayBuffer
+
+from .test_frame_replay import NoiseFrames
 
 
 def filled(n: int, capacity: int = 16, alpha: float = 1.0, eps: float = 0.0) -> PrioritizedReplayBuffer:
@@ -91,3 +96,45 @@ def test_arrays_round_trip_keeps_each_transitions_priority():
 
     assert priority_of_reward(restored) == priority_of_reward(buffer)
     assert restored.tree.total == buffer.tree.total and restored.max_priority == buffer.max_priority
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_prioritized_frame_buffer_only_draws_stored_transitions_after_early_evictions(n_step):
+    # Very short episodes make the frame buffer drop its oldest transitions before the ring is full,
+    # so stored slots are not 0 … size−1; the evicted ones must never be drawn. With n-step returns
+    # frames are recorded (and transitions evicted) on steps that add no transition.
+    env = FrameStack(NoiseFrames(p_end=0.7), 3)
+    frames = FrameReplayBuffer(30, env.observation_space.shape, 1, frame_stack=3, n_step=n_step)
+    buffer = PrioritizedReplayBuffer(frames, alpha=0.6)
+    aggregator = NStepAggregator(n_step, 0.9)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    evicted_before_wrap, adds = False, 0
+    for _ in range(200):
+        action = rng.uniform(-1, 1, 1).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        if n_step == 1:
+            buffer.add(obs, action, reward, next_obs, terminated)
+            adds += 1
+        else:
+            frames.observe(obs, next_obs)
+            for t in aggregator.push(Transition(obs, action, reward, next_obs, terminated, truncated)):
+                buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount, steps=t.steps)
+                adds += 1
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if not len(frames):
+            continue
+        stored = (frames.pos - frames.size + np.arange(frames.size)) % frames.capacity
+        evicted_before_wrap |= adds <= frames.capacity and frames.size < adds
+        sample = buffer.sample(16, rng)
+        assert set(sample.index.tolist()) <= set(stored.tolist())
+        buffer.update_priorities(sample.index, rng.random(16) * 5)
+    assert evicted_before_wrap
+    everything = frames.transitions()
+    order = {slot: i for i, slot in enumerate(stored.tolist())}
+    rows = [order[s] for s in sample.index.tolist()]
+    np.testing.assert_array_equal(sample.next_obs, everything.next_obs[rows])
+    shape = env.observation_space.shape
+    restored = PrioritizedReplayBuffer(FrameReplayBuffer(30, shape, 1, frame_stack=3, n_step=n_step))
+    restored.load_arrays(buffer.arrays())
+    np.testing.assert_array_equal(restored.tree.nodes, buffer.tree.nodes)

@@ -342,3 +342,55 @@ def test_prioritized_run_resumes_with_its_priorities_exactly(tmp_path):
     agent.learn(run_dir=tmp_path / "b")
     for log in ("metrics.csv", "updates.csv"):
         assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+
+
+def test_n_step_run_resumes_with_its_pending_window_exactly(tmp_path):
+    config = Config(
+        env_id="Pendulum-v1",
+        hidden_sizes=[8, 8],
+        batch_size=8,
+        buffer_size=60,  # wraps before the checkpoint
+        learning_starts=20,
+        max_episode_steps=40,
+        eval_episodes=0,
+        checkpoint_every=70,  # mid-episode: the window holds n − 1 steps not yet in the buffer
+        log_every=5,
+        n_step=5,
+        progress=False,
+        video=False,
+    )
+    DDPG(config=config).learn(120, run_dir=tmp_path / "a")
+    DDPG(config=config).learn(70, run_dir=tmp_path / "b")
+    agent = DDPG.resume(tmp_path / "b", total_steps=120)
+    assert len(agent.nstep.window) == 4
+    agent.learn(run_dir=tmp_path / "b")
+    for log in ("metrics.csv", "updates.csv"):
+        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+
+
+def test_pixel_run_with_prioritized_n_step_replay_resumes_exactly(tmp_path):
+    config = Config(
+        env_id="tests.helpers:PixelEnv",
+        hidden_sizes=[8, 8],
+        conv_channels=[4],
+        conv_strides=[2],
+        batch_size=4,
+        buffer_size=40,  # wraps before the checkpoint
+        learning_starts=10,
+        max_episode_steps=13,
+        eval_episodes=0,
+        checkpoint_every=57,  # mid-episode
+        log_every=5,
+        prioritized=True,
+        n_step=3,
+        total_steps=100,  # β anneals to 1 at total_steps: both runs must plan the same length
+        progress=False,
+        video=False,
+    )
+    DDPG(config=config).learn(run_dir=tmp_path / "a")
+    DDPG(config=config).learn(57, run_dir=tmp_path / "b")
+    agent = DDPG.resume(tmp_path / "b")
+    assert len(agent.nstep.window) == 2
+    agent.learn(run_dir=tmp_path / "b")
+    for log in ("metrics.csv", "updates.csv"):
+        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log

@@ -25,6 +25,7 @@ class NStepTransition:
     next_obs: np.ndarray  # s_{t+k}
     terminated: bool  # the episode terminated at t+k: no bootstrap
     discount: float  # γ^k, for the bootstrap from s_{t+k}
+    steps: int = 1  # k, the environment steps from s_t to s_{t+k}
 
 
 class NStepAggregator:
@@ -65,4 +66,35 @@ class NStepAggregator:
             last.next_obs,
             last.terminated,
             self.gamma ** len(steps),
+            len(steps),
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The pending window (the current episode's last < n steps), for checkpoints: without it a
+        resumed run would lose those steps' n-step transitions."""
+        steps = list(self.window)
+        if not steps:
+            return {"reward": np.zeros(0)}
+        return {
+            "obs": np.stack([np.asarray(t.obs) for t in steps]),
+            "action": np.stack([np.asarray(t.action) for t in steps]),
+            "reward": np.array([t.reward for t in steps], dtype=np.float64),
+            "next_obs": np.stack([np.asarray(t.next_obs) for t in steps]),
+        }
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore `arrays()`'s window; a window only ever holds steps of an episode still running."""
+        count = len(arrays["reward"])
+        if count >= self.n:
+            raise ValueError(f"a window of {count} steps does not fit n = {self.n}")
+        self.window = deque(
+            Transition(
+                arrays["obs"][i].copy(),
+                arrays["action"][i].copy(),
+                float(arrays["reward"][i]),
+                arrays["next_obs"][i].copy(),
+                False,
+                False,
+            )
+            for i in range(count)
         )

@@ -67,8 +67,12 @@ class SumTree:
 
 
 class PrioritizedReplayBuffer:
-    """Wraps a `ReplayBuffer` (or anything with its `add`, `gather`, `pos`, `capacity`), adding
-    priorities. `sample` returns a `Batch` with `weight` and `index` filled in."""
+    """Wraps a `ReplayBuffer` or `FrameReplayBuffer` (anything with their `add`, `gather`, `pos`, `size`,
+    `capacity`), adding priorities. `sample` returns a `Batch` with `weight` and `index` filled in.
+
+    Only stored transitions have a priority above 0, so only they can be drawn: the stored slots are
+    (pos − size … pos − 1) mod capacity, and when a buffer lets its oldest transitions go early (the
+    frame buffer does when its frames run out) their slots drop to priority 0 here."""
 
     def __init__(self, buffer: ReplayBuffer, alpha: float = 0.6, eps: float = 1e-6) -> None:
         self.buffer = buffer
@@ -76,6 +80,9 @@ class PrioritizedReplayBuffer:
         self.eps = eps
         self.tree = SumTree(buffer.capacity)
         self.max_priority = 1.0  # largest p = |δ| + ε seen, given to new transitions
+        # The wrapped ring's (pos, size) when priorities last matched it: the frame buffer can also let
+        # transitions go between adds (when the trainer records an n-step run's frames).
+        self._seen = (buffer.pos, len(buffer))
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -87,16 +94,36 @@ class PrioritizedReplayBuffer:
     def add(self, *args, **kwargs) -> None:
         slot = self.buffer.pos
         self.buffer.add(*args, **kwargs)
+        self._forget_evicted(keep=slot)
         self.tree.set(np.array([slot]), self.max_priority**self.alpha)
+
+    def _forget_evicted(self, keep: int = -1) -> None:
+        """Priority 0 for the slots whose transitions left the wrapped buffer since last time.
+
+        Eviction is oldest first, so they are the `left` oldest of the slots stored then. A full ring
+        losing only the slot it just overwrote (the usual case) needs no tree update.
+        """
+        (pos, size), (now_pos, now_size) = self._seen, (self.buffer.pos, len(self.buffer))
+        added = (now_pos - pos) % self.capacity
+        left = added + size - now_size
+        self._seen = (now_pos, now_size)
+        if left <= 0 or (left == 1 and (pos - size) % self.capacity == keep):
+            return
+        gone = (pos - size + np.arange(left)) % self.capacity
+        gone = gone[gone != keep]
+        if gone.size:
+            self.tree.set(gone, 0.0)
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
         """Stratified proportional sampling: one draw from each of `batch_size` equal slices of mass."""
         n = len(self.buffer)
         if n == 0:
             raise ValueError("cannot sample from an empty replay buffer")
+        self._forget_evicted()
         total = self.tree.total
         mass = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
-        index = np.minimum(self.tree.find(np.minimum(mass, np.nextafter(total, 0))), n - 1)
+        # find() only walks into subtrees of positive mass, so it lands on a stored transition.
+        index = self.tree.find(np.minimum(mass, np.nextafter(total, 0)))
         weight = importance_weights(self.tree.get(index) / total, n, beta)
         return dataclasses.replace(self.buffer.gather(index), weight=weight, index=index)
 
@@ -106,8 +133,11 @@ class PrioritizedReplayBuffer:
         self.tree.set(index, priority**self.alpha)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The wrapped buffer's arrays plus each slot's p^α, laid out as in memory (slots 0 … size−1)."""
-        slots = np.arange(len(self.buffer))
+        """The wrapped buffer's arrays plus each slot's p^α, laid out as in memory (slots 0 … the last
+        with a priority; for a `ReplayBuffer` that is 0 … size−1)."""
+        self._forget_evicted()
+        used = np.flatnonzero(self.tree.get(np.arange(self.capacity)))
+        slots = np.arange(used[-1] + 1 if len(used) else 0)
         return {
             **self.buffer.arrays(),
             "priority": self.tree.get(slots),
@@ -121,6 +151,7 @@ class PrioritizedReplayBuffer:
         self.buffer.load_arrays(arrays)
         self.tree = SumTree(self.buffer.capacity)
         self.tree.set(np.arange(len(priority)), priority)
+        self._seen = (self.buffer.pos, len(self.buffer))
 
 
 def importance_weights(probability: np.ndarray, size: int, beta: float) -> np.ndarray:

@@ -127,6 +127,13 @@ class FrameReplayBuffer:
     frame). The next observation's newest frame is always stored, so a truncated episode keeps its
     true final frame. A new episode is recognised when `obs` is not the previous `next_obs`.
 
+    n-step returns (`n_step > 1`): the next observation is `steps` environment steps after the
+    observation, and transitions arrive out of step order (several at an episode end), so frames and
+    transitions come in separately. `observe(obs, next_obs)` records every environment step's frames
+    in order; `add(..., discount=γ^j, steps=j)` then stores a transition whose next observation is the
+    step observed last and whose observation is j steps before it (which is what `NStepAggregator`
+    emits). Its next observation is rebuilt from frames n+j−k+1 … n+j, clamped at the episode start.
+
     Frames live in their own ring, `frame_slack` larger than `capacity`: episodes add one frame each
     at their start. When episodes are so short that the frame ring fills first, the oldest transitions
     leave early, so the buffer then holds fewer than `capacity` (always first in, first out).
@@ -139,6 +146,7 @@ class FrameReplayBuffer:
         action_dim: int,
         frame_stack: int,
         frame_slack: float = 0.05,
+        n_step: int = 1,
     ) -> None:
         stacked, height, width = obs_shape
         if frame_stack < 1 or stacked % frame_stack:
@@ -146,13 +154,19 @@ class FrameReplayBuffer:
         self.capacity = capacity
         self.k = frame_stack
         self.channels = stacked // frame_stack
-        self.frame_capacity = capacity + int(np.ceil(capacity * frame_slack)) + frame_stack + 1
+        self.n_step = n_step
+        # Frames of the n−1 steps not yet stored as transitions must survive too.
+        slack = int(np.ceil(capacity * frame_slack)) + frame_stack + n_step
+        self.frame_capacity = capacity + slack
         self.frames = np.zeros((self.frame_capacity, self.channels, height, width), dtype=np.uint8)
         self.newest = np.zeros(capacity, dtype=np.int64)  # number of the observation's newest frame
         self.first = np.zeros(capacity, dtype=np.int64)  # number of the episode's first frame
         self.action = np.zeros((capacity, action_dim), dtype=np.float32)
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
+        # n-step only: steps from observation to next observation, and γ^steps.
+        self.steps = np.ones(capacity, dtype=np.int64) if n_step > 1 else None
+        self.discount = np.zeros(capacity, dtype=np.float32) if n_step > 1 else None
         self.pos = 0  # where the next transition goes
         self.size = 0
         self.frames_written = 0  # frame numbers are 0, 1, 2, …; frame n lives at n % frame_capacity
@@ -165,8 +179,7 @@ class FrameReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes of all the arrays this buffer allocated."""
-        arrays = (self.frames, self.newest, self.first, self.action, self.reward, self.terminated)
-        return sum(a.nbytes for a in arrays)
+        return sum(getattr(self, name).nbytes for name in self._fields())
 
     def _split(self, obs: np.ndarray) -> np.ndarray:
         return np.asarray(obs).reshape(self.k, self.channels, *self.frames.shape[2:])
@@ -185,8 +198,32 @@ class FrameReplayBuffer:
         return number
 
     def add(
-        self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        discount: float | None = None,
+        steps: int = 1,
     ) -> None:
+        if self.steps is None:
+            if discount is not None:
+                raise ValueError("give a discount only to a buffer made with n_step > 1")
+            self._store(self.observe(obs, next_obs), action, reward, terminated)
+            return
+        if discount is None:
+            raise ValueError("an n-step buffer needs each transition's discount and steps")
+        # The frames were recorded by observe(): next_obs is the step observed last.
+        newest = self.frames_written - 1 - steps
+        if not 1 <= steps <= self.n_step or newest < self._episode_first:
+            raise ValueError(f"a transition {steps} steps long does not fit the observed episode")
+        self._store(newest, action, reward, terminated)
+        self.steps[self.pos - 1] = steps
+        self.discount[self.pos - 1] = discount
+
+    def observe(self, obs: np.ndarray, next_obs: np.ndarray) -> int:
+        """Record one environment step's frames; returns the number of `obs`'s newest frame."""
         if self._previous_next is None or not np.array_equal(obs, self._previous_next):
             frames = self._split(obs)
             # A leading run of equal frames (the repeated first frame) is stored once.
@@ -200,6 +237,9 @@ class FrameReplayBuffer:
             newest = self.frames_written - 1
         self._write_frame(self._split(next_obs)[-1])
         self._previous_next = np.array(next_obs, copy=True)
+        return newest
+
+    def _store(self, newest: int, action: np.ndarray, reward: float, terminated: bool) -> None:
         i = self.pos
         self.newest[i] = newest
         self.first[i] = self._episode_first
@@ -211,16 +251,29 @@ class FrameReplayBuffer:
 
     def _stacks(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Frame numbers n−k+1 … n+1 for every sampled transition at once, clamped to the episode start.
-        offsets = np.arange(-self.k + 1, 2)
-        numbers = np.maximum(self.newest[idx, None] + offsets, self.first[idx, None])
-        frames = self.frames[numbers % self.frame_capacity]  # (B, k+1, C, H, W)
         shape = (len(idx), self.k * self.channels, *self.frames.shape[2:])
-        return frames[:, :-1].reshape(shape), frames[:, 1:].reshape(shape)
+        first = self.first[idx, None]
+        if self.steps is None:
+            offsets = np.arange(-self.k + 1, 2)
+            numbers = np.maximum(self.newest[idx, None] + offsets, first)
+            frames = self.frames[numbers % self.frame_capacity]  # (B, k+1, C, H, W)
+            return frames[:, :-1].reshape(shape), frames[:, 1:].reshape(shape)
+        offsets = np.arange(-self.k + 1, 1)
+        now = self.newest[idx, None] + offsets
+        later = now + self.steps[idx, None]
+        obs = self.frames[np.maximum(now, first) % self.frame_capacity].reshape(shape)
+        return obs, self.frames[np.maximum(later, first) % self.frame_capacity].reshape(shape)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = (self.pos - self.size + rng.integers(0, self.size, size=batch_size)) % self.capacity
+        return self.gather(idx)
+
+    def gather(self, idx: np.ndarray) -> Batch:
+        """The transitions in slots `idx`. Stored transitions occupy slots (pos − size … pos − 1) mod
+        capacity, which are not 0 … size − 1 once frames were evicted early; a prioritized wrapper
+        gives evicted slots priority 0, so it never draws them."""
         obs, next_obs = self._stacks(idx)
         return Batch(
             obs=obs,
@@ -228,13 +281,17 @@ class FrameReplayBuffer:
             reward=self.reward[idx],
             next_obs=next_obs,
             terminated=self.terminated[idx],
+            discount=None if self.discount is None else self.discount[idx],
         )
 
     _STATE = ("frames", "newest", "first", "action", "reward", "terminated")
 
+    def _fields(self) -> tuple[str, ...]:
+        return self._STATE + (("steps", "discount") if self.steps is not None else ())
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The whole state, frame ring included, for checkpoints (restored exactly by `load_arrays`)."""
-        state = {name: getattr(self, name) for name in self._STATE}
+        state = {name: getattr(self, name) for name in self._fields()}
         counters = [self.pos, self.size, self.frames_written, self._episode_first]
         state["counters"] = np.array(counters, dtype=np.int64)
         if self._previous_next is not None:
@@ -242,7 +299,7 @@ class FrameReplayBuffer:
         return state
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        for name in self._STATE:
+        for name in self._fields():
             if arrays[name].shape != getattr(self, name).shape:
                 raise ValueError(f"saved {name} of shape {arrays[name].shape} does not fit this buffer")
             getattr(self, name)[...] = arrays[name]
@@ -253,6 +310,4 @@ class FrameReplayBuffer:
     def transitions(self) -> Batch:
         """Every stored transition in insertion order, oldest first, with full stacks (for tests and
         inspection; this materialises 2k frames per transition)."""
-        idx = np.arange(self.pos - self.size, self.pos) % self.capacity
-        obs, next_obs = self._stacks(idx)
-        return Batch(obs, self.action[idx], self.reward[idx], next_obs, self.terminated[idx])
+        return self.gather(np.arange(self.pos - self.size, self.pos) % self.capacity)

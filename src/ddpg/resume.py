@@ -2,9 +2,9 @@
 
 A training checkpoint also holds: every random generator (Python's `random`, numpy's legacy global,
 the agent's `np.random.Generator`, torch's CPU and CUDA generators, the environment's `np_random` and
-its spaces'), the replay ring exactly as laid out in memory, the exploration-noise state, the current
-episode, and how many bytes each CSV log had. This module captures and restores those pieces; it knows
-the collector, the buffer and the logs, never the trainer.
+its spaces'), the replay ring exactly as laid out in memory, the n-step window, the exploration-noise
+state, the current episode, and how many bytes each CSV log had. This module captures and restores those
+pieces; it knows the collector, the buffer and the logs, never the trainer.
 
 The environment is not saved (most cannot be): it is *replayed*. `EpisodeRecorder` remembers how the
 current episode began (the reset seed, or the generator states just before the reset) and every action
@@ -25,6 +25,7 @@ import torch
 
 from .checkpoint import CheckpointError
 from .collector import Collector
+from .nstep import NStepAggregator
 from .replay import FrameReplayBuffer, ReplayBuffer
 
 STATE_FILE = "state.npz"
@@ -146,7 +147,10 @@ def truncate_logs(root: Path, sizes: dict[str, int]) -> None:
 
 
 def capture(
-    collector: Collector, buffer: ReplayBuffer | FrameReplayBuffer, device: torch.device
+    collector: Collector,
+    buffer: ReplayBuffer | FrameReplayBuffer,
+    device: torch.device,
+    nstep: NStepAggregator | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, torch.Tensor]]:
     """Everything the collector, buffer and generators hold: (JSON, arrays for state.npz, tensors)."""
     recorder = collector.env
@@ -154,6 +158,8 @@ def capture(
         raise TypeError("the collector's environment must be wrapped in EpisodeRecorder")
     env = recorder.env.unwrapped
     arrays = {f"buffer.{name}": value for name, value in buffer.arrays().items()}
+    if nstep is not None:
+        arrays.update({f"nstep.{name}": value for name, value in nstep.arrays().items()})
     arrays["noise"] = np.asarray(collector.noise.state)
     arrays["obs"] = np.asarray(collector.obs)
     actions = recorder.actions
@@ -205,6 +211,7 @@ def restore(
     tensors: dict[str, torch.Tensor],
     collector: Collector,
     buffer: ReplayBuffer | FrameReplayBuffer,
+    nstep: NStepAggregator | None = None,
 ) -> str | None:
     """Put the collector, buffer and every generator back as `capture` saw them.
 
@@ -213,6 +220,10 @@ def restore(
     """
     try:
         _restore_buffer(buffer, meta["buffer"], arrays)
+        if nstep is not None:
+            # Checkpoints written before the window was saved resume with an empty one (not exactly).
+            window = {k[len("nstep.") :]: v for k, v in arrays.items() if k.startswith("nstep.")}
+            nstep.load_arrays(window or {"reward": np.zeros(0)})
         collector.noise.state = arrays["noise"].astype(np.float64).copy()
         recorder = collector.env
         actions = arrays["episode_actions"].astype(np.dtype(meta["action_dtype"]))

@@ -26,7 +26,7 @@ import torch
 from . import checkpoint as ckpt
 from . import resume
 from .collector import Collector, Episode, NonFiniteError
-from .config import Config, ConfigError, from_dict, save_yaml
+from .config import Config, from_dict, save_yaml
 from .envs import check_spaces
 from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from .evaluation import EvalResult, evaluate
@@ -150,16 +150,16 @@ class DDPG:
         )
         self.rng = np.random.default_rng(config.seed)
         if is_stacked_pixel_space(env.observation_space):
-            if config.prioritized or config.n_step > 1:
-                # The frame buffer rebuilds s' as the frame after s; it has no gather() or discounts yet.
-                raise ConfigError("prioritized and n_step > 1 are not supported with pixel observations yet")
             self.buffer = FrameReplayBuffer(
-                config.buffer_size, self.obs_shape, action_dim, config.frame_stack
+                config.buffer_size, self.obs_shape, action_dim, config.frame_stack, n_step=config.n_step
             )
         else:
             self.buffer = ReplayBuffer(
                 config.buffer_size, self.obs_shape, action_dim, store_discount=config.n_step > 1
             )
+        # n-step pixel replay records every step's frames itself; the aggregator's output refers to them.
+        pixel_nstep = isinstance(self.buffer, FrameReplayBuffer) and config.n_step > 1
+        self._frames = self.buffer if pixel_nstep else None
         if config.prioritized:
             self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
         self.nstep = NStepAggregator(config.n_step, config.gamma) if config.n_step > 1 else None
@@ -286,8 +286,13 @@ class DDPG:
                 self.nstep.clear()
             return None
         if self.nstep is not None:
+            if self._frames is not None:
+                self._frames.observe(transition.obs, transition.next_obs)
             for t in self.nstep.push(transition):
-                self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
+                steps = {"steps": t.steps} if self._frames is not None else {}
+                self.buffer.add(
+                    t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount, **steps
+                )
             return episode
         self.buffer.add(
             transition.obs, transition.action, transition.reward, transition.next_obs, transition.terminated
@@ -464,7 +469,9 @@ class DDPG:
         if training_state:
             if self.collector is None:
                 raise ValueError("there is no training state before learn() has started")
-            state, arrays, rng_tensors = resume.capture(self.collector, self.buffer, self.learner.device)
+            state, arrays, rng_tensors = resume.capture(
+                self.collector, self.buffer, self.learner.device, self.nstep
+            )
             tensors.update(rng_tensors)
             meta["training"] = {
                 **state,
@@ -536,7 +543,7 @@ class DDPG:
         arrays = resume.read_arrays(directory / resume.STATE_FILE)
         recorder = resume.EpisodeRecorder(agent.env)
         agent.collector = Collector(recorder, agent.noise, agent.rng, agent.config.seed)
-        warning = resume.restore(state, arrays, tensors, agent.collector, agent.buffer)
+        warning = resume.restore(state, arrays, tensors, agent.collector, agent.buffer, agent.nstep)
         try:
             agent.best_eval = None if state["best_eval"] is None else float(state["best_eval"])
             if state["last_eval"] is not None:
