@@ -270,127 +270,79 @@ class GlobalRandomEnv(gym.Env):
         return self.x, float(-abs(self.x[0])), False, False, {}
 
 
+def resumed_at(config: Config, stop: int, tmp_path: Path) -> DDPG:
+    """Run `config` straight through into a/, and only to `stop` into b/; return b's resumed agent."""
+    DDPG(config=config).learn(run_dir=tmp_path / "a")
+    DDPG(config=config).learn(stop, run_dir=tmp_path / "b")
+    return DDPG.resume(tmp_path / "b")
+
+
+def assert_continues_like_a(agent: DDPG, tmp_path: Path) -> None:
+    agent.learn(run_dir=tmp_path / "b")
+    for log in ("metrics.csv", "updates.csv"):
+        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+
+
+# Small runs whose checkpoint falls mid-episode after the buffer wrapped; eval off for speed.
+TINY = dict(hidden_sizes=[8, 8], eval_episodes=0, log_every=5, progress=False, video=False)
+TINY_PIXELS = dict(
+    TINY,
+    env_id="tests.helpers:PixelEnv",
+    conv_channels=[4],
+    conv_strides=[2],
+    batch_size=4,
+    buffer_size=40,
+    learning_starts=10,
+    max_episode_steps=13,
+    total_steps=100,
+)
+TINY_STATE = dict(
+    TINY,
+    env_id="Pendulum-v1",
+    batch_size=8,
+    buffer_size=60,
+    learning_starts=20,
+    max_episode_steps=40,
+    total_steps=120,
+)
+
+
 def test_environment_drawing_from_the_global_generator_replays_exactly(tmp_path):
     import warnings
 
     config = Config(
+        **TINY,
         env_id="tests.test_resume:GlobalRandomEnv",
-        hidden_sizes=[8, 8],
         batch_size=4,
         learning_starts=10,
         max_episode_steps=30,
-        eval_episodes=0,
-        checkpoint_every=45,  # mid-episode: the replay has 15 steps to reproduce
-        log_every=5,
-        progress=False,
-        video=False,
+        total_steps=90,
     )
-    DDPG(config=config).learn(90, run_dir=tmp_path / "a")
-    DDPG(config=config).learn(45, run_dir=tmp_path / "b")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        agent = DDPG.resume(tmp_path / "b", total_steps=90)
-    agent.learn(run_dir=tmp_path / "b")
-    for log in ("metrics.csv", "updates.csv"):
-        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+        warnings.simplefilter("error")  # the replay has 15 steps to reproduce, without a warning
+        agent = resumed_at(config, 45, tmp_path)
+    assert_continues_like_a(agent, tmp_path)
 
 
 def test_pixel_run_resumes_with_its_frame_buffer_exactly(tmp_path):
-    config = Config(
-        env_id="tests.helpers:PixelEnv",
-        hidden_sizes=[8, 8],
-        conv_channels=[4],
-        conv_strides=[2],
-        batch_size=4,
-        buffer_size=40,  # wraps before the checkpoint
-        learning_starts=10,
-        max_episode_steps=13,
-        eval_episodes=0,
-        checkpoint_every=57,  # mid-episode
-        log_every=5,
-        progress=False,
-        video=False,
-    )
-    DDPG(config=config).learn(100, run_dir=tmp_path / "a")
-    DDPG(config=config).learn(57, run_dir=tmp_path / "b")
-    agent = DDPG.resume(tmp_path / "b", total_steps=100)
+    agent = resumed_at(Config(**TINY_PIXELS), 57, tmp_path)
     assert type(agent.buffer).__name__ == "FrameReplayBuffer"
-    agent.learn(run_dir=tmp_path / "b")
-    for log in ("metrics.csv", "updates.csv"):
-        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+    assert_continues_like_a(agent, tmp_path)
 
 
 def test_prioritized_run_resumes_with_its_priorities_exactly(tmp_path):
-    config = Config(
-        env_id="Pendulum-v1",
-        hidden_sizes=[8, 8],
-        batch_size=8,
-        buffer_size=60,  # wraps before the checkpoint
-        learning_starts=20,
-        max_episode_steps=40,
-        eval_episodes=0,
-        checkpoint_every=70,  # mid-episode
-        log_every=5,
-        prioritized=True,
-        total_steps=120,  # β anneals to 1 at total_steps: both runs must plan the same length
-        progress=False,
-        video=False,
-    )
-    DDPG(config=config).learn(run_dir=tmp_path / "a")
-    DDPG(config=config).learn(70, run_dir=tmp_path / "b")
-    agent = DDPG.resume(tmp_path / "b")
-    agent.learn(run_dir=tmp_path / "b")
-    for log in ("metrics.csv", "updates.csv"):
-        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+    # β anneals to 1 at total_steps: both runs plan the same length.
+    agent = resumed_at(Config(**TINY_STATE, prioritized=True), 70, tmp_path)
+    assert_continues_like_a(agent, tmp_path)
 
 
 def test_n_step_run_resumes_with_its_pending_window_exactly(tmp_path):
-    config = Config(
-        env_id="Pendulum-v1",
-        hidden_sizes=[8, 8],
-        batch_size=8,
-        buffer_size=60,  # wraps before the checkpoint
-        learning_starts=20,
-        max_episode_steps=40,
-        eval_episodes=0,
-        checkpoint_every=70,  # mid-episode: the window holds n − 1 steps not yet in the buffer
-        log_every=5,
-        n_step=5,
-        progress=False,
-        video=False,
-    )
-    DDPG(config=config).learn(120, run_dir=tmp_path / "a")
-    DDPG(config=config).learn(70, run_dir=tmp_path / "b")
-    agent = DDPG.resume(tmp_path / "b", total_steps=120)
-    assert len(agent.nstep.window) == 4
-    agent.learn(run_dir=tmp_path / "b")
-    for log in ("metrics.csv", "updates.csv"):
-        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+    agent = resumed_at(Config(**TINY_STATE, n_step=5), 70, tmp_path)
+    assert len(agent.nstep.window) == 4  # n − 1 steps not yet in the buffer
+    assert_continues_like_a(agent, tmp_path)
 
 
 def test_pixel_run_with_prioritized_n_step_replay_resumes_exactly(tmp_path):
-    config = Config(
-        env_id="tests.helpers:PixelEnv",
-        hidden_sizes=[8, 8],
-        conv_channels=[4],
-        conv_strides=[2],
-        batch_size=4,
-        buffer_size=40,  # wraps before the checkpoint
-        learning_starts=10,
-        max_episode_steps=13,
-        eval_episodes=0,
-        checkpoint_every=57,  # mid-episode
-        log_every=5,
-        prioritized=True,
-        n_step=3,
-        total_steps=100,  # β anneals to 1 at total_steps: both runs must plan the same length
-        progress=False,
-        video=False,
-    )
-    DDPG(config=config).learn(run_dir=tmp_path / "a")
-    DDPG(config=config).learn(57, run_dir=tmp_path / "b")
-    agent = DDPG.resume(tmp_path / "b")
+    agent = resumed_at(Config(**TINY_PIXELS, prioritized=True, n_step=3), 57, tmp_path)
     assert len(agent.nstep.window) == 2
-    agent.learn(run_dir=tmp_path / "b")
-    for log in ("metrics.csv", "updates.csv"):
-        assert rows(tmp_path / "a" / log) == rows(tmp_path / "b" / log), log
+    assert_continues_like_a(agent, tmp_path)
