@@ -89,3 +89,22 @@ def seven_if_given_a_lane_pose(pose) -> float:
     from ddpg.envs.lane_following import LanePose
 
     return 7.0 if isinstance(pose, LanePose) else float("nan")
+
+
+def random_batch(seed: int, size: int, obs_dim: int, action_dim: int, p_terminal: float):
+    """A reproducible minibatch of random transitions, as the learner receives it."""
+    import torch
+
+    from ddpg.learner import TensorBatch
+    from ddpg.replay import Batch
+
+    rng = np.random.default_rng(seed)
+    f = np.float32
+    batch = Batch(
+        rng.normal(size=(size, obs_dim)).astype(f),
+        rng.uniform(-1, 1, (size, action_dim)).astype(f),
+        rng.normal(size=size).astype(f),
+        rng.normal(size=(size, obs_dim)).astype(f),
+        (rng.random(size) < p_terminal).astype(f),
+    )
+    return TensorBatch.from_numpy(batch, torch.device("cpu"))

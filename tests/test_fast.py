@@ -10,7 +10,7 @@ from ddpg.config import ConfigError
 from ddpg.fast import AUTO_COMPILE_MIN_UPDATES, FastActor, FastUpdate, choose_update, unsupported_reason
 from ddpg.learner import Learner, LearnerSettings, TensorBatch
 from ddpg.networks import Actor, Critic
-from ddpg.replay import Batch
+from tests.helpers import random_batch
 
 OBS, ACT, B = 3, 2, 32
 
@@ -24,18 +24,7 @@ def make_learner(action_layer=1, batch_norm=False, dropout=0.0, **kw) -> Learner
 
 
 def make_batch(seed: int) -> TensorBatch:
-    rng = np.random.default_rng(seed)
-    f = np.float32
-    return TensorBatch.from_numpy(
-        Batch(
-            rng.normal(size=(B, OBS)).astype(f),
-            rng.uniform(-1, 1, (B, ACT)).astype(f),
-            rng.normal(size=B).astype(f),
-            rng.normal(size=(B, OBS)).astype(f),
-            (rng.random(B) < 0.3).astype(f),
-        ),
-        torch.device("cpu"),
-    )
+    return random_batch(seed, B, OBS, ACT, p_terminal=0.3)
 
 
 def assert_same_state(a: Learner, b: Learner, atol: float = 1e-5) -> None:

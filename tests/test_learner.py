@@ -6,7 +6,7 @@ import torch
 
 from ddpg.learner import Learner, LearnerSettings, TensorBatch, critic_target, frozen, polyak_update
 from ddpg.networks import Actor, Critic
-from ddpg.replay import Batch
+from tests.helpers import random_batch
 
 OBS, ACT, B = 3, 2, 8
 
@@ -19,18 +19,7 @@ def make_learner(batch_norm=False, tau=0.05, **kw) -> Learner:
 
 
 def make_batch(seed=0) -> TensorBatch:
-    rng = np.random.default_rng(seed)
-    f = np.float32
-    return TensorBatch.from_numpy(
-        Batch(
-            rng.normal(size=(B, OBS)).astype(f),
-            rng.uniform(-1, 1, (B, ACT)).astype(f),
-            rng.normal(size=B).astype(f),
-            rng.normal(size=(B, OBS)).astype(f),
-            (rng.random(B) < 0.5).astype(f),
-        ),
-        torch.device("cpu"),
-    )
+    return random_batch(seed, B, OBS, ACT, p_terminal=0.5)
 
 
 def test_critic_target_bootstraps_on_truncation_but_not_on_termination():
