@@ -120,3 +120,13 @@ def test_console_script_prints_no_traceback_on_bad_input(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_video_of_an_env_that_cannot_render_is_one_error_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--env", "tests.helpers:NoRenderEnv", "--steps", "60", "--run-dir", str(run), *FAST]
+    assert main([*args, "max_episode_steps=20"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--video", str(tmp_path / "v.mp4")]) == 2
+    assert "cannot render" in error_line(capsys)
+    assert not (tmp_path / "v.mp4").exists()

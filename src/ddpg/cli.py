@@ -294,30 +294,18 @@ def _require_run(run_dir: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .envs.wrappers import make_wrapped_env
-    from .evaluation import evaluate
-    from .trainer import DDPG, EVAL_SEED_OFFSET
+    from .trainer import DDPG
 
     _require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
     agent = DDPG.load(args.run_dir)
-    c = agent.config
-    env = make_wrapped_env(
-        c.env_id,
-        c.env,
-        c,
-        render_mode="rgb_array" if args.video else None,
-        max_episode_steps=c.max_episode_steps,
-    )
-    episodes = args.episodes or max(c.eval_episodes, 1)
-    seed = args.seed if args.seed is not None else c.seed + EVAL_SEED_OFFSET
-    result = evaluate(agent.act, env, episodes, seed, video_path=args.video)
+    result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
     if args.json:
         out = result.to_json()
         print(json.dumps({k: out[k] for k in ("mean_return", "std_return", "episodes", "info_means")}))
     else:
-        print(f"{result.mean_return:.2f} ± {result.std_return:.2f} over {episodes} episodes")
+        print(f"{result.mean_return:.2f} ± {result.std_return:.2f} over {len(result.returns)} episodes")
         if args.video:
             print(f"video: {args.video}")
     return 0

@@ -6,6 +6,7 @@ It is the only place that knows every other module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -27,7 +28,7 @@ from . import checkpoint as ckpt
 from . import resume
 from .collector import Collector, Episode, NonFiniteError
 from .config import Config, from_dict, save_yaml
-from .envs import check_spaces
+from .envs import EnvError, check_spaces
 from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from .evaluation import EvalResult, evaluate
 from .fast import UpdateChoice, choose_update, planned_updates
@@ -134,18 +135,8 @@ class DDPG:
         self.learner = Learner(
             actor,
             critic,
-            LearnerSettings(
-                gamma=config.gamma,
-                tau=config.tau,
-                actor_lr=config.actor_lr,
-                critic_lr=config.critic_lr,
-                actor_weight_decay=config.actor_weight_decay,
-                critic_weight_decay=config.critic_weight_decay,
-                grad_clip_norm=config.grad_clip_norm,
-                target_policy_noise=config.target_policy_noise,
-                target_noise_clip=config.target_noise_clip,
-                policy_delay=config.policy_delay,
-            ),
+            # Every learner setting is the config field of the same name.
+            LearnerSettings(**{f.name: getattr(config, f.name) for f in dataclasses.fields(LearnerSettings)}),
             device=config.device,
         )
         self.rng = np.random.default_rng(config.seed)
@@ -354,19 +345,32 @@ class DDPG:
             return f"step_{self.step}.mp4"
         return None
 
-    def _evaluate_and_log(self, files: _RunFiles | None, video: str | None) -> None:
-        video_path = files.root / "videos" / video if files and video else None
+    def evaluate(
+        self,
+        episodes: int | None = None,
+        seed: int | None = None,
+        video_path: Path | None = None,
+        video_episodes: int | None = None,
+    ) -> EvalResult:
+        """Deterministic episodes on a separate env: by default the run's own evaluation (its
+        `eval_episodes`, from seed + EVAL_SEED_OFFSET). A video needs `rgb_array` rendering."""
         env = self._evaluation_env(rgb=video_path is not None)
         if video_path is not None and env.render_mode != "rgb_array":
-            video_path = None
-        self.last_eval = evaluate(
+            raise EnvError(f"environment '{self.config.env_id}' cannot render rgb_array frames for a video")
+        return evaluate(
             self.act,
             env,
-            self.config.eval_episodes,
-            self.config.seed + EVAL_SEED_OFFSET,
+            episodes or max(self.config.eval_episodes, 1),
+            seed if seed is not None else self.config.seed + EVAL_SEED_OFFSET,
             video_path=video_path,
-            video_episodes=1,
+            video_episodes=video_episodes,
         )
+
+    def _evaluate_and_log(self, files: _RunFiles | None, video: str | None) -> None:
+        # A run whose env cannot render still trains and evaluates; it just gets no video.
+        renders = "rgb_array" in self.env.metadata.get("render_modes", [])
+        video_path = files.root / "videos" / video if files and video and renders else None
+        self.last_eval = self.evaluate(self.config.eval_episodes, video_path=video_path, video_episodes=1)
         if files:
             files.evals.write(
                 {
