@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ddpg import DDPG
 from ddpg.checkpoint import write_manifest
 from ddpg.cli import main
 
@@ -225,3 +226,12 @@ def test_skipped_non_finite_transitions_never_reach_the_buffer():
         agent.learn(50)
     assert len(agent.buffer) == 40  # NaNEnv fails its 5th step of every episode
     assert np.isfinite(agent.buffer.reward[:40]).all()
+
+
+def test_damaged_replay_state_still_loads_the_weights_but_cannot_resume(run, capsys):
+    path = checkpoint(run) / "state.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    DDPG.load(checkpoint(run))  # weights and meta.json are intact: evaluation needs nothing more
+    resume_fails(run, capsys, "fails its checksum")

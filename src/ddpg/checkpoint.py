@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,11 @@ def write_manifest(directory: Path) -> None:
     )
 
 
-def verify(directory: Path) -> None:
+def verify(directory: Path, names: Iterable[str] | None = None) -> None:
+    """Check the manifest's version, then the size and SHA-256 of `names` (default: every file).
+
+    Readers verify just the files they are about to read: loading weights need not hash the replay
+    buffer, and a resume hashes each file once."""
     if not directory.is_dir():
         raise CheckpointError(f"no checkpoint at {directory}")
     try:
@@ -199,7 +203,10 @@ def verify(directory: Path) -> None:
             f"checkpoint {directory} has format version {version}; this ddpg reads up to "
             f"{FORMAT_VERSION} — upgrade ddpg"
         )
-    for name, (size, sha256) in files.items():
+    for name in files if names is None else names:
+        if name not in files:
+            raise CheckpointError(f"checkpoint {directory} does not list {name} in its {MANIFEST}")
+        size, sha256 = files[name]
         path = directory / name
         if Path(name).name != name:
             raise CheckpointError(f"checkpoint {directory} lists {name!r}, outside the checkpoint")
@@ -216,7 +223,7 @@ def verify(directory: Path) -> None:
 
 def read_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Verify, then load tensors and metadata. Never unpickles."""
-    verify(directory)
+    verify(directory, ("model.safetensors", "meta.json"))
     try:
         tensors = load_file(str(directory / "model.safetensors"))
     except (SafetensorError, OSError) as e:

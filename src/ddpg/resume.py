@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, verify
 from .collector import Collector
 from .nstep import NStepAggregator
 from .replay import FrameReplayBuffer, ReplayBuffer
@@ -197,7 +197,9 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of state.npz; refuses pickled objects and names the file when it is damaged."""
+    """The arrays of state.npz, checked against the manifest beside it; refuses pickled objects and
+    names the file when it is damaged."""
+    verify(path.parent, (path.name,))
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}

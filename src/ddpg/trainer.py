@@ -497,6 +497,12 @@ class DDPG:
         if (directory / "checkpoints" / "latest").exists():
             directory = directory / "checkpoints" / "latest"
         tensors, meta = ckpt.read_checkpoint(directory)
+        return cls._from_checkpoint(directory, tensors, meta, env)
+
+    @classmethod
+    def _from_checkpoint(
+        cls, directory: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], env: gym.Env | None
+    ) -> DDPG:
         try:
             config = from_dict(meta["config"])
         except (KeyError, ValueError) as e:
@@ -539,7 +545,7 @@ class DDPG:
                 "it can be evaluated, not resumed"
             )
         state = meta["training"]
-        agent = cls.load(directory, env)  # weights, optimisers, counters, shapes checked
+        agent = cls._from_checkpoint(directory, tensors, meta, env)  # weights, optimisers, counters, shapes
         total = total_steps if total_steps is not None else agent.config.total_steps
         if total <= agent.step:
             raise ckpt.CheckpointError(resume.finished_message(run_dir, agent.step, total))
