@@ -130,3 +130,13 @@ def test_evaluate_video_of_an_env_that_cannot_render_is_one_error_line(tmp_path,
     assert main(["evaluate", str(run), "--video", str(tmp_path / "v.mp4")]) == 2
     assert "cannot render" in error_line(capsys)
     assert not (tmp_path / "v.mp4").exists()
+
+
+def test_plot_group_by_over_a_damaged_config_is_one_error_line(run_dir, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken, symlinks=True)
+    (broken / "config.yaml").write_text("tau: [0.1,\n")
+    assert main(["plot", str(broken), "--group-by", "tau", "--out", str(tmp_path / "c.png")]) == 2
+    assert "not valid YAML" in error_line(capsys)

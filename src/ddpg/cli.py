@@ -496,6 +496,7 @@ def cmd_lane_reference(args: argparse.Namespace) -> int:
         ):
             print(f"episode {i}: {d:.2f} m in {n} steps{' (left the road)' if off else ''}")
         print(f"mean {result['mean']:.2f} ± {result['std']:.2f} m over {result['episodes']} episodes")
+    return 0
 
 
 def _sizes(text: str) -> list[int]:
@@ -571,6 +572,7 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
             )
         if summary["speedup_median"] is not None:
             print(f"ddpg solves ×{summary['speedup_median']:.2f} faster (median wall-clock)")
+    return 0
 
 
 def cmd_slotcar(args: argparse.Namespace) -> int:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from .config import load_yaml
 from .logs import read_csv
 from .plots import save_figure
 
@@ -73,7 +73,7 @@ def eval_auc(steps: np.ndarray, returns: np.ndarray) -> float:
 
 def load_run(path: Path) -> RunRecord:
     """Read config.yaml, eval.csv and (when the run finished) summary.json of a run directory."""
-    config = yaml.safe_load((path / "config.yaml").read_text()) or {}
+    config = load_yaml(path / "config.yaml")  # a damaged file is a one-line ConfigError
     evals = read_csv(path / "eval.csv") if (path / "eval.csv").is_file() else {}
     summary_file = path / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None

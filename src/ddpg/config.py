@@ -7,6 +7,7 @@ line can print it as one line. Validation happens once, in `Config.__post_init__
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -349,7 +350,7 @@ def _yaml_reason(error: yaml.YAMLError) -> str:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `key.sub=value` strings to a plain mapping (the YAML form of a Config)."""
-    data = _deep_copy(data)
+    data = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)
         node = data
@@ -361,14 +362,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise ConfigError(f"--set {'.'.join(path)}: '{part}' is not a section")
             node = child
         node[path[-1]] = value
-    return data
-
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
     return data
 
 

@@ -48,7 +48,6 @@ def evaluate(
     seed: int,
     video_path: Path | None = None,
     video_episodes: int | None = None,
-    fps: int | None = None,
 ) -> EvalResult:
     """Run `episodes` episodes with the deterministic policy `act` (observation → env action).
 
@@ -75,7 +74,7 @@ def evaluate(
         lengths.append(length)
         finals.append(info)
     if video_path is not None:
-        write_video(video_path, frames, fps or env.metadata.get("render_fps") or 30)
+        write_video(video_path, frames, env.metadata.get("render_fps") or 30)
     return EvalResult(returns, lengths, info_means(finals))
 
 
