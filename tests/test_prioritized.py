@@ -138,3 +138,12 @@ def test_prioritized_frame_buffer_only_draws_stored_transitions_after_early_evic
     restored = PrioritizedReplayBuffer(FrameReplayBuffer(30, shape, 1, frame_stack=3, n_step=n_step))
     restored.load_arrays(buffer.arrays())
     np.testing.assert_array_equal(restored.tree.nodes, buffer.tree.nodes)
+
+
+def test_setting_one_leaf_builds_the_same_tree_as_setting_them_together():
+    values = np.random.default_rng(0).random(13)
+    together, one_by_one = SumTree(13), SumTree(13)
+    together.set(np.arange(13), values)
+    for i, v in enumerate(values):
+        one_by_one.set_one(i, float(v))
+    np.testing.assert_array_equal(together.nodes, one_by_one.nodes)

@@ -40,15 +40,15 @@ class SumTree:
         """
         node = self.leaves + np.asarray(index, dtype=np.int64)
         self.nodes[node] = value
-        if node.size == 1:  # one new transition per environment step: plain ints are ~50x faster
-            self._refresh_one(int(node.reshape(-1)[0]))
-            return
         for _ in range(self.depth):
             node = node >> 1
             self.nodes[node] = self.nodes[2 * node] + self.nodes[2 * node + 1]
 
-    def _refresh_one(self, node: int) -> None:
+    def set_one(self, index: int, value: float) -> None:
+        """`set` for a single leaf, in plain ints: one new transition per environment step, ~50x faster."""
+        node = self.leaves + index
         nodes = self.nodes
+        nodes[node] = value
         for _ in range(self.depth):
             node >>= 1
             nodes[node] = nodes[2 * node] + nodes[2 * node + 1]
@@ -95,7 +95,7 @@ class PrioritizedReplayBuffer:
         slot = self.buffer.pos
         self.buffer.add(*args, **kwargs)
         self._forget_evicted(keep=slot)
-        self.tree.set(np.array([slot]), self.max_priority**self.alpha)
+        self.tree.set_one(slot, self.max_priority**self.alpha)
 
     def _forget_evicted(self, keep: int = -1) -> None:
         """Priority 0 for the slots whose transitions left the wrapped buffer since last time.
