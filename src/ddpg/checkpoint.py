@@ -23,6 +23,8 @@ from torch import nn
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# Names of work in progress; whatever carries them after a kill is safe to remove.
+TMP, OLD, TRASH = ".tmp-", ".old-", ".trash-"
 
 
 class CheckpointError(ValueError):
@@ -118,13 +120,13 @@ def write_checkpoint(
 def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
     """Fill a fresh temporary sibling of `target`, then swap it in with renames."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    tmp = target.parent / f"{TMP}{target.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         write(tmp)
         _fsync_tree(tmp)
         if target.exists() or target.is_symlink():
-            old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+            old = target.parent / f"{OLD}{target.name}-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True) if not old.is_symlink() else old.unlink()
@@ -138,7 +140,7 @@ def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
 
 def point_link(link: Path, target_name: str) -> None:
     """Atomically make `link` a relative symlink to `target_name` (a sibling)."""
-    tmp = link.parent / f".tmp-link-{uuid.uuid4().hex[:8]}"
+    tmp = link.parent / f"{TMP}link-{uuid.uuid4().hex[:8]}"
     os.symlink(target_name, tmp)
     os.replace(tmp, link)
     _fsync_dir(link.parent)
@@ -235,3 +237,26 @@ def read_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     if not isinstance(meta, dict):
         raise CheckpointError(f"cannot read {directory / 'meta.json'}: not a JSON object")
     return tensors, meta
+
+
+def discard(path: Path) -> None:
+    """Remove a checkpoint directory; renamed first, so a kill mid-delete leaves no half checkpoint
+    under a checkpoint's name."""
+    trash = path.parent / f"{TRASH}{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Remove what killed writes and deletes left behind (one writer per run directory)."""
+    if not directory.is_dir():
+        return
+    for leftover in directory.glob(".*-*"):
+        if leftover.name.startswith((TMP, OLD, TRASH)):
+            if leftover.is_symlink() or leftover.is_file():
+                leftover.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)

@@ -11,9 +11,7 @@ import json
 import os
 import random
 import re
-import shutil
 import time
-import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -422,7 +420,7 @@ class DDPG:
                 )
         directory = root / "checkpoints"
         name = f"step_{self.step:09d}"
-        _sweep(directory)
+        ckpt.remove_leftovers(directory)
         latest = directory / "latest"
         if latest.is_symlink() and os.readlink(latest) == name:
             return  # the same step again (end of the loop): rewriting it would briefly unlink `latest`
@@ -430,7 +428,7 @@ class DDPG:
         ckpt.point_link(latest, name)
         steps = sorted(p for p in directory.glob("step_*") if p.is_dir())
         for old in steps[: -self.config.keep_checkpoints]:
-            _discard(old)
+            ckpt.discard(old)
 
     def _keep_best(self, directory: Path) -> None:
         """Weights of the best evaluation so far in checkpoints/best (a link flipped atomically)."""
@@ -446,7 +444,7 @@ class DDPG:
         self.save(directory / name)
         ckpt.point_link(link, name)
         if previous is not None and previous.name != name and previous.is_dir():
-            _discard(previous)
+            ckpt.discard(previous)
 
     def save(self, directory: Path | str, *, training_state: bool = False) -> None:
         """Weights, target weights and optimiser states (safetensors) and metadata (JSON).
@@ -566,26 +564,3 @@ class DDPG:
         if warning is not None:
             warnings.warn(warning, stacklevel=2)
         return agent
-
-
-def _discard(path: Path) -> None:
-    """Remove a checkpoint directory; renamed first, so a kill mid-delete leaves no half checkpoint
-    under a checkpoint's name."""
-    trash = path.parent / f".trash-{path.name}-{uuid.uuid4().hex[:8]}"
-    try:
-        os.replace(path, trash)
-    except OSError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _sweep(directory: Path) -> None:
-    """Remove what killed writes and deletes left behind (one writer per run directory)."""
-    if not directory.is_dir():
-        return
-    for leftover in directory.glob(".*-*"):
-        if leftover.name.startswith((".tmp-", ".old-", ".trash-")):
-            if leftover.is_symlink() or leftover.is_file():
-                leftover.unlink(missing_ok=True)
-            else:
-                shutil.rmtree(leftover, ignore_errors=True)
