@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -246,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--track", default="oval", help="built-in track name or a .yaml/.json track file")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
-    q.set_defaults(func=cmd_slotcar)
+    q.set_defaults(func=cmd_slotcar_reference)
     q = slot.add_parser(
         "profile",
         help="plot a run's speed against track position with the optimal profile and grip limit",
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     q.add_argument("--out", type=Path, help="output PNG (default: RUN_DIR/plots/slotcar_profile.png)")
     q.add_argument("--track", help="drive this track instead of the run's own (name or track file)")
-    q.set_defaults(func=cmd_slotcar)
+    q.set_defaults(func=cmd_slotcar_profile)
     return parser
 
 
@@ -575,39 +576,45 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_slotcar(args: argparse.Namespace) -> int:
-    import math
+def _track(spec: str):
+    """A slot-car track for `--track`; the env's ValueError names the problem, the user needs the option."""
+    from .envs.slot_car import make_track
 
+    try:
+        return make_track(spec)
+    except ValueError as e:
+        raise UsageError(f"--track {spec}: {str(e).removeprefix('track: ')}") from None
+
+
+def _strict_json(x):
+    """JSON has no Infinity: a lap never completed is null."""
+    if isinstance(x, dict):
+        return {k: _strict_json(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_strict_json(v) for v in x]
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def cmd_slotcar_reference(args: argparse.Namespace) -> int:
+    from .envs.slot_car.reference import reference
+
+    ref = reference(_track(args.track))
+    const, opt = ref["constant_throttle"], ref["optimal"]
+    if args.json:
+        print(json.dumps(_strict_json(ref), allow_nan=False))
+        return 0
+    print(f"track {ref['track']} ({ref['length_m']:.2f} m), flying laps:")
+    print(f"  best constant throttle {const['throttle']:.3f}: {const['lap_time']:.3f} s")
+    print(f"  optimal speed profile:        {opt['lap_time']:.3f} s")
+    print(f"  ratio constant / optimal:     {ref['ratio']:.3f}")
+    return 0
+
+
+def cmd_slotcar_profile(args: argparse.Namespace) -> int:
+    from .config import load_config
     from .envs.slot_car import ENV_ID, make_track
     from .envs.slot_car.physics import car_params
-    from .envs.slot_car.reference import optimal_profile, plot_profile, record_best_lap, reference
-
-    def track_of(spec: str):  # the env's ValueError names the problem; the user needs the option
-        try:
-            return make_track(spec)
-        except ValueError as e:
-            raise UsageError(f"--track {spec}: {str(e).removeprefix('track: ')}") from None
-
-    def finite(x):  # JSON has no Infinity: a lap never completed is null
-        if isinstance(x, dict):
-            return {k: finite(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [finite(v) for v in x]
-        return None if isinstance(x, float) and not math.isfinite(x) else x
-
-    if args.slotcar_command == "reference":
-        ref = reference(track_of(args.track))
-        const, opt = ref["constant_throttle"], ref["optimal"]
-        if args.json:
-            print(json.dumps(finite(ref), allow_nan=False))
-            return 0
-        print(f"track {ref['track']} ({ref['length_m']:.2f} m), flying laps:")
-        print(f"  best constant throttle {const['throttle']:.3f}: {const['lap_time']:.3f} s")
-        print(f"  optimal speed profile:        {opt['lap_time']:.3f} s")
-        print(f"  ratio constant / optimal:     {ref['ratio']:.3f}")
-        return 0
-
-    from .config import load_config
+    from .envs.slot_car.reference import optimal_profile, plot_profile, record_best_lap
     from .trainer import DDPG
 
     _require_run(args.run_dir)
@@ -621,7 +628,7 @@ def cmd_slotcar(args: argparse.Namespace) -> int:
     laps = {"max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
     kwargs = {**agent.config.env, **laps}
     if args.track is not None:
-        kwargs["track"] = track_of(args.track)
+        kwargs["track"] = _track(args.track)
     track = make_track(kwargs.get("track", "oval"))
     lap = record_best_lap(agent.act, kwargs)
     out.parent.mkdir(parents=True, exist_ok=True)
