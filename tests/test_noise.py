@@ -28,13 +28,21 @@ def test_ou_noise_resets_to_mu_at_episode_start():
     noise.sample(0, 0)
     assert not np.allclose(noise.state, 0.5)
     noise.reset()
-    np.testing.assert_array_equal(noise.state, [0.5, 0.5])
+    np.testing.assert_array_equal(noise.state, [[0.5, 0.5]])
+
+
+def test_each_env_has_its_own_ou_process_and_reset():
+    noise = ActionNoise(NoiseConfig(kind="ou", sigma=1.0), 2, np.random.default_rng(0), n_envs=3)
+    sample = noise.sample(0, 0)
+    assert sample.shape == (3, 2) and len(np.unique(sample)) == 6  # independent draws per env
+    noise.reset(1)
+    assert not noise.state[1].any() and noise.state[[0, 2]].all()
 
 
 def test_ou_noise_is_temporally_correlated_and_gaussian_is_not():
     def lag1(kind):
         noise = ActionNoise(NoiseConfig(kind=kind, sigma=0.2), 1, np.random.default_rng(0))
-        xs = np.array([noise.sample(t, 0)[0] for t in range(20000)])
+        xs = np.array([noise.sample(t, 0)[0, 0] for t in range(20000)])
         return np.corrcoef(xs[:-1], xs[1:])[0, 1]
 
     assert lag1("ou") == pytest.approx(0.85, abs=0.03)

@@ -338,11 +338,26 @@ def test_prioritized_run_resumes_with_its_priorities_exactly(tmp_path):
 
 def test_n_step_run_resumes_with_its_pending_window_exactly(tmp_path):
     agent = resumed_at(Config(**TINY_STATE, n_step=5), 70, tmp_path)
-    assert len(agent.nstep.window) == 4  # n − 1 steps not yet in the buffer
+    assert len(agent.nsteps[0].window) == 4  # n − 1 steps not yet in the buffer
     assert_continues_like_a(agent, tmp_path)
 
 
 def test_pixel_run_with_prioritized_n_step_replay_resumes_exactly(tmp_path):
     agent = resumed_at(Config(**TINY_PIXELS, prioritized=True, n_step=3), 57, tmp_path)
-    assert len(agent.nstep.window) == 2
+    assert len(agent.nsteps[0].window) == 2
     assert_continues_like_a(agent, tmp_path)
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_run_with_several_envs_resumes_each_envs_episode_exactly(tmp_path, vectorization):
+    # Three envs, checkpointed mid-episode (step 72 = 24 steps each, episodes of 37), each with its own
+    # recorded episode, n-step window and OU state; the continuation crosses episode ends.
+    config = Config(
+        **TINY_STATE, n_envs=3, vectorization=vectorization, n_step=3, noise={"kind": "ou", "sigma": 0.3}
+    )
+    config = config.replace(total_steps=150, max_episode_steps=37)
+    agent = resumed_at(config, 72, tmp_path)
+    assert agent.collector.episode_length.tolist() == [24, 24, 24]
+    assert all(len(window.window) == 2 for window in agent.nsteps)
+    assert_continues_like_a(agent, tmp_path)
+    agent.close()

@@ -163,3 +163,36 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_p
         DDPG(config=config).learn(100, run_dir=tmp_path / "run")
     good = DDPG.load(tmp_path / "run")  # the step-40 checkpoint was never written over
     assert good.step == 20
+
+
+@pytest.mark.parametrize("n_envs", [1, 4])
+def test_several_envs_keep_the_steps_updates_and_evaluations_of_one(tmp_path, n_envs):
+    # Counts are in transitions: 4 envs make 75 loop steps of 4, with the same updates and evaluations.
+    config = Config(
+        **{**SMALL, "learning_starts": 100, "train_freq": 4, "gradient_steps": 3, "eval_every": 100},
+        n_envs=n_envs,
+        vectorization="sync",
+        max_episode_steps=50,
+    )
+    agent = DDPG(config=config)
+    agent.learn(300, run_dir=tmp_path / "run")
+    assert agent.step == 300 and len(agent.buffer) == 300
+    assert agent.updates == 3 * (300 // 4 - 100 // 4 + 1)
+    assert [r["step"] for r in rows(tmp_path / "run" / "eval.csv")] == ["100", "200", "300"]
+    episodes = n_envs * (300 // n_envs // 50)  # each env's own 50-step episodes, all logged
+    assert len(rows(tmp_path / "run" / "metrics.csv")) == episodes
+    agent.close()
+
+
+def test_several_envs_need_a_total_that_is_a_multiple_of_n_envs():
+    with pytest.raises(ValueError, match="total_steps .* multiple of n_envs"):
+        Config(**SMALL, n_envs=3, total_steps=100)
+
+
+def test_several_envs_are_refused_with_pixels_and_with_an_env_that_cannot_be_remade():
+    with pytest.raises(ValueError, match="n_envs must be 1 with pixels"):
+        Config(**SMALL, n_envs=2, total_steps=100, pixels=True)
+    from .helpers import CountingEnv
+
+    with pytest.raises(EnvError, match="made again"):
+        DDPG(CountingEnv(), Config(**SMALL, n_envs=2, total_steps=100))

@@ -99,6 +99,8 @@ class Config:
     learning_starts: int = 1000  # steps of uniform random actions before the first update
     train_freq: int = 1  # environment steps between rounds of updates
     gradient_steps: int = 1  # updates per round
+    n_envs: int = 1  # envs stepped together: each step of the loop adds n_envs transitions
+    vectorization: Literal["sync", "async"] = "async"  # n_envs > 1: a subprocess per env, or in turn here
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     # Evaluation and logging
     eval_every: int = 2000
@@ -175,6 +177,13 @@ class Config:
         _check(self.learning_starts >= 0, "learning_starts", "must be >= 0")
         _check(self.train_freq >= 1, "train_freq", "must be >= 1")
         _check(self.gradient_steps >= 1, "gradient_steps", "must be >= 1")
+        _check(self.n_envs >= 1, "n_envs", "must be >= 1")
+        _check(
+            self.total_steps % self.n_envs == 0,
+            "total_steps",
+            f"({self.total_steps}) must be a multiple of n_envs ({self.n_envs})",
+        )
+        _check(not (self.pixels and self.n_envs > 1), "n_envs", "must be 1 with pixels (not supported yet)")
         _check(self.eval_every >= 1, "eval_every", "must be >= 1")
         _check(self.eval_episodes >= 0, "eval_episodes", "must be >= 0")
         _check(self.log_every >= 1, "log_every", "must be >= 1")

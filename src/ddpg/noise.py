@@ -34,14 +34,17 @@ def ou_step(
 class ActionNoise:
     """Gaussian, Ornstein–Uhlenbeck or no noise, with a scale schedule over steps or episodes."""
 
-    def __init__(self, config: NoiseConfig, action_dim: int, rng: np.random.Generator) -> None:
+    def __init__(
+        self, config: NoiseConfig, action_dim: int, rng: np.random.Generator, n_envs: int = 1
+    ) -> None:
         self.config = config
         self.rng = rng
-        self.state = np.full(action_dim, config.mu, dtype=np.float64)
+        self.state = np.full((n_envs, action_dim), config.mu, dtype=np.float64)  # a process per env
 
-    def reset(self) -> None:
-        """Start of an episode: the OU process restarts at its mean (paper, Algorithm 1)."""
-        self.state[:] = self.config.mu
+    def reset(self, env: int | None = None) -> None:
+        """Start of an episode (of env `env`, or of all): the OU process restarts at its mean (paper,
+        Algorithm 1)."""
+        self.state[slice(None) if env is None else env] = self.config.mu
 
     def scale(self, step: int, episode: int) -> float:
         t = step if self.config.schedule.unit == "step" else episode

@@ -89,15 +89,22 @@ def _space_generators(env: gym.Env) -> dict[str, gym.spaces.Space]:
 
 
 class EpisodeRecorder(gym.Wrapper):
-    """Remembers how the current episode began and the actions taken since, so it can be replayed."""
+    """Remembers how the current episode began and the actions taken since, so it can be replayed.
+
+    It wraps each of the collector's envs, inside the env's own process when envs run in subprocesses,
+    so `snapshot` and `restore` run there too (through the vector env's `call`).
+    """
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.start: dict[str, Any] = {"seed": None, "env": None, "globals": None}
         self.actions: list[np.ndarray] = []
+        self.pending: dict[str, Any] | None = None  # a snapshot for `restore_pending` (set_attr)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if options is not None:
+        # A vector env passes its own reset_mask down; it means nothing to a single env.
+        options = {k: v for k, v in (options or {}).items() if k != "reset_mask"}
+        if options:
             raise ValueError("EpisodeRecorder cannot replay resets with options")
         # A seeded reset re-creates the env's generator; an unseeded one continues it, so only then does
         # its state before the reset decide the episode. Environments that draw from the global
@@ -121,6 +128,47 @@ class EpisodeRecorder(gym.Wrapper):
         for action in actions:
             obs, *_ = self.step(action)
         return obs
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current episode and every generator this env (and its process) draws from."""
+        shape = self.action_space.shape
+        return {
+            "start": to_json(self.start),
+            "action_dtype": str(self.actions[0].dtype) if self.actions else "float32",
+            "actions": (
+                np.stack([np.asarray(a, dtype=np.float64).reshape(shape) for a in self.actions])
+                if self.actions
+                else np.zeros((0, *shape))
+            ),
+            "rng": to_json(
+                {
+                    **global_rng_state(),
+                    "env": self.env.unwrapped.np_random.bit_generator.state,
+                    **{k: s.np_random.bit_generator.state for k, s in _space_generators(self).items()},
+                }
+            ),
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> np.ndarray:
+        """Replay the snapshot's episode, then set every generator as it was; the observation reached."""
+        actions = np.asarray(snapshot["actions"]).astype(np.dtype(snapshot["action_dtype"]))
+        obs = self.replay(from_json(snapshot["start"]), actions)
+        # The replay advanced the generators; set each to its state at the snapshot.
+        rng = from_json(snapshot["rng"])
+        set_global_rng_state(rng)
+        unwrapped = self.env.unwrapped
+        unwrapped.np_random = restore_generator(unwrapped.np_random, rng["env"])
+        for name, space in _space_generators(self).items():
+            generator = restore_generator(space.np_random, rng[name])
+            if generator is not space.np_random:
+                space._np_random = generator  # spaces have no public setter
+        return obs
+
+    def restore_pending(self) -> np.ndarray:
+        """`restore(self.pending)`: a vector env's `call` passes the same arguments to every env, so
+        each env's own snapshot is put in place first with `set_attr`."""
+        snapshot, self.pending = self.pending, None
+        return self.restore(snapshot)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -150,40 +198,25 @@ def capture(
     collector: Collector,
     buffer: ReplayBuffer | FrameReplayBuffer,
     device: torch.device,
-    nstep: NStepAggregator | None = None,
+    nsteps: list[NStepAggregator] = (),
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, torch.Tensor]]:
-    """Everything the collector, buffer and generators hold: (JSON, arrays for state.npz, tensors)."""
-    recorder = collector.env
-    if not isinstance(recorder, EpisodeRecorder):
-        raise TypeError("the collector's environment must be wrapped in EpisodeRecorder")
-    env = recorder.env.unwrapped
+    """Everything the collector, its envs, the buffer and the generators hold: (JSON, arrays for
+    state.npz, tensors)."""
     arrays = {f"buffer.{name}": value for name, value in buffer.arrays().items()}
-    if nstep is not None:
-        arrays.update({f"nstep.{name}": value for name, value in nstep.arrays().items()})
+    for i, window in enumerate(nsteps):
+        arrays.update({f"nstep.{i}.{name}": value for name, value in window.arrays().items()})
     arrays["noise"] = np.asarray(collector.noise.state)
     arrays["obs"] = np.asarray(collector.obs)
-    actions = recorder.actions
-    shape = recorder.action_space.shape
-    arrays["episode_actions"] = (
-        np.stack([np.asarray(a, dtype=np.float64).reshape(shape) for a in actions])
-        if actions
-        else np.zeros((0, *shape))
-    )
+    snapshots = [dict(s) for s in collector.envs.call("snapshot")]
+    for i, snapshot in enumerate(snapshots):
+        arrays[f"env.{i}.actions"] = snapshot.pop("actions")
     meta = {
         "buffer": {"kind": type(buffer).__name__, "capacity": buffer.capacity},
         "episode": collector.episode,
-        "episode_return": collector.episode_return,
-        "episode_length": collector.episode_length,
-        "episode_start": to_json(recorder.start),
-        "action_dtype": str(actions[0].dtype) if actions else "float32",
-        "rng": to_json(
-            {
-                **global_rng_state(),
-                "agent": collector.rng.bit_generator.state,
-                "env": env.np_random.bit_generator.state,
-                **{k: s.np_random.bit_generator.state for k, s in _space_generators(recorder).items()},
-            }
-        ),
+        "episode_return": collector.episode_return.tolist(),
+        "episode_length": collector.episode_length.tolist(),
+        "envs": snapshots,
+        "rng": to_json({**global_rng_state(), "agent": collector.rng.bit_generator.state}),
     }
     tensors = {"rng.torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -213,44 +246,41 @@ def restore(
     tensors: dict[str, torch.Tensor],
     collector: Collector,
     buffer: ReplayBuffer | FrameReplayBuffer,
-    nstep: NStepAggregator | None = None,
+    nsteps: list[NStepAggregator] = (),
 ) -> str | None:
-    """Put the collector, buffer and every generator back as `capture` saw them.
+    """Put the collector, its envs, the buffer and every generator back as `capture` saw them.
 
-    Returns a warning when replaying the episode did not reach the saved observation (the environment
+    Returns a warning when replaying an episode did not reach the saved observation (the environment
     is not deterministic given its seed and actions); training then continues from where the replay got.
     """
     try:
         _restore_buffer(buffer, meta["buffer"], arrays)
-        if nstep is not None:
-            # Checkpoints written before the window was saved resume with an empty one (not exactly).
-            window = {k[len("nstep.") :]: v for k, v in arrays.items() if k.startswith("nstep.")}
-            nstep.load_arrays(window or {"reward": np.zeros(0)})
-        collector.noise.state = arrays["noise"].astype(np.float64).copy()
-        recorder = collector.env
-        actions = arrays["episode_actions"].astype(np.dtype(meta["action_dtype"]))
-        obs = recorder.replay(from_json(meta["episode_start"]), actions)
+        for i, window in enumerate(nsteps):
+            prefix = f"nstep.{i}."
+            saved = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            window.load_arrays(saved)
+        noise = collector.noise
+        noise.state = arrays["noise"].astype(np.float64).reshape(noise.state.shape).copy()
+        if len(meta["envs"]) != collector.n:
+            raise ValueError(f"the checkpoint has {len(meta['envs'])} envs, the run {collector.n}")
+        snapshots = [{**s, "actions": arrays[f"env.{i}.actions"]} for i, s in enumerate(meta["envs"])]
+        collector.envs.set_attr("pending", snapshots)
+        obs = np.stack(collector.envs.call("restore_pending"))
+        differ = [i for i in range(collector.n) if not np.array_equal(obs[i], arrays["obs"][i])]
         warning = None
-        if not np.array_equal(np.asarray(obs), arrays["obs"]):
+        if differ:
             warning = (
-                f"replaying the current episode ({len(actions)} steps) did not reproduce the saved "
+                f"replaying the current episode of env {differ[0]} did not reproduce the saved "
                 "observation; the environment is not deterministic given its seed and actions, so the "
                 "resumed run will differ from an uninterrupted one"
             )
         collector.obs = obs
         collector.episode = int(meta["episode"])
-        collector.episode_return = float(meta["episode_return"])
-        collector.episode_length = int(meta["episode_length"])
-        # The replay advanced generators; set every one to its state at the checkpoint.
+        collector.episode_return = np.array(meta["episode_return"], dtype=np.float64)
+        collector.episode_length = np.array(meta["episode_length"], dtype=np.int64)
         rng = from_json(meta["rng"])
-        set_global_rng_state(rng)
+        set_global_rng_state(rng)  # last: the envs' replays (in this process) moved them
         restore_generator(collector.rng, rng["agent"])
-        unwrapped = recorder.env.unwrapped
-        unwrapped.np_random = restore_generator(unwrapped.np_random, rng["env"])
-        for name, space in _space_generators(recorder).items():
-            generator = restore_generator(space.np_random, rng[name])
-            if generator is not space.np_random:
-                space._np_random = generator  # spaces have no public setter
         torch.set_rng_state(tensors["rng.torch"])
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
         raise CheckpointError(f"the checkpoint's training state is incomplete or malformed ({e!r})") from None

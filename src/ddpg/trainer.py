@@ -15,6 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import resume
-from .collector import Collector, Episode, NonFiniteError
+from .collector import Collector, Episode, NonFiniteError, Transition, vector_env
 from .config import Config, from_dict, save_yaml
 from .envs import EnvError, check_spaces
 from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
@@ -40,6 +41,19 @@ from .prioritized import PrioritizedReplayBuffer, annealed_beta
 from .replay import Batch, FrameReplayBuffer, ReplayBuffer
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
+
+
+def passed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of `every` lies in (before, after]: steps advance by n_envs at a time."""
+    return after // every > before // every
+
+
+def _recorded_env(
+    env_id: str, kwargs: dict[str, Any], config: Config, max_episode_steps: int | None
+) -> gym.Env:
+    """One training env as the collector needs it; module-level so subprocess envs can pickle it."""
+    env = make_wrapped_env(env_id, kwargs, config, max_episode_steps=max_episode_steps)
+    return resume.EpisodeRecorder(env)
 
 
 class TrainingDiverged(RuntimeError):
@@ -122,6 +136,10 @@ class DDPG:
                 self._env_recipe = (env.spec.id, kwargs, env.spec.max_episode_steps)
             env = wrap_env(env, config)
         check_spaces(env, config.env_id)
+        if config.n_envs > 1 and is_stacked_pixel_space(env.observation_space):
+            raise EnvError("n_envs > 1 does not work with pixel observations yet; set n_envs=1")
+        if config.n_envs > 1 and self._env_recipe is None:
+            raise EnvError("n_envs > 1 needs an environment that can be made again (an id or a spec)")
         self.env = env
         self._eval_env = wrap_env(eval_env, config) if eval_env is not None else None
         self.obs_shape = tuple(env.observation_space.shape)
@@ -151,8 +169,11 @@ class DDPG:
         self._frames = self.buffer if pixel_nstep else None
         if config.prioritized:
             self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
-        self.nstep = NStepAggregator(config.n_step, config.gamma) if config.n_step > 1 else None
-        self.noise = ActionNoise(config.noise, action_dim, self.rng)
+        # One n-step window per env: a window never mixes two envs' steps.
+        self.nsteps = [NStepAggregator(config.n_step, config.gamma) for _ in range(config.n_envs)]
+        if config.n_step == 1:
+            self.nsteps = []
+        self.noise = ActionNoise(config.noise, action_dim, self.rng, config.n_envs)
         self.collector: Collector | None = None
         self.step = 0
         self.updates = 0
@@ -172,7 +193,30 @@ class DDPG:
         return self.scale.to_env(action).reshape(self.action_shape)
 
     def _policy(self, obs: np.ndarray) -> np.ndarray:
-        return self.update_choice.act(np.asarray(obs, dtype=np.float32)[None])[0]
+        """Normalised actions for a batch of observations (one per env)."""
+        return self.update_choice.act(np.asarray(obs, dtype=np.float32))
+
+    def _make_collector(self) -> Collector:
+        """The collector over `n_envs` envs, each wrapped in the recorder that lets a checkpoint replay
+        its current episode. One env runs in this process; more run in subprocesses (`vectorization:
+        async`) or here one after the other (`sync`)."""
+        c = self.config
+        if c.n_envs == 1:
+            make = [partial(resume.EpisodeRecorder, self.env)]
+        else:
+            env_id, kwargs, max_episode_steps = self._env_recipe
+            make = [partial(_recorded_env, env_id, kwargs, c, max_episode_steps)] * c.n_envs
+        envs = vector_env(make, asynchronous=c.n_envs > 1 and c.vectorization == "async")
+        return Collector(envs, self.noise, self.rng, c.seed, skip_nonfinite=c.on_nonfinite == "skip")
+
+    def close(self) -> None:
+        """Close the training envs (and their subprocesses, if any) and the evaluation env."""
+        if self.collector is not None:
+            self.collector.close()
+            self.collector = None
+        if self._eval_env is not None:
+            self._eval_env.close()
+            self._eval_env = None
 
     # ------------------------------------------------------------------------------------------------
     # Training
@@ -193,8 +237,7 @@ class DDPG:
             files = _RunFiles.open(root, c)
         self._run_dir = root
         if self.collector is None:
-            # The recorder lets a checkpoint replay the current episode on resume.
-            self.collector = Collector(resume.EpisodeRecorder(self.env), self.noise, self.rng, c.seed)
+            self.collector = self._make_collector()
         if self.update_choice is None:
             batch_reason = (
                 "prioritized replay weights the loss"
@@ -211,9 +254,10 @@ class DDPG:
         last_return: float | None = None
         try:
             while self.step < total:
-                episode = self._collect_step()
-                self.step += 1
-                if episode is not None:
+                before = self.step
+                episodes = self._collect_step()
+                self.step += c.n_envs  # every env made one step
+                for episode in episodes:
                     last_return = episode.ret
                     if files:
                         files.metrics.write(
@@ -225,16 +269,17 @@ class DDPG:
                                 "wall_time": round(time.perf_counter() - started, 3),
                             }
                         )
-                if self._should_update():
+                for _ in range(self._update_rounds(before)):
                     self._train_round(files)
-                eval_due = c.eval_episodes > 0 and (self.step % c.eval_every == 0 or self.step == total)
+                evals = passed(before, self.step, c.eval_every) or self.step == total
+                eval_due = c.eval_episodes > 0 and evals
                 if eval_due:
                     t0 = time.perf_counter()
                     self._evaluate_and_log(files, video=self._video_name(total) if root is not None else None)
                     eval_time += time.perf_counter() - t0
-                if root is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                if root is not None and c.checkpoint_every and passed(before, self.step, c.checkpoint_every):
                     self._checkpoint(root)
-                if self.step % 100 == 0 or eval_due or self.step == total:
+                if passed(before, self.step, 100) or eval_due or self.step == total:
                     elapsed = time.perf_counter() - started - eval_time
                     progress.update(
                         self.step,
@@ -256,45 +301,46 @@ class DDPG:
             training_figure([root], root / "plots" / "training.png")
         return summary
 
-    def _collect_step(self) -> Episode | None:
+    def _collect_step(self) -> list[Episode]:
+        """One step of every env, stored; the episodes that ended."""
         c = self.config
         warm_up = self.step < c.learning_starts
-        action = self.collector.explore(None if warm_up else self._policy, self.step)
+        actions = self.collector.explore(None if warm_up else self._policy, self.step)
         try:
-            transition, episode = self.collector.step(action)
+            result = self.collector.step(actions)
         except NonFiniteError as e:
-            if c.on_nonfinite == "stop":
-                raise TrainingDiverged(f"{e} at step {self.step + 1}") from None
+            raise TrainingDiverged(f"{e} at step {self.step + 1}") from None
+        for i in result.skipped:
             warnings.warn(
-                f"{e} at step {self.step + 1}: transition skipped, episode restarted (on_nonfinite=skip)",
+                f"the environment returned a non-finite observation or reward at step {self.step + 1}: "
+                "transition skipped, episode restarted (on_nonfinite=skip)",
                 NonFiniteWarning,
                 stacklevel=2,
             )
-            self.collector.restart()
-            if self.nstep is not None:
-                self.nstep.clear()
-            return None
-        if self.nstep is not None:
-            if self._frames is not None:
-                self._frames.observe(transition.obs, transition.next_obs)
-            for t in self.nstep.push(transition):
-                steps = {"steps": t.steps} if self._frames is not None else {}
-                self.buffer.add(
-                    t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount, **steps
-                )
-            return episode
-        self.buffer.add(
-            transition.obs, transition.action, transition.reward, transition.next_obs, transition.terminated
-        )
-        return episode
+            if self.nsteps:
+                self.nsteps[i].clear()
+        for i, transition in result.transitions:
+            self._store(i, transition)
+        return result.episodes
 
-    def _should_update(self) -> bool:
+    def _store(self, env: int, transition: Transition) -> None:
+        if not self.nsteps:
+            t = transition
+            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated)
+            return
+        if self._frames is not None:
+            self._frames.observe(transition.obs, transition.next_obs)
+        for t in self.nsteps[env].push(transition):
+            steps = {"steps": t.steps} if self._frames is not None else {}
+            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount, **steps)
+
+    def _update_rounds(self, before: int) -> int:
+        """Rounds of updates due for the steps after `before` up to now: one per multiple of
+        `train_freq` passed at or after `learning_starts` (with one env, 1 or 0 per step)."""
         c = self.config
-        return (
-            self.step >= c.learning_starts
-            and len(self.buffer) >= c.batch_size
-            and self.step % c.train_freq == 0
-        )
+        if self.step < c.learning_starts or len(self.buffer) < c.batch_size:
+            return 0
+        return self.step // c.train_freq - max(before, c.learning_starts - 1) // c.train_freq
 
     def _train_round(self, files: _RunFiles | None) -> None:
         c = self.config
@@ -472,7 +518,7 @@ class DDPG:
             if self.collector is None:
                 raise ValueError("there is no training state before learn() has started")
             state, arrays, rng_tensors = resume.capture(
-                self.collector, self.buffer, self.learner.device, self.nstep
+                self.collector, self.buffer, self.learner.device, self.nsteps
             )
             tensors.update(rng_tensors)
             meta["training"] = {
@@ -549,9 +595,8 @@ class DDPG:
             raise ckpt.CheckpointError(resume.finished_message(run_dir, agent.step, total))
         agent.config = agent.config.replace(total_steps=total)
         arrays = resume.read_arrays(directory / resume.STATE_FILE)
-        recorder = resume.EpisodeRecorder(agent.env)
-        agent.collector = Collector(recorder, agent.noise, agent.rng, agent.config.seed)
-        warning = resume.restore(state, arrays, tensors, agent.collector, agent.buffer, agent.nstep)
+        agent.collector = agent._make_collector()
+        warning = resume.restore(state, arrays, tensors, agent.collector, agent.buffer, agent.nsteps)
         try:
             agent.best_eval = None if state["best_eval"] is None else float(state["best_eval"])
             if state["last_eval"] is not None:
