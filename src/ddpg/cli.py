@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, atomic_file
 from .config import ConfigError
 from .envs import EnvError
 from .sweep import SweepError
@@ -631,8 +631,8 @@ def cmd_slotcar_profile(args: argparse.Namespace) -> int:
         kwargs["track"] = _track(args.track)
     track = make_track(kwargs.get("track", "oval"))
     lap = record_best_lap(agent.act, kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plot_profile(out, track, kwargs.get("physics"), lap.s, lap.v)
+    with atomic_file(out) as tmp:
+        plot_profile(tmp, track, kwargs.get("physics"), lap.s, lap.v)
     opt = optimal_profile(track, car_params(kwargs.get("physics")))["lap_time"]
     if math.isfinite(lap.lap_time):
         print(f"best lap {lap.lap_time:.3f} s ({lap.lap_time / opt:.3f} x optimal {opt:.3f} s)")

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from . import compare
+from .checkpoint import atomic_file, atomic_write
 from .config import Config, ConfigError, from_dict, parse_override, resolve
 
 SPEC_FILE = "sweep.yaml"
@@ -87,9 +88,7 @@ class SweepSpec:
             raise SweepError(f"{SPEC_FILE} is not a sweep spec ({e})") from None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        tmp.replace(path)
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @staticmethod
     def load(path: Path) -> SweepSpec:
@@ -300,8 +299,7 @@ def write_reports(directory: Path, spec: SweepSpec, results: list[TrialResult]) 
     """results.csv, summary.md and comparison.png, all recomputed from the run directories."""
     keys = [k for k, _ in spec.grid]
     columns = ["trial", *keys, *RESULT_COLUMNS[1:], "error", "run_dir"]
-    tmp = directory / ".results.csv.tmp"
-    with tmp.open("w", newline="") as f:
+    with atomic_file(directory / "results.csv") as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in results:
@@ -313,14 +311,13 @@ def write_reports(directory: Path, spec: SweepSpec, results: list[TrialResult]) 
                 "run_dir": r.run_dir.relative_to(directory).as_posix(),
             }
             writer.writerow([_fmt(row[c]) for c in columns])
-    tmp.replace(directory / "results.csv")
     runs = [compare.load_run(r.run_dir) for r in results if r.status == "ok"]
     settings = compare.group_runs(runs, keys)
     env = spec.env or (runs[0].config.get("env_id") if runs else "")
     title = f"Sweep {directory.name}: {env}, {spec.seeds} seeds per setting"
     failures = [f"{r.trial.name}: {r.error}" for r in results if r.status != "ok"]
     md = compare.summary_markdown(settings, title, failures)
-    (directory / "summary.md").write_text(md)
+    atomic_write(directory / "summary.md", md)
     if settings:
         compare.comparison_figure(settings, directory / "comparison.png", title)
     return settings

@@ -250,7 +250,7 @@ class DDPG:
         summary = self._summary(total, wall, wall - eval_time)
         if root is not None:
             self._checkpoint(root)
-            (root / "summary.json").write_text(json.dumps(summary, indent=1))
+            ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
             from .plots import training_figure
 
             training_figure([root], root / "plots" / "training.png")
