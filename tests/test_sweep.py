@@ -94,6 +94,25 @@ def test_every_trial_is_a_run_directory_with_a_row_in_results(swept):
     }
 
 
+def test_results_columns_are_the_trial_its_grid_values_then_its_outcome(swept):
+    with open(swept["dir"] / "results.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert header == [
+        "trial",
+        "tau",
+        "noise.sigma",
+        "seed",
+        "status",
+        "final_eval",
+        "eval_auc",
+        "best_eval",
+        "steps_per_s",
+        "wall_time_s",
+        "error",
+        "run_dir",
+    ]
+
+
 def test_results_equal_the_numbers_recomputed_from_run_directories(swept):
     for row in read_rows(swept["dir"] / "results.csv"):
         final, auc = final_and_auc(swept["dir"] / row["run_dir"])

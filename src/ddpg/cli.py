@@ -6,6 +6,7 @@ Every user mistake ends as one line `error: …` on stderr and exit status 2, be
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -376,7 +377,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise UsageError(f"--resume reads the spec from DIR/sweep.yaml; drop {', '.join(clash)}")
         directory = args.resume
         spec = sweep.SweepSpec.load(directory / sweep.SPEC_FILE)
-        sweep.plan(spec)
+        if args.cpus_per_trial is not None:  # may change on resume; kept for this session only
+            spec = dataclasses.replace(spec, cpus_per_trial=args.cpus_per_trial)
+        trials = sweep.plan(spec)
     else:
         if not args.grid:
             raise UsageError("give at least one --grid KEY=V1,V2 (or --resume DIR)")
@@ -390,7 +393,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             cpus_per_trial=args.cpus_per_trial or 1.0,
         )
         directory = args.out or sweep.default_directory(spec)
-        sweep.prepare(spec, directory)
+        trials = sweep.prepare(spec, directory)
     if args.address is not None and not sweep.ray_available():
         raise UsageError("--address needs Ray: pip install 'ddpg[sweep]'")
 
@@ -406,9 +409,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     summary = sweep.run_sweep(
         spec,
         directory,
+        trials=trials,
         resume=args.resume is not None,
         address=args.address,
-        cpus_per_trial=args.cpus_per_trial,
         on_trial_done=report,
     )
     ok = len(summary.results) - len(summary.failed)

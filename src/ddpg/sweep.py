@@ -35,16 +35,9 @@ from .checkpoint import atomic_file, atomic_write
 from .config import Config, ConfigError, from_dict, parse_override, resolve
 
 SPEC_FILE = "sweep.yaml"
-RESULT_COLUMNS = (
-    "trial",
-    "seed",
-    "status",
-    "final_eval",
-    "eval_auc",
-    "best_eval",
-    "steps_per_s",
-    "wall_time_s",
-)
+# The numbers of a finished trial: fields of TrialResult, columns of results.csv.
+METRIC_COLUMNS = ("final_eval", "eval_auc", "best_eval", "steps_per_s", "wall_time_s")
+RESULT_COLUMNS = ("trial", "seed", "status", *METRIC_COLUMNS)
 
 
 class SweepError(ValueError):
@@ -298,16 +291,18 @@ def _fmt(value: Any) -> str:
 def write_reports(directory: Path, spec: SweepSpec, results: list[TrialResult]) -> list[compare.SettingStats]:
     """results.csv, summary.md and comparison.png, all recomputed from the run directories."""
     keys = [k for k, _ in spec.grid]
-    columns = ["trial", *keys, *RESULT_COLUMNS[1:], "error", "run_dir"]
+    columns = ["trial", *keys, *(c for c in RESULT_COLUMNS if c != "trial"), "error", "run_dir"]
     with atomic_file(directory / "results.csv") as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in results:
             row = {
                 **r.trial.params,
-                **{c: getattr(r, c) for c in ("status", "error", *RESULT_COLUMNS[3:])},
+                **{c: getattr(r, c) for c in METRIC_COLUMNS},
                 "trial": r.trial.name,
                 "seed": r.trial.seed,
+                "status": r.status,
+                "error": r.error,
                 "run_dir": r.run_dir.relative_to(directory).as_posix(),
             }
             writer.writerow([_fmt(row[c]) for c in columns])
@@ -348,18 +343,19 @@ def run_sweep(
     spec: SweepSpec,
     directory: Path,
     *,
+    trials: list[Trial] | None = None,
     resume: bool = False,
     address: str | None = None,
-    cpus_per_trial: float | None = None,
     on_trial_done: Callable[[TrialResult, int, int], None] | None = None,
 ) -> SweepReport:
     """Run (or, with `resume`, finish) a sweep and write its reports.
 
-    A resumed sweep re-runs only the trials whose run directory has no summary.json.
+    `trials` is `plan(spec)` when the caller has it already (`prepare` returns it). A resumed sweep
+    re-runs only the trials whose run directory has no summary.json.
     """
     directory = Path(directory).absolute()
-    trials = plan(spec)
-    cpus = cpus_per_trial if cpus_per_trial is not None else spec.cpus_per_trial
+    trials = plan(spec) if trials is None else trials
+    cpus = spec.cpus_per_trial
     if address is None and cpus > (os.cpu_count() or 1):
         # An embedded Ray would wait forever for a trial that cannot fit on this machine.
         raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {os.cpu_count()} CPUs")
