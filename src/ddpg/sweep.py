@@ -33,6 +33,7 @@ import yaml
 from . import compare
 from .checkpoint import atomic_file, atomic_write
 from .config import Config, ConfigError, from_dict, parse_override, resolve
+from .guards import usable_cpus
 
 SPEC_FILE = "sweep.yaml"
 # The numbers of a finished trial: fields of TrialResult, columns of results.csv.
@@ -356,9 +357,9 @@ def run_sweep(
     directory = Path(directory).absolute()
     trials = plan(spec) if trials is None else trials
     cpus = spec.cpus_per_trial
-    if address is None and cpus > (os.cpu_count() or 1):
+    if address is None and cpus > usable_cpus():
         # An embedded Ray would wait forever for a trial that cannot fit on this machine.
-        raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {os.cpu_count()} CPUs")
+        raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {usable_cpus()} CPUs")
     use_ray = ray_available()
     if address is not None and not use_ray:
         raise SweepError("--address needs Ray: pip install 'ddpg[sweep]'")
@@ -461,7 +462,7 @@ def _ray_session(address: str | None) -> Iterator[str]:
             import ray
 
             _refresh_ray_auth()
-            cpus = os.cpu_count() or 1
+            cpus = usable_cpus()
             ray.init(
                 num_cpus=cpus,
                 include_dashboard=False,
@@ -547,7 +548,7 @@ def _run_with_pool(jobs: list[dict[str, Any]], cpus: float, finished: Callable[[
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, int(cpus))
-    workers = max(1, int((os.cpu_count() or 1) // max(cpus, 1e-9)))
+    workers = max(1, int(usable_cpus() // max(cpus, 1e-9)))
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(_pool_trial, {**j, "threads": threads}) for j in jobs]
