@@ -52,6 +52,13 @@ def _seed(text: str) -> int:
     return value
 
 
+def _png(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"must be a .png file, got {text!r}")
+    return path
+
+
 def _add_overrides(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
     parser.add_argument(
         "--set", dest="overrides", nargs="+", action="extend", default=[], metavar=metavar, help=help
@@ -113,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     p.add_argument(
         "--out",
-        type=Path,
+        type=_png,
         help="output PNG (default: RUN_DIR/plots/training.png for one run, comparison.png for several)",
     )
     p.add_argument(
@@ -256,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         "track position, with the optimal profile and the grip limit.",
     )
     q.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    q.add_argument("--out", type=Path, help="output PNG (default: RUN_DIR/plots/slotcar_profile.png)")
+    q.add_argument("--out", type=_png, help="output PNG (default: RUN_DIR/plots/slotcar_profile.png)")
     q.add_argument("--track", help="drive this track instead of the run's own (name or track file)")
     q.set_defaults(func=cmd_slotcar_profile)
     return parser
@@ -324,8 +331,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = args.out or (
         args.run_dirs[0] / "plots" / "training.png" if len(args.run_dirs) == 1 else Path("comparison.png")
     )
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, got {out}")
     training_figure(args.run_dirs, out)
     print(out)
     return 0
@@ -350,8 +355,6 @@ def _plot_grouped(args: argparse.Namespace) -> int:
     if not runs:
         raise UsageError("no run directories (with config.yaml and eval.csv) among the paths given")
     out = args.out or Path("comparison.png")
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, got {out}")
     try:
         settings = compare.group_runs([compare.load_run(r) for r in runs], keys)
     except compare.UnknownKeyError as e:
@@ -625,8 +628,6 @@ def cmd_slotcar_profile(args: argparse.Namespace) -> int:
     if config_file.is_file() and load_config(config_file).env_id != ENV_ID:
         raise UsageError(f"{args.run_dir} is not a {ENV_ID} run")
     out = args.out or args.run_dir / "plots" / "slotcar_profile.png"
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, got {out}")
     agent = DDPG.load(args.run_dir)
     laps = {"max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
     kwargs = {**agent.config.env, **laps}
