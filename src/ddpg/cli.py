@@ -342,6 +342,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not args.run_dir.is_dir():
         raise UsageError(f"run directory {args.run_dir} does not exist")
     agent = DDPG.resume(args.run_dir, total_steps=args.steps)
+    if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
+        agent.finish(args.run_dir)
+        print(f"{args.run_dir} had trained all {agent.step} steps; wrote summary.json and plots/training.png")
+        return 0
     print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
     _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
     return 0
