@@ -53,6 +53,9 @@ def error_line(capsys) -> str:
         (["train", "--env", "tests.helpers:Nope"], "cannot import environment"),
         (["evaluate", "does/not/exist"], "does not exist"),
         (["plot", "does/not/exist"], "not a run directory"),
+        (["plot", "run", "--out", "plot.jpg"], "argument --out: must be a .png file, got 'plot.jpg'"),
+        (["plot", "run", "--group-by", "tau", "--out", "c.svg"], "argument --out: must be a .png file"),
+        (["slotcar", "profile", "run", "--out", "profile"], "argument --out: must be a .png file"),
         (["frobnicate"], "invalid choice"),
     ],
 )

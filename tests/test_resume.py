@@ -1,8 +1,12 @@
 """Exact resume: a run killed at any moment and resumed writes the logs an uninterrupted run writes."""
 
+import contextlib
 import csv
+import io
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +213,43 @@ def test_resume_of_a_finished_run_is_refused_and_changes_nothing(reference, caps
     assert main(["resume", str(reference), "--steps", "300"]) == 2
     capsys.readouterr()
     assert {p: p.read_bytes() for p in reference.rglob("*") if p.is_file()} == before
+
+
+@pytest.fixture(scope="module")
+def killed_before_summary(reference, tmp_path_factory):
+    """The reference run as a kill between its final checkpoint and its summary leaves it, then resumed."""
+    run = tmp_path_factory.mktemp("unsummarised") / "run"
+    shutil.copytree(reference, run, symlinks=True)
+    (run / "summary.json").unlink()
+    (run / "plots" / "training.png").unlink()
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["resume", str(run)])
+    return {"run": run, "before": before, "code": code, "out": out.getvalue()}
+
+
+def test_resume_of_a_run_killed_before_its_summary_writes_summary_and_plot(reference, killed_before_summary):
+    run = killed_before_summary["run"]
+    assert killed_before_summary["code"] == 0
+    assert "wrote summary.json and plots/training.png" in killed_before_summary["out"]
+    timing = ("train_steps_per_second", "wall_time_s", "compile_seconds")
+    expected = json.loads((reference / "summary.json").read_text())
+    written = json.loads((run / "summary.json").read_text())
+    assert {k: v for k, v in written.items() if k not in timing} == {
+        k: v for k, v in expected.items() if k not in timing
+    }
+    assert (run / "plots" / "training.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_finishing_an_unsummarised_run_leaves_its_logs_and_checkpoints_as_they_were(killed_before_summary):
+    before = killed_before_summary["before"]
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_resume_of_a_run_finished_by_resume_is_refused_as_finished(killed_before_summary, capsys):
+    assert main(["resume", str(killed_before_summary["run"])]) == 2
+    assert "is finished (step 600" in capsys.readouterr().err
 
 
 def test_weights_only_checkpoint_is_refused_for_resume(tmp_path):

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -94,6 +95,25 @@ def test_every_trial_is_a_run_directory_with_a_row_in_results(swept):
     }
 
 
+def test_results_columns_are_the_trial_its_grid_values_then_its_outcome(swept):
+    with open(swept["dir"] / "results.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert header == [
+        "trial",
+        "tau",
+        "noise.sigma",
+        "seed",
+        "status",
+        "final_eval",
+        "eval_auc",
+        "best_eval",
+        "steps_per_s",
+        "wall_time_s",
+        "error",
+        "run_dir",
+    ]
+
+
 def test_results_equal_the_numbers_recomputed_from_run_directories(swept):
     for row in read_rows(swept["dir"] / "results.csv"):
         final, auc = final_and_auc(swept["dir"] / row["run_dir"])
@@ -169,6 +189,15 @@ def test_bad_sweep_input_is_one_error_line_and_writes_nothing(args, message, tmp
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cpus_per_trial_beyond_the_cpus_this_process_may_use_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    out = tmp_path / "out"
+    assert main(["sweep", "--grid", "tau=0.1", "--cpus-per-trial", "2", "--out", str(out)]) == 2
+    assert "exceeds this machine's 1 CPUs" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_grid_values_split_at_top_level_commas_only():

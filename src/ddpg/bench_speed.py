@@ -23,6 +23,7 @@ import torch
 from .config import Config, resolve
 from .envs import make_env
 from .evaluation import evaluate
+from .guards import usable_cpus
 
 SOLVED_RETURN = -200.0  # Pendulum-v1 is "solved" at a mean evaluation return of -200 or more
 
@@ -164,17 +165,11 @@ def machine_info(threads: int) -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": platform.processor() or platform.machine(),
-        "cores": _cores(),
+        "cores": usable_cpus(),
         "torch_threads": threads,
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run_speed(s: SpeedSettings, report: Callable[[str], None] = lambda _: None) -> SpeedResult:

@@ -6,6 +6,7 @@ Every user mistake ends as one line `error: …` on stderr and exit status 2, be
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -13,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, atomic_file
 from .config import ConfigError
 from .envs import EnvError
 from .sweep import SweepError
@@ -49,6 +50,13 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
+
+
+def _png(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"must be a .png file, got {text!r}")
+    return path
 
 
 def _add_overrides(parser: argparse.ArgumentParser, metavar: str, help: str) -> None:
@@ -112,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     p.add_argument(
         "--out",
-        type=Path,
+        type=_png,
         help="output PNG (default: RUN_DIR/plots/training.png for one run, comparison.png for several)",
     )
     p.add_argument(
@@ -255,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         "track position, with the optimal profile and the grip limit.",
     )
     q.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    q.add_argument("--out", type=Path, help="output PNG (default: RUN_DIR/plots/slotcar_profile.png)")
+    q.add_argument("--out", type=_png, help="output PNG (default: RUN_DIR/plots/slotcar_profile.png)")
     q.add_argument("--track", help="drive this track instead of the run's own (name or track file)")
     q.set_defaults(func=cmd_slotcar_profile)
     return parser
@@ -323,8 +331,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = args.out or (
         args.run_dirs[0] / "plots" / "training.png" if len(args.run_dirs) == 1 else Path("comparison.png")
     )
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, got {out}")
     training_figure(args.run_dirs, out)
     print(out)
     return 0
@@ -336,6 +342,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not args.run_dir.is_dir():
         raise UsageError(f"run directory {args.run_dir} does not exist")
     agent = DDPG.resume(args.run_dir, total_steps=args.steps)
+    if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
+        agent.finish(args.run_dir)
+        print(f"{args.run_dir} had trained all {agent.step} steps; wrote summary.json and plots/training.png")
+        return 0
     print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
     _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
     return 0
@@ -349,8 +359,6 @@ def _plot_grouped(args: argparse.Namespace) -> int:
     if not runs:
         raise UsageError("no run directories (with config.yaml and eval.csv) among the paths given")
     out = args.out or Path("comparison.png")
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, got {out}")
     try:
         settings = compare.group_runs([compare.load_run(r) for r in runs], keys)
     except compare.UnknownKeyError as e:
@@ -376,7 +384,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise UsageError(f"--resume reads the spec from DIR/sweep.yaml; drop {', '.join(clash)}")
         directory = args.resume
         spec = sweep.SweepSpec.load(directory / sweep.SPEC_FILE)
-        sweep.plan(spec)
+        if args.cpus_per_trial is not None:  # may change on resume; kept for this session only
+            spec = dataclasses.replace(spec, cpus_per_trial=args.cpus_per_trial)
+        trials = sweep.plan(spec)
     else:
         if not args.grid:
             raise UsageError("give at least one --grid KEY=V1,V2 (or --resume DIR)")
@@ -390,7 +400,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             cpus_per_trial=args.cpus_per_trial or 1.0,
         )
         directory = args.out or sweep.default_directory(spec)
-        sweep.prepare(spec, directory)
+        trials = sweep.prepare(spec, directory)
     if args.address is not None and not sweep.ray_available():
         raise UsageError("--address needs Ray: pip install 'ddpg[sweep]'")
 
@@ -406,9 +416,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     summary = sweep.run_sweep(
         spec,
         directory,
+        trials=trials,
         resume=args.resume is not None,
         address=args.address,
-        cpus_per_trial=args.cpus_per_trial,
         on_trial_done=report,
     )
     ok = len(summary.results) - len(summary.failed)
@@ -622,8 +632,6 @@ def cmd_slotcar_profile(args: argparse.Namespace) -> int:
     if config_file.is_file() and load_config(config_file).env_id != ENV_ID:
         raise UsageError(f"{args.run_dir} is not a {ENV_ID} run")
     out = args.out or args.run_dir / "plots" / "slotcar_profile.png"
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png file, got {out}")
     agent = DDPG.load(args.run_dir)
     laps = {"max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
     kwargs = {**agent.config.env, **laps}
@@ -631,8 +639,8 @@ def cmd_slotcar_profile(args: argparse.Namespace) -> int:
         kwargs["track"] = _track(args.track)
     track = make_track(kwargs.get("track", "oval"))
     lap = record_best_lap(agent.act, kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plot_profile(out, track, kwargs.get("physics"), lap.s, lap.v)
+    with atomic_file(out) as tmp:
+        plot_profile(tmp, track, kwargs.get("physics"), lap.s, lap.v)
     opt = optimal_profile(track, car_params(kwargs.get("physics")))["lap_time"]
     if math.isfinite(lap.lap_time):
         print(f"best lap {lap.lap_time:.3f} s ({lap.lap_time / opt:.3f} x optimal {opt:.3f} s)")

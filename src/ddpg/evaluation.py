@@ -15,6 +15,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from .checkpoint import atomic_file
+
 
 @dataclass(frozen=True)
 class EvalResult:
@@ -101,22 +103,20 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
 
     if not frames or frames[0] is None:
         raise ValueError("the environment returned no frames to record")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if path.suffix.lower() == ".gif":
-        iio.imwrite(tmp, np.stack(frames), duration=1000 / fps, loop=0)
-    else:
-        video = np.stack(frames)
-        # H.264 in yuv420p needs even sides; pad by a pixel rather than let the writer rescale.
-        h, w = video.shape[1:3]
-        video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        iio.imwrite(
-            tmp,
-            video,
-            fps=fps,
-            codec="libx264",
-            plugin="FFMPEG",
-            macro_block_size=2,
-            ffmpeg_log_level="error",
-        )
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        if path.suffix.lower() == ".gif":
+            iio.imwrite(tmp, np.stack(frames), duration=1000 / fps, loop=0)
+        else:
+            video = np.stack(frames)
+            # H.264 in yuv420p needs even sides; pad by a pixel rather than let the writer rescale.
+            h, w = video.shape[1:3]
+            video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+            iio.imwrite(
+                tmp,
+                video,
+                fps=fps,
+                codec="libx264",
+                plugin="FFMPEG",
+                macro_block_size=2,
+                ffmpeg_log_level="error",
+            )

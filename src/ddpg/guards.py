@@ -18,6 +18,14 @@ def physical_memory() -> int | None:
         return None
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the OS has one (a container, taskset or a
+    batch scheduler may allow fewer than the machine has), else every CPU of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def check_resources(config: Config, obs_shape: tuple[int, ...], action_dim: int) -> None:
     """Refuse a device that does not exist and buffers or networks that cannot fit in memory."""
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import atomic_file
 from .logs import read_csv
 
 
@@ -79,9 +80,9 @@ def save_figure(fig, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with atomic_file(out) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
     return out

@@ -31,19 +31,14 @@ from typing import Any
 import yaml
 
 from . import compare
+from .checkpoint import atomic_file, atomic_write
 from .config import Config, ConfigError, from_dict, parse_override, resolve
+from .guards import usable_cpus
 
 SPEC_FILE = "sweep.yaml"
-RESULT_COLUMNS = (
-    "trial",
-    "seed",
-    "status",
-    "final_eval",
-    "eval_auc",
-    "best_eval",
-    "steps_per_s",
-    "wall_time_s",
-)
+# The numbers of a finished trial: fields of TrialResult, columns of results.csv.
+METRIC_COLUMNS = ("final_eval", "eval_auc", "best_eval", "steps_per_s", "wall_time_s")
+RESULT_COLUMNS = ("trial", "seed", "status", *METRIC_COLUMNS)
 
 
 class SweepError(ValueError):
@@ -87,9 +82,7 @@ class SweepSpec:
             raise SweepError(f"{SPEC_FILE} is not a sweep spec ({e})") from None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        tmp.replace(path)
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @staticmethod
     def load(path: Path) -> SweepSpec:
@@ -299,28 +292,28 @@ def _fmt(value: Any) -> str:
 def write_reports(directory: Path, spec: SweepSpec, results: list[TrialResult]) -> list[compare.SettingStats]:
     """results.csv, summary.md and comparison.png, all recomputed from the run directories."""
     keys = [k for k, _ in spec.grid]
-    columns = ["trial", *keys, *RESULT_COLUMNS[1:], "error", "run_dir"]
-    tmp = directory / ".results.csv.tmp"
-    with tmp.open("w", newline="") as f:
+    columns = ["trial", *keys, *(c for c in RESULT_COLUMNS if c != "trial"), "error", "run_dir"]
+    with atomic_file(directory / "results.csv") as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in results:
             row = {
                 **r.trial.params,
-                **{c: getattr(r, c) for c in ("status", "error", *RESULT_COLUMNS[3:])},
+                **{c: getattr(r, c) for c in METRIC_COLUMNS},
                 "trial": r.trial.name,
                 "seed": r.trial.seed,
+                "status": r.status,
+                "error": r.error,
                 "run_dir": r.run_dir.relative_to(directory).as_posix(),
             }
             writer.writerow([_fmt(row[c]) for c in columns])
-    tmp.replace(directory / "results.csv")
     runs = [compare.load_run(r.run_dir) for r in results if r.status == "ok"]
     settings = compare.group_runs(runs, keys)
     env = spec.env or (runs[0].config.get("env_id") if runs else "")
     title = f"Sweep {directory.name}: {env}, {spec.seeds} seeds per setting"
     failures = [f"{r.trial.name}: {r.error}" for r in results if r.status != "ok"]
     md = compare.summary_markdown(settings, title, failures)
-    (directory / "summary.md").write_text(md)
+    atomic_write(directory / "summary.md", md)
     if settings:
         compare.comparison_figure(settings, directory / "comparison.png", title)
     return settings
@@ -351,21 +344,22 @@ def run_sweep(
     spec: SweepSpec,
     directory: Path,
     *,
+    trials: list[Trial] | None = None,
     resume: bool = False,
     address: str | None = None,
-    cpus_per_trial: float | None = None,
     on_trial_done: Callable[[TrialResult, int, int], None] | None = None,
 ) -> SweepReport:
     """Run (or, with `resume`, finish) a sweep and write its reports.
 
-    A resumed sweep re-runs only the trials whose run directory has no summary.json.
+    `trials` is `plan(spec)` when the caller has it already (`prepare` returns it). A resumed sweep
+    re-runs only the trials whose run directory has no summary.json.
     """
     directory = Path(directory).absolute()
-    trials = plan(spec)
-    cpus = cpus_per_trial if cpus_per_trial is not None else spec.cpus_per_trial
-    if address is None and cpus > (os.cpu_count() or 1):
+    trials = plan(spec) if trials is None else trials
+    cpus = spec.cpus_per_trial
+    if address is None and cpus > usable_cpus():
         # An embedded Ray would wait forever for a trial that cannot fit on this machine.
-        raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {os.cpu_count()} CPUs")
+        raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {usable_cpus()} CPUs")
     use_ray = ray_available()
     if address is not None and not use_ray:
         raise SweepError("--address needs Ray: pip install 'ddpg[sweep]'")
@@ -468,7 +462,7 @@ def _ray_session(address: str | None) -> Iterator[str]:
             import ray
 
             _refresh_ray_auth()
-            cpus = os.cpu_count() or 1
+            cpus = usable_cpus()
             ray.init(
                 num_cpus=cpus,
                 include_dashboard=False,
@@ -554,7 +548,7 @@ def _run_with_pool(jobs: list[dict[str, Any]], cpus: float, finished: Callable[[
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, int(cpus))
-    workers = max(1, int((os.cpu_count() or 1) // max(cpus, 1e-9)))
+    workers = max(1, int(usable_cpus() // max(cpus, 1e-9)))
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(_pool_trial, {**j, "threads": threads}) for j in jobs]

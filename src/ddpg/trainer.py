@@ -295,7 +295,7 @@ class DDPG:
         summary = self._summary(total, wall, wall - eval_time)
         if root is not None:
             self._checkpoint(root)
-            (root / "summary.json").write_text(json.dumps(summary, indent=1))
+            ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
             from .plots import training_figure
 
             training_figure([root], root / "plots" / "training.png")
@@ -571,12 +571,33 @@ class DDPG:
         agent.learner.critic_updates = agent.updates  # keeps the phase of TD3's delayed actor steps
         return agent
 
+    def finish(self, run_dir: Path | str) -> dict[str, Any]:
+        """Write what `learn` writes after its last step, summary.json and plots/training.png, for a run
+        resumed at its total steps: one killed between its final checkpoint and those files."""
+        c = self.config
+        if self.collector is None or self.step < c.total_steps:
+            raise ValueError("finish() needs a run resumed at its total_steps")
+        if self.update_choice is None:
+            # No update runs now: report the path the run's first session chose for this config.
+            batch_reason = "prioritized or n-step replay" if c.prioritized or c.n_step > 1 else None
+            planned = planned_updates(c, 0, self.step)
+            self.update_choice = choose_update(self.learner, c.compile, planned, batch_reason)
+        summary = self._summary(self.step, self._elapsed, self._elapsed)
+        root = Path(run_dir)
+        ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
+        from .plots import training_figure
+
+        training_figure([root], root / "plots" / "training.png")
+        return summary
+
     @classmethod
     def resume(cls, run_dir: Path | str, total_steps: int | None = None, env: gym.Env | None = None) -> DDPG:
         """The agent of `run_dir` exactly as at its latest checkpoint, ready for `learn(run_dir=run_dir)`.
 
-        `total_steps` (default: the run's) must exceed the checkpoint's step. The run's logs are cut back
-        to the checkpoint, so continuing writes the same rows an uninterrupted run would have written.
+        `total_steps` (default: the run's) must exceed the checkpoint's step, or equal it for a run killed
+        after its final checkpoint and before its summary.json (then `finish` writes what is missing). The
+        run's logs are cut back to the checkpoint, so continuing writes the same rows an uninterrupted run
+        would have written.
         """
         run_dir = Path(run_dir)
         directory = run_dir / "checkpoints" / "latest"
@@ -591,7 +612,8 @@ class DDPG:
         state = meta["training"]
         agent = cls._from_checkpoint(directory, tensors, meta, env)  # weights, optimisers, counters, shapes
         total = total_steps if total_steps is not None else agent.config.total_steps
-        if total <= agent.step:
+        unsummarised = total == agent.step and not (run_dir / "summary.json").is_file()
+        if total <= agent.step and not unsummarised:
             raise ckpt.CheckpointError(resume.finished_message(run_dir, agent.step, total))
         agent.config = agent.config.replace(total_steps=total)
         arrays = resume.read_arrays(directory / resume.STATE_FILE)
