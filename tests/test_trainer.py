@@ -196,3 +196,14 @@ def test_several_envs_are_refused_with_pixels_and_with_an_env_that_cannot_be_rem
 
     with pytest.raises(EnvError, match="made again"):
         DDPG(CountingEnv(), Config(**SMALL, n_envs=2, total_steps=100))
+
+
+@pytest.mark.parametrize(
+    ("env_id", "algo"), [("BipedalWalker-v3", "td3"), ("Hopper-v5", "td3"), ("Hopper-v5", "ddpg")]
+)
+def test_box2d_and_mujoco_presets_train_and_evaluate(env_id, algo):
+    # The presets' own networks and batch (256), cut to a few hundred steps.
+    overrides = ["learning_starts=100", "eval_every=300", "eval_episodes=1", "progress=false", "video=false"]
+    config = resolve(env_id=env_id, algo=algo, total_steps=300, overrides=overrides)
+    summary = DDPG(config=config).learn()
+    assert summary["updates"] > 0 and np.isfinite(summary["final_eval_mean_return"])
