@@ -105,17 +105,6 @@ class _RunFiles:
             tb,
         )
 
-    def _choose_update(self, planned: int) -> UpdateChoice:
-        c = self.config
-        batch_reason = (
-            "prioritized replay weights the loss"
-            if c.prioritized
-            else "n-step transitions carry their own discounts"
-            if c.n_step > 1
-            else None
-        )
-        return choose_update(self.learner, c.compile, planned, batch_reason)
-
     def close(self) -> None:
         for log in (self.metrics, self.updates, self.evals):
             log.close()
