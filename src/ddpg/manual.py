@@ -62,7 +62,8 @@ class MatMul:
     min_size: int = ONEDNN_MIN_SIZE
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-        if self.onednn and min(x.shape[0], x.shape[1], w.shape[0]) >= self.min_size:
+        large = min(x.shape[0], x.shape[1], w.shape[0]) >= self.min_size
+        if self.onednn and large and x.dtype == torch.float32:
             return (onednn_linear if self.opaque else _onednn_linear_eager)(x, w, b)
         return F.linear(x, w, b)
 
