@@ -37,17 +37,21 @@ def _onednn_linear_eager(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | Non
     return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
 
 
-# Opaque to torch.compile: inductor's own lowering of mkldnn._linear_pointwise assumes a weight
-# layout of its choosing, which gave wrong results with the transposed views used here.
-@torch.library.custom_op("ddpg::onednn_linear", mutates_args=())
-def onednn_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """x·wᵀ (+ b) by oneDNN."""
-    return _onednn_linear_eager(x, w, b)
+# The op `ddpg::onednn_linear`, opaque to torch.compile: inductor's own lowering of
+# mkldnn._linear_pointwise assumes a weight layout of its choosing, which gave wrong results with the
+# transposed views used here. Defined through torch.library.Library rather than the @custom_op
+# decorator, whose Python wrapper cost ~7 µs per call against ~1.6 µs (4 % of a [400, 300] update).
+_LIBRARY = torch.library.Library("ddpg", "DEF")
+_LIBRARY.define("onednn_linear(Tensor x, Tensor w, Tensor? b) -> Tensor")
+_LIBRARY.impl("onednn_linear", _onednn_linear_eager, "CPU")
 
 
-@onednn_linear.register_fake
+@torch.library.register_fake("ddpg::onednn_linear")
 def _(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     return x.new_empty(x.shape[0], w.shape[0])
+
+
+onednn_linear = torch.ops.ddpg.onednn_linear.default  # x·wᵀ (+ b) by oneDNN
 
 
 @dataclass(frozen=True)
