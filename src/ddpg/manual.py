@@ -41,7 +41,7 @@ def _onednn_linear_eager(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | Non
 # mkldnn._linear_pointwise assumes a weight layout of its choosing, which gave wrong results with the
 # transposed views used here. Defined through torch.library.Library rather than the @custom_op
 # decorator, whose Python wrapper cost ~7 µs per call against ~1.6 µs (4 % of a [400, 300] update).
-_LIBRARY = torch.library.Library("ddpg", "DEF")
+_LIBRARY = torch.library.Library("ddpg", "FRAGMENT")  # FRAGMENT: other ddpg ops may join the namespace
 _LIBRARY.define("onednn_linear(Tensor x, Tensor w, Tensor? b) -> Tensor")
 _LIBRARY.impl("onednn_linear", _onednn_linear_eager, "CPU")
 
@@ -58,7 +58,7 @@ onednn_linear = torch.ops.ddpg.onednn_linear.default  # x·wᵀ (+ b) by oneDNN
 class MatMul:
     """y = x·wᵀ (+ b) for 2-d x and w: oneDNN for large products when `onednn`, `F.linear` otherwise.
 
-    `opaque` calls oneDNN through the `ddpg::onednn_linear` custom op, for code under torch.compile;
+    `opaque` calls oneDNN through the opaque op `ddpg::onednn_linear`, for code under torch.compile;
     `min_size` is the smallest dimension of a product that goes to oneDNN."""
 
     onednn: bool = False
@@ -72,9 +72,7 @@ class MatMul:
         return F.linear(x, w, b)
 
 
-def _linear_backward(
-    mm: MatMul, g: torch.Tensor, x: torch.Tensor, grads: Tensors
-) -> None:  # fmt: skip
+def _linear_backward(mm: MatMul, g: torch.Tensor, x: torch.Tensor, grads: Tensors) -> None:
     # Appended in reverse order (bias, then weight), as the backward pass walks the layers backwards.
     grads += [g.sum(0), mm(g.t(), x.t())]
 
