@@ -9,16 +9,21 @@ from ddpg.cli import main
 from ddpg.config import ConfigError
 from ddpg.fast import AUTO_COMPILE_MIN_UPDATES, FastActor, FastUpdate, choose_update, unsupported_reason
 from ddpg.learner import Learner, LearnerSettings, TensorBatch
+from ddpg.manual import MatMul
 from ddpg.networks import Actor, Critic
 from tests.helpers import random_batch
 
 OBS, ACT, B = 3, 2, 32
 
 
-def make_learner(action_layer=1, batch_norm=False, dropout=0.0, **kw) -> Learner:
+def make_learner(
+    action_layer=1, batch_norm=False, dropout=0.0, actor_sizes=(16, 16), critic_sizes=(16, 16), **kw
+) -> Learner:
     torch.manual_seed(0)
-    actor = Actor(OBS, ACT, [16, 16], batch_norm=batch_norm, dropout=dropout)
-    critic = Critic(OBS, ACT, [16, 16], action_layer=action_layer, batch_norm=batch_norm, dropout=dropout)
+    actor = Actor(OBS, ACT, list(actor_sizes), batch_norm=batch_norm, dropout=dropout)
+    critic = Critic(
+        OBS, ACT, list(critic_sizes), action_layer=action_layer, batch_norm=batch_norm, dropout=dropout
+    )
     settings = LearnerSettings(gamma=0.9, tau=0.05, actor_lr=1e-2, critic_lr=1e-2, **kw)
     return Learner(actor, critic, settings)
 
@@ -62,9 +67,59 @@ def test_fast_update_matches_the_reference_over_several_steps(options):
     assert_same_state(reference, fast_learner)
 
 
-def test_fast_update_follows_learning_rate_changes():
+# Every product through oneDNN (min_size=1), so tiny networks exercise it too.
+ONEDNN = pytest.param(
+    MatMul(onednn=True, min_size=1),
+    id="onednn",
+    marks=pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN"),
+)
+NETWORKS = {
+    "64x64": {"actor_sizes": (64, 64), "critic_sizes": (64, 64)},
+    "asymmetric": {"actor_sizes": (24, 16, 8), "critic_sizes": (12, 20)},
+}
+
+
+@pytest.mark.parametrize("matmul", [MatMul(onednn=False), ONEDNN], ids=["linear", "onednn"])
+@pytest.mark.parametrize("options", SETTINGS.values(), ids=SETTINGS.keys())
+@pytest.mark.parametrize("network", NETWORKS.values(), ids=NETWORKS.keys())
+def test_hand_written_update_matches_the_reference_over_several_steps(network, options, matmul):
+    reference, fast_learner = make_learner(**network, **options), make_learner(**network, **options)
+    fast = FastUpdate(fast_learner, compile=False, manual=True, matmul=matmul)
+    for step in range(5):
+        batch = make_batch(step)
+        expected, got = reference.update(batch), fast(batch)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+    assert_same_state(reference, fast_learner)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
+def test_onednn_products_equal_torch_for_transposed_and_sliced_operands():
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(256, 401, generator=gen), torch.randn(300, 401, generator=gen)
+    b, g = torch.randn(300, generator=gen), torch.randn(256, 300, generator=gen)
+    mm = MatMul(onednn=True)
+    products = {
+        "forward x·Wᵀ + b": (mm(x, w, b), x @ w.T + b),
+        "input gradient g·W[:, :400]": (mm(g, w[:, :400].t()), g @ w[:, :400]),
+        "weight gradient gᵀ·x": (mm(g.t(), x.t()), g.T @ x),
+    }
+    for name, (got, expected) in products.items():
+        torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-4, msg=name)
+
+
+def test_learning_rate_schedule_reuses_one_tensor_per_optimiser():
+    learner = make_learner()
+    fast = FastUpdate(learner, compile=False, manual=True)
+    first = fast._lr(learner.actor_opt)
+    learner.set_learning_rates(5e-3, 5e-3)
+    assert fast._lr(learner.actor_opt) is first and first.item() == pytest.approx(5e-3)
+
+
+@pytest.mark.parametrize("manual", [False, True], ids=["autograd", "hand_written"])
+def test_fast_update_follows_learning_rate_changes(manual):
     reference, fast_learner = make_learner(), make_learner()
-    fast = FastUpdate(fast_learner, compile=False)
+    fast = FastUpdate(fast_learner, compile=False, manual=manual)
     for step in range(4):
         lr = 1e-2 / (step + 1)
         reference.set_learning_rates(lr, 2 * lr)
@@ -76,7 +131,9 @@ def test_fast_update_follows_learning_rate_changes():
 
 def test_compiled_update_agrees_with_the_eager_reference():
     reference, fast_learner = make_learner(), make_learner()
-    fast = FastUpdate(fast_learner, compile=True)
+    # oneDNN where available: under torch.compile it runs as the opaque ddpg::onednn_linear op.
+    matmul = MatMul(onednn=torch.backends.mkldnn.is_available(), min_size=1)
+    fast = FastUpdate(fast_learner, compile=True, manual=True, matmul=matmul)
     for step in range(3):
         expected, got = reference.update(make_batch(step)), fast(make_batch(step))
         for key in expected:
@@ -89,7 +146,7 @@ def test_training_continues_identically_after_save_and_load_of_fast_updates(tmp_
     config = Config(hidden_sizes=[16, 16], batch_size=16, learning_starts=50, eval_episodes=0, progress=False)
     agent = DDPG(config=config)
     agent.learn(60)  # fills the buffer and creates the optimiser state
-    fast = FastUpdate(agent.learner, compile=False)
+    fast = FastUpdate(agent.learner, compile=False, manual=True)
     batches = [make_batch(i) for i in range(3)]
     fast(_pendulum(batches[0]))
     agent.save(tmp_path / "ckpt")
@@ -114,15 +171,28 @@ def test_fast_actor_acts_like_the_learner():
     np.testing.assert_allclose(FastActor(learner)(obs), learner.act(obs), atol=1e-6)
 
 
-def test_auto_mode_uses_the_eager_reference_for_a_short_run():
+def test_auto_mode_runs_the_hand_written_update_uncompiled_for_a_short_run():
+    choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES - 1)
+    assert choice.path == "manual" and isinstance(choice.update, FastUpdate)
+    assert choice.update.manual and not choice.update.compiled
+
+
+def test_auto_mode_compiles_the_hand_written_update_for_a_long_run():
+    choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES)
+    assert choice.path == "compiled" and isinstance(choice.update, FastUpdate)
+    assert choice.update.manual and choice.update.compiled
+
+
+def test_compile_false_runs_the_reference_update():
     learner = make_learner()
-    choice = choose_update(learner, "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES - 1)
+    choice = choose_update(learner, False, planned_updates=10**6)
     assert choice.path == "eager" and choice.update == learner.update
 
 
-def test_auto_mode_compiles_a_long_run():
-    choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES)
-    assert choice.path == "compiled" and isinstance(choice.update, FastUpdate)
+def test_critic_whose_action_never_enters_falls_back_to_the_reference():
+    learner = make_learner(action_layer=2)  # two hidden layers: 0 and 1
+    choice = choose_update(learner, True, planned_updates=10**6)
+    assert choice.path == "eager" and "action" in choice.reason
 
 
 @pytest.mark.parametrize("options", [{"batch_norm": True}, {"dropout": 0.1}], ids=["batch_norm", "dropout"])
@@ -138,10 +208,10 @@ def test_fast_update_refuses_an_unsupported_configuration():
         FastUpdate(make_learner(batch_norm=True))
 
 
-def test_short_training_run_reports_the_eager_path():
+def test_short_training_run_reports_the_uncompiled_hand_written_path():
     config = Config(hidden_sizes=[8, 8], batch_size=8, learning_starts=20, eval_episodes=0, progress=False)
     summary = DDPG(config=config).learn(40)
-    assert summary["update_path"] == "eager" and summary["compile_seconds"] is None
+    assert summary["update_path"] == "manual" and summary["compile_seconds"] is None
 
 
 @pytest.mark.parametrize("value", ["auto", True, False])
