@@ -76,9 +76,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for (n_envs, mode), values in rates.items():
         median = statistics.median(values)
-        print(
-            f"| {n_envs} | {mode} | {median:.0f} | {min(values):.0f}–{max(values):.0f} | ×{median / base:.2f} |"
-        )
+        spread = f"{min(values):.0f}–{max(values):.0f}"
+        print(f"| {n_envs} | {mode} | {median:.0f} | {spread} | ×{median / base:.2f} |")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ state, the current episode, and how many bytes each CSV log had. This module cap
 pieces; it knows the collector, the buffer and the logs, never the trainer.
 
 The environment is not saved (most cannot be): it is *replayed*. `EpisodeRecorder`, around each of the
-collector's envs, remembers how the current episode began (the reset seed, or the generator states just before the reset) and every action
-since; on resume the environment is reset from the same generator states and stepped through the same
-actions, and the resulting observation is checked against the one saved.
+collector's envs, remembers how the current episode began (the reset seed, or the generator states just
+before the reset) and every action since; on resume the environment is reset from the same generator
+states and stepped through the same actions, and the resulting observation is checked against the one
+saved.
 """
 
 from __future__ import annotations
