@@ -375,7 +375,8 @@ def choose_update(
     The fast update uses the hand-written backward (`manual.py`): compiled, it matched
     `torch.func.grad`'s compiled update at [64, 64] and ran 1.6-1.8x faster at [256, 256] and
     [400, 300] where oneDNN does the products; uncompiled, it still beats the reference without a
-    compile's cost, so `auto` uses it for runs too short to pay for compiling (docs/bench/onednn.md)."""
+    compile's cost, so `auto` uses it for runs too short to pay for compiling (docs/BENCHMARKS.md,
+    "hand-written backward")."""
     reason = batch_reason or unsupported_reason(learner)
     if reason is not None:
         return UpdateChoice(learner.update, "eager", f"fast path not applicable: {reason}", learner.act)

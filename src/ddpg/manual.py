@@ -25,7 +25,8 @@ import torch.nn.functional as F
 Tensors = list[torch.Tensor]
 
 # oneDNN only for products whose every dimension is at least this large: at [64, 64] it is no faster
-# than BLAS and at the thin first and last layers (3 or 1 features) it is slower (docs/bench/onednn.md).
+# than BLAS and at the thin first and last layers (3 or 1 features) it is slower (docs/BENCHMARKS.md,
+# "hand-written backward").
 ONEDNN_MIN_SIZE = 128
 
 
