@@ -1,3 +1,4 @@
+import dataclasses
 import sys
 
 import numpy as np
@@ -28,8 +29,15 @@ def make_learner(
     return Learner(actor, critic, settings)
 
 
-def make_batch(seed: int) -> TensorBatch:
-    return random_batch(seed, B, OBS, ACT, p_terminal=0.3)
+def make_batch(seed: int, kind: str = "one_step") -> TensorBatch:
+    """A random batch; `n_step` adds each transition's γ^k, `prioritized` importance weights."""
+    batch = random_batch(seed, B, OBS, ACT, p_terminal=0.3)
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "n_step":
+        return dataclasses.replace(batch, discount=0.9 ** torch.randint(1, 4, (B,), generator=gen).float())
+    if kind == "prioritized":
+        return dataclasses.replace(batch, weight=torch.rand(B, generator=gen) + 0.1)
+    return batch
 
 
 def assert_same_state(a: Learner, b: Learner, atol: float = 1e-5) -> None:
@@ -55,18 +63,6 @@ SETTINGS = {
 }
 
 
-@pytest.mark.parametrize("options", SETTINGS.values(), ids=SETTINGS.keys())
-def test_fast_update_matches_the_reference_over_several_steps(options):
-    reference, fast_learner = make_learner(**options), make_learner(**options)
-    fast = FastUpdate(fast_learner, compile=False)
-    for step in range(6):
-        batch = make_batch(step)
-        expected, got = reference.update(batch), fast(batch)
-        for key in expected:
-            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
-    assert_same_state(reference, fast_learner)
-
-
 # Every product through oneDNN (min_size=1), so tiny networks exercise it too.
 ONEDNN = pytest.param(
     MatMul(onednn=True, min_size=1),
@@ -84,12 +80,27 @@ NETWORKS = {
 @pytest.mark.parametrize("network", NETWORKS.values(), ids=NETWORKS.keys())
 def test_hand_written_update_matches_the_reference_over_several_steps(network, options, matmul):
     reference, fast_learner = make_learner(**network, **options), make_learner(**network, **options)
-    fast = FastUpdate(fast_learner, compile=False, manual=True, matmul=matmul)
+    fast = FastUpdate(fast_learner, compile=False, matmul=matmul)
     for step in range(5):
         batch = make_batch(step)
         expected, got = reference.update(batch), fast(batch)
         for key in expected:
             torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+    assert_same_state(reference, fast_learner)
+
+
+@pytest.mark.parametrize("kind", ["n_step", "prioritized"])
+def test_hand_written_update_matches_the_reference_on_n_step_and_weighted_batches(kind):
+    # n-step: each transition bootstraps with its own γ^k; prioritized: the loss is importance-weighted
+    # and the batch's |TD error| is left for the priorities.
+    reference, fast_learner = make_learner(), make_learner()
+    fast = FastUpdate(fast_learner, compile=False)
+    for step in range(4):
+        batch = make_batch(step, kind)
+        expected, got = reference.update(batch), fast(batch)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+        torch.testing.assert_close(fast_learner.td_abs, reference.td_abs, atol=1e-5, rtol=1e-4)
     assert_same_state(reference, fast_learner)
 
 
@@ -110,16 +121,15 @@ def test_onednn_products_equal_torch_for_transposed_and_sliced_operands():
 
 def test_learning_rate_schedule_reuses_one_tensor_per_optimiser():
     learner = make_learner()
-    fast = FastUpdate(learner, compile=False, manual=True)
+    fast = FastUpdate(learner, compile=False)
     first = fast._lr(learner.actor_opt)
     learner.set_learning_rates(5e-3, 5e-3)
     assert fast._lr(learner.actor_opt) is first and first.item() == pytest.approx(5e-3)
 
 
-@pytest.mark.parametrize("manual", [False, True], ids=["autograd", "hand_written"])
-def test_fast_update_follows_learning_rate_changes(manual):
+def test_fast_update_follows_learning_rate_changes():
     reference, fast_learner = make_learner(), make_learner()
-    fast = FastUpdate(fast_learner, compile=False, manual=manual)
+    fast = FastUpdate(fast_learner, compile=False)
     for step in range(4):
         lr = 1e-2 / (step + 1)
         reference.set_learning_rates(lr, 2 * lr)
@@ -133,7 +143,7 @@ def test_compiled_update_agrees_with_the_eager_reference():
     reference, fast_learner = make_learner(), make_learner()
     # oneDNN where available: under torch.compile it runs as the opaque ddpg::onednn_linear op.
     matmul = MatMul(onednn=torch.backends.mkldnn.is_available(), min_size=1)
-    fast = FastUpdate(fast_learner, compile=True, manual=True, matmul=matmul)
+    fast = FastUpdate(fast_learner, compile=True, matmul=matmul)
     for step in range(3):
         expected, got = reference.update(make_batch(step)), fast(make_batch(step))
         for key in expected:
@@ -146,7 +156,7 @@ def test_training_continues_identically_after_save_and_load_of_fast_updates(tmp_
     config = Config(hidden_sizes=[16, 16], batch_size=16, learning_starts=50, eval_episodes=0, progress=False)
     agent = DDPG(config=config)
     agent.learn(60)  # fills the buffer and creates the optimiser state
-    fast = FastUpdate(agent.learner, compile=False, manual=True)
+    fast = FastUpdate(agent.learner, compile=False)
     batches = [make_batch(i) for i in range(3)]
     fast(_pendulum(batches[0]))
     agent.save(tmp_path / "ckpt")
@@ -174,13 +184,13 @@ def test_fast_actor_acts_like_the_learner():
 def test_auto_mode_runs_the_hand_written_update_uncompiled_for_a_short_run():
     choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES - 1)
     assert choice.path == "manual" and isinstance(choice.update, FastUpdate)
-    assert choice.update.manual and not choice.update.compiled
+    assert not choice.update.compiled
 
 
 def test_auto_mode_compiles_the_hand_written_update_for_a_long_run():
     choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES)
     assert choice.path == "compiled" and isinstance(choice.update, FastUpdate)
-    assert choice.update.manual and choice.update.compiled
+    assert choice.update.compiled
 
 
 def test_compile_false_runs_the_reference_update():
@@ -265,9 +275,11 @@ def test_bench_speed_measures_both_libraries_in_every_round():
     assert result.ratios[0] == pytest.approx(result.ddpg[0] / result.sb3[0])
 
 
-@pytest.mark.parametrize("switch", [{"prioritized": True}, {"n_step": 3}])
-def test_weighted_or_n_step_batches_use_the_reference_update(switch):
-    agent = DDPG("Pendulum-v1", Config(hidden_sizes=[8, 8], compile=True, progress=False, **switch))
-    agent.learn(1)
-    assert agent.update_choice.path == "eager"
-    assert agent.update_choice.update == agent.learner.update
+@pytest.mark.parametrize("switch", [{"prioritized": True}, {"n_step": 3}, {"algo": "td3"}])
+def test_prioritized_and_n_step_runs_take_the_fast_update_and_td3_the_reference(switch):
+    config = Config(hidden_sizes=[8, 8], batch_size=8, learning_starts=10, progress=False, **switch)
+    agent = DDPG("Pendulum-v1", config)
+    agent.learn(30)
+    fast = switch.get("algo") != "td3"
+    assert agent.update_choice.path == ("manual" if fast else "eager")
+    assert agent.learner.td_abs.shape == (8,)  # what prioritized replay's priorities are set from

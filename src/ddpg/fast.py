@@ -4,9 +4,8 @@
 same update (critic target, critic loss and its Adam step, actor loss through the freshly updated
 critic and its Adam step, both Polyak moves) is one function of plain tensors, so `torch.compile` can
 fuse it into a single graph and the per-operator dispatch that dominates small networks disappears.
-It exists twice: `_ddpg_update` takes its gradients from `torch.func.grad`, `_manual_ddpg_update`
-from the hand-written backward of `manual.py`, whose matrix products can go to oneDNN; the trainer
-runs the second (`choose_update`), the first stays as the autograd cross-check.
+Its gradients are the hand-written backward of `manual.py`, whose matrix products can go to oneDNN;
+the tests check it against the reference, whose gradients come from autograd.
 
 State is shared, not copied: the function reads and writes the learner's own parameter tensors and the
 learner's own `torch.optim.Adam` state (`step`, `exp_avg`, `exp_avg_sq`), so `Learner.modules()`,
@@ -14,8 +13,9 @@ learner's own `torch.optim.Adam` state (`step`, `exp_avg`, `exp_avg_sq`), so `Le
 had made it, and either path can continue where the other stopped.
 
 Covered: MLP actor and critic (any sizes, any `action_layer`), weight decay, gradient clipping,
-learning-rate schedules. Anything else (batch norm, dropout, encoders, other optimisers or options)
-makes `unsupported_reason` say why, and the trainer falls back to the reference.
+learning-rate schedules, n-step discounts and prioritized replay's importance weights. Anything else
+(TD3's switches, batch norm, dropout, encoders, other optimisers or options) makes
+`unsupported_reason` say why, and the trainer falls back to the reference.
 """
 
 from __future__ import annotations
@@ -27,14 +27,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import Config
 from .learner import Learner, TensorBatch
-from .manual import MatMul, actor_backward, critic_action_grad, critic_backward, onednn_available
-from .manual import actor_forward as actor_forward_saving
-from .manual import critic_forward as critic_forward_saving
+from .manual import (
+    MatMul,
+    actor_backward,
+    actor_forward,
+    critic_action_grad,
+    critic_backward,
+    critic_forward,
+    onednn_available,
+)
 from .networks import Actor, Critic
 
 # `compile: auto` compiles only a run with at least this many updates: compiling costs ~20-60 s on a
@@ -43,30 +48,6 @@ AUTO_COMPILE_MIN_UPDATES = 50_000
 
 Tensors = list[torch.Tensor]
 UpdateFn = Callable[[TensorBatch], dict[str, torch.Tensor]]
-
-
-# ---------------------------------------------------------------------------------------------------
-# The networks as functions of their parameter lists, in `module.parameters()` order.
-
-
-def actor_forward(params: Tensors, obs: torch.Tensor) -> torch.Tensor:
-    """μ(s) for `Actor` parameters [W0, b0, …, W_out, b_out]."""
-    x = obs
-    for i in range(0, len(params) - 2, 2):
-        x = F.relu(F.linear(x, params[i], params[i + 1]))
-    return torch.tanh(F.linear(x, params[-2], params[-1]))
-
-
-def critic_forward(
-    params: Tensors, action_layer: int, obs: torch.Tensor, action: torch.Tensor
-) -> torch.Tensor:
-    """Q(s, a), shape (batch,), for `Critic` parameters; the action joins at hidden layer `action_layer`."""
-    x = obs
-    for layer, i in enumerate(range(0, len(params) - 2, 2)):
-        if layer == action_layer:
-            x = torch.cat([x, action], dim=-1)
-        x = F.relu(F.linear(x, params[i], params[i + 1]))
-    return F.linear(x, params[-2], params[-1]).squeeze(-1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -119,46 +100,6 @@ class _Spec:
     critic_adam: AdamConstants
 
 
-def _ddpg_update(
-    spec: _Spec,
-    actor: Tensors, critic: Tensors, actor_target: Tensors, critic_target: Tensors,
-    actor_m: Tensors, actor_v: Tensors, actor_steps: Tensors,
-    critic_m: Tensors, critic_v: Tensors, critic_steps: Tensors,
-    actor_lr: torch.Tensor, critic_lr: torch.Tensor,
-    obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
-    terminated: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Algorithm 1's inner step on tensor lists; mutates the weights and optimiser states in place."""
-    a = spec.action_layer
-    next_q = critic_forward(critic_target, a, next_obs, actor_forward(actor_target, next_obs))
-    y = reward + spec.gamma * (1.0 - terminated) * next_q
-
-    def critic_loss_fn(params: Tensors) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        q = critic_forward(params, a, obs, action)
-        td_error = q - y
-        return td_error.pow(2).mean(), (q, td_error)
-
-    critic_grads, (critic_loss, (q, td_error)) = torch.func.grad_and_value(critic_loss_fn, has_aux=True)(
-        critic
-    )
-    if spec.grad_clip_norm is not None:
-        critic_grads = clip_by_total_norm(critic_grads, spec.grad_clip_norm)
-    adam_step_(critic, critic_grads, critic_m, critic_v, critic_steps, critic_lr, spec.critic_adam)
-
-    # Differentiating only with respect to the actor's parameters is what freezes the critic here.
-    def actor_loss_fn(params: Tensors) -> torch.Tensor:
-        return -critic_forward(critic, a, obs, actor_forward(params, obs)).mean()
-
-    actor_grads, actor_loss = torch.func.grad_and_value(actor_loss_fn)(actor)
-    if spec.grad_clip_norm is not None:
-        actor_grads = clip_by_total_norm(actor_grads, spec.grad_clip_norm)
-    adam_step_(actor, actor_grads, actor_m, actor_v, actor_steps, actor_lr, spec.actor_adam)
-
-    torch._foreach_lerp_(actor_target, actor, spec.tau)
-    torch._foreach_lerp_(critic_target, critic, spec.tau)
-    return critic_loss, actor_loss, td_error.abs().mean(), q.mean()
-
-
 def _manual_ddpg_update(
     spec: _Spec, mm: MatMul,
     actor: Tensors, critic: Tensors, actor_target: Tensors, critic_target: Tensors,
@@ -166,27 +107,29 @@ def _manual_ddpg_update(
     critic_m: Tensors, critic_v: Tensors, critic_steps: Tensors,
     actor_lr: torch.Tensor, critic_lr: torch.Tensor,
     obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
-    terminated: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """`_ddpg_update` with the gradients written out (`manual.py`), every product through `mm`."""
+    terminated: torch.Tensor, discount: torch.Tensor, weight: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:  # fmt: skip
+    """Algorithm 1's inner step on tensor lists, the gradients written out (`manual.py`), every product
+    through `mm`; mutates the weights and optimiser states in place. `discount` is γ (0-d) or each
+    n-step transition's γ^k, `weight` 1 (0-d) or prioritized replay's importance weights."""
     a = spec.action_layer
-    next_action, _ = actor_forward_saving(mm, actor_target, next_obs)
-    next_q, _ = critic_forward_saving(mm, critic_target, a, next_obs, next_action)
-    y = reward + spec.gamma * (1.0 - terminated) * next_q
+    next_action, _ = actor_forward(mm, actor_target, next_obs)
+    next_q, _ = critic_forward(mm, critic_target, a, next_obs, next_action)
+    y = reward + discount * (1.0 - terminated) * next_q
 
-    # Critic loss mean((Q − y)²): dL/dQ = 2 (Q − y) / B.
-    q, critic_inputs = critic_forward_saving(mm, critic, a, obs, action)
+    # Critic loss mean(w (Q − y)²): dL/dQ = 2 w (Q − y) / B.
+    q, critic_inputs = critic_forward(mm, critic, a, obs, action)
     td_error = q - y
-    critic_loss = td_error.pow(2).mean()
-    critic_grads = critic_backward(mm, critic, critic_inputs, td_error * (2.0 / td_error.shape[0]))
+    critic_loss = (weight * td_error.pow(2)).mean()
+    critic_grads = critic_backward(mm, critic, critic_inputs, weight * td_error * (2.0 / td_error.shape[0]))
     if spec.grad_clip_norm is not None:
         critic_grads = clip_by_total_norm(critic_grads, spec.grad_clip_norm)
     adam_step_(critic, critic_grads, critic_m, critic_v, critic_steps, critic_lr, spec.critic_adam)
 
     # Actor loss −mean Q(s, μ(s)) through the updated critic: dL/dQ = −1/B, carried back to the
     # action only (the critic stays where it is), then through the actor.
-    mu, actor_inputs = actor_forward_saving(mm, actor, obs)
-    q_mu, q_mu_inputs = critic_forward_saving(mm, critic, a, obs, mu)
+    mu, actor_inputs = actor_forward(mm, actor, obs)
+    q_mu, q_mu_inputs = critic_forward(mm, critic, a, obs, mu)
     actor_loss = -q_mu.mean()
     grad_q = torch.full_like(q_mu, -1.0 / q_mu.shape[0])
     grad_mu = critic_action_grad(mm, critic, a, q_mu_inputs, grad_q, mu.shape[1])
@@ -197,7 +140,8 @@ def _manual_ddpg_update(
 
     torch._foreach_lerp_(actor_target, actor, spec.tau)
     torch._foreach_lerp_(critic_target, critic, spec.tau)
-    return critic_loss, actor_loss, td_error.abs().mean(), q.mean()
+    td_abs = td_error.abs()
+    return critic_loss, actor_loss, td_abs.mean(), q.mean(), td_abs
 
 
 def unsupported_reason(learner: Learner) -> str | None:
@@ -236,20 +180,17 @@ def unsupported_reason(learner: Learner) -> str | None:
 class FastUpdate:
     """`Learner.update`'s twin: call it with a `TensorBatch`, get the same statistics back.
 
-    With `compile=True` the first call compiles (`compile_seconds` says how long it took). With
-    `manual=True` the gradients are the hand-written ones of `manual.py` instead of `torch.func.grad`'s,
-    and `matmul` does their products (default: oneDNN for the large ones where it is available).
+    With `compile=True` the first call compiles (`compile_seconds` says how long it took). `matmul`
+    does the products (default: oneDNN for the large ones where it is available). Like the reference,
+    it leaves the batch's |TD error| in `learner.td_abs` for prioritized replay.
     """
 
-    def __init__(
-        self, learner: Learner, compile: bool = True, manual: bool = False, matmul: MatMul | None = None
-    ) -> None:
+    def __init__(self, learner: Learner, compile: bool = True, matmul: MatMul | None = None) -> None:
         reason = unsupported_reason(learner)
         if reason is not None:
             raise ValueError(f"the fast update does not cover this configuration: {reason}")
         self.learner = learner
         self.compiled = compile
-        self.manual = manual
         self.compile_seconds: float | None = None
         s = learner.settings
 
@@ -268,18 +209,11 @@ class FastUpdate:
             critic_adam=adam_constants(learner.critic_opt),
         )
 
-        if manual:
-            mm = matmul or MatMul(onednn=onednn_available(learner.device))
-            mm = self.matmul = dataclasses.replace(mm, opaque=compile)
+        mm = matmul or MatMul(onednn=onednn_available(learner.device))
+        mm = self.matmul = dataclasses.replace(mm, opaque=compile)
 
-            def update(*args: object) -> tuple[torch.Tensor, ...]:
-                return _manual_ddpg_update(spec, mm, *args)
-
-        else:
-            self.matmul = None
-
-            def update(*args: object) -> tuple[torch.Tensor, ...]:
-                return _ddpg_update(spec, *args)
+        def update(*args: object) -> tuple[torch.Tensor, ...]:
+            return _manual_ddpg_update(spec, mm, *args)
 
         self._fn = torch.compile(update, fullgraph=True, dynamic=False) if compile else update
         # Detached aliases share storage with the parameters: writes land in the modules themselves.
@@ -291,6 +225,9 @@ class FastUpdate:
         # One persistent tensor per optimiser, refilled when its learning rate changes.
         self._lrs = {id(opt): torch.zeros((), device=learner.device) for opt in learner.optimizers().values()}
         self._lr_values: dict[int, float] = {}
+        # For batches without n-step discounts or importance weights: γ and 1, as 0-d tensors.
+        self._gamma = torch.tensor(s.gamma, dtype=torch.float32, device=learner.device)
+        self._one = torch.ones((), device=learner.device)
 
     def _optimizer_state(self, opt: torch.optim.Optimizer) -> tuple[Tensors, Tensors, Tensors]:
         # Looked up on every call: Optimizer.load_state_dict replaces these tensors.
@@ -325,7 +262,7 @@ class FastUpdate:
         first = self.compiled and self.compile_seconds is None
         t0 = time.perf_counter() if first else 0.0
         with torch.no_grad():
-            critic_loss, actor_loss, td_error, q_mean = self._fn(
+            critic_loss, actor_loss, td_error, q_mean, lrn.td_abs = self._fn(
                 *self._weights,
                 *self._optimizer_state(lrn.actor_opt),
                 *self._optimizer_state(lrn.critic_opt),
@@ -336,6 +273,8 @@ class FastUpdate:
                 batch.reward,
                 batch.next_obs,
                 batch.terminated,
+                self._gamma if batch.discount is None else batch.discount,
+                self._one if batch.weight is None else batch.weight,
             )
         if first:
             self.compile_seconds = time.perf_counter() - t0
@@ -349,10 +288,11 @@ class FastActor:
     def __init__(self, learner: Learner) -> None:
         self.device = learner.device
         self._params = [p.detach() for p in learner.actor.parameters()]
+        self._mm = MatMul()  # a batch of a few observations: too small for oneDNN to pay
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            action = actor_forward(self._params, torch.as_tensor(obs, device=self.device))
+            action, _ = actor_forward(self._mm, self._params, torch.as_tensor(obs, device=self.device))
         return action.cpu().numpy()
 
 
@@ -366,25 +306,22 @@ class UpdateChoice:
     act: Callable[[np.ndarray], np.ndarray]  # batch of observations → normalised actions
 
 
-def choose_update(
-    learner: Learner, compile: bool | str, planned_updates: int, batch_reason: str | None = None
-) -> UpdateChoice:
-    """The update function for a run: `compile` is the config's true/false/"auto". `batch_reason` says
-    why the batches need the reference (importance weights, n-step discounts), if they do.
+def choose_update(learner: Learner, compile: bool | str, planned_updates: int) -> UpdateChoice:
+    """The update function for a run: `compile` is the config's true/false/"auto".
 
     The fast update uses the hand-written backward (`manual.py`): compiled, it matched
     `torch.func.grad`'s compiled update at [64, 64] and ran 1.6-1.8x faster at [256, 256] and
     [400, 300] where oneDNN does the products; uncompiled, it still beats the reference without a
     compile's cost, so `auto` uses it for runs too short to pay for compiling (docs/BENCHMARKS.md,
     "hand-written backward")."""
-    reason = batch_reason or unsupported_reason(learner)
+    reason = unsupported_reason(learner)
     if reason is not None:
         return UpdateChoice(learner.update, "eager", f"fast path not applicable: {reason}", learner.act)
     act = FastActor(learner)
     if compile is False:
         return UpdateChoice(learner.update, "eager", "compile: false", act)
     if compile == "auto" and planned_updates < AUTO_COMPILE_MIN_UPDATES:
-        update = FastUpdate(learner, compile=False, manual=True)
+        update = FastUpdate(learner, compile=False)
         return UpdateChoice(
             update,
             "manual",
@@ -392,12 +329,12 @@ def choose_update(
             f"(auto needs {AUTO_COMPILE_MIN_UPDATES}); {_products(update)}",
             act,
         )
-    update = FastUpdate(learner, compile=True, manual=True)
+    update = FastUpdate(learner, compile=True)
     return UpdateChoice(update, "compiled", f"compile: {compile}; {_products(update)}", act)
 
 
 def _products(update: FastUpdate) -> str:
-    if update.matmul is not None and update.matmul.onednn:
+    if update.matmul.onednn:
         return f"hand-written backward, oneDNN for products of {update.matmul.min_size}+ in every dimension"
     return "hand-written backward"
 

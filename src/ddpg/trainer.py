@@ -209,17 +209,6 @@ class DDPG:
         envs = vector_env(make, asynchronous=c.n_envs > 1 and c.vectorization == "async")
         return Collector(envs, self.noise, self.rng, c.seed, skip_nonfinite=c.on_nonfinite == "skip")
 
-    def _choose_update(self, planned: int) -> UpdateChoice:
-        c = self.config
-        batch_reason = (
-            "prioritized replay weights the loss"
-            if c.prioritized
-            else "n-step transitions carry their own discounts"
-            if c.n_step > 1
-            else None
-        )
-        return choose_update(self.learner, c.compile, planned, batch_reason)
-
     def close(self) -> None:
         """Close the training envs (and their subprocesses, if any) and the evaluation env."""
         if self.collector is not None:
@@ -250,7 +239,7 @@ class DDPG:
         if self.collector is None:
             self.collector = self._make_collector()
         if self.update_choice is None:
-            self.update_choice = self._choose_update(planned_updates(c, self.step, total))
+            self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, self.step, total))
         progress = Progress(total, self.step, enabled=c.progress)
         started = self._started = time.perf_counter() - self._elapsed
         eval_time = 0.0
@@ -582,7 +571,7 @@ class DDPG:
             raise ValueError("finish() needs a run resumed at its total_steps")
         if self.update_choice is None:
             # No update runs now: report the path the run's first session chose for this config.
-            self.update_choice = self._choose_update(planned_updates(c, 0, self.step))
+            self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, 0, self.step))
         summary = self._summary(self.step, self._elapsed, self._elapsed)
         root = Path(run_dir)
         ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
