@@ -263,8 +263,9 @@ class DDPG:
                         )
                 for _ in range(self._update_rounds(before)):
                     self._train_round(files)
-                evals = passed(before, self.step, c.eval_every) or self.step == total
-                eval_due = c.eval_episodes > 0 and evals
+                eval_due = c.eval_episodes > 0 and (
+                    passed(before, self.step, c.eval_every) or self.step == total
+                )
                 if eval_due:
                     t0 = time.perf_counter()
                     self._evaluate_and_log(files, video=self._video_name(total) if root is not None else None)
