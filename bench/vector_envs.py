@@ -7,6 +7,7 @@ setting: median steps/s over rounds and the ratio to n_envs=1.
 
     python bench/vector_envs.py --env BipedalWalker-v3 --steps 3000             # collection only
     python bench/vector_envs.py --env BipedalWalker-v3 --steps 3000 --updates   # with 1 update/step
+    python bench/vector_envs.py --work-ms 2 --steps 500     # Pendulum made to cost 2 ms of CPU a step
 
 Without `--updates`, `learning_starts` exceeds the run, so the loop only acts (uniformly), steps and
 stores: the part of a step that vectorising speeds up. With `--updates`, one update per transition at
@@ -19,9 +20,12 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
+import gymnasium as gym
 import torch
 
 from ddpg import DDPG
@@ -30,9 +34,26 @@ from ddpg.config import resolve
 SETTINGS = [(1, "sync"), (2, "sync"), (2, "async"), (4, "async")]
 
 
-def steps_per_second(env_id: str, n_envs: int, vectorization: str, steps: int, updates: bool) -> float:
+class ExpensivePendulum(gym.Wrapper):
+    """Pendulum-v1 whose step also burns `work_ms` of CPU: a stand-in for a costly simulator."""
+
+    def __init__(self, work_ms: float = 2.0) -> None:
+        super().__init__(gym.make("Pendulum-v1"))
+        self.work_s = work_ms / 1000
+
+    def step(self, action):
+        end = time.perf_counter() + self.work_s
+        while time.perf_counter() < end:
+            pass
+        return self.env.step(action)
+
+
+def steps_per_second(
+    env_id: str, n_envs: int, vectorization: str, steps: int, updates: bool, env_kwargs: list[str]
+) -> float:
     warm = 64
     overrides = [
+        *env_kwargs,
         f"n_envs={n_envs}",
         f"vectorization={vectorization}",
         f"total_steps={warm + steps}",
@@ -44,7 +65,7 @@ def steps_per_second(env_id: str, n_envs: int, vectorization: str, steps: int, u
         f"learning_starts={warm if updates else warm + steps + 1}",
         "batch_size=64",
     ]
-    agent = DDPG(config=resolve(env_id=env_id, overrides=overrides))
+    agent = DDPG(env_id, resolve(env_id=env_id, overrides=overrides))
     agent.learn(warm)  # makes the envs (and their subprocesses) and fills the first batch
     start = time.perf_counter()
     agent.learn(warm + steps)
@@ -59,16 +80,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--updates", action="store_true", help="one update per transition")
+    parser.add_argument("--work-ms", type=float, help="instead of --env: Pendulum costing N ms a step")
     args = parser.parse_args()
+    env_kwargs = []
+    if args.work_ms is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # envs import it as bench.vector_envs
+        args.env = "bench.vector_envs:ExpensivePendulum"
+        env_kwargs = [f"env.work_ms={args.work_ms}", "max_episode_steps=200"]
     torch.set_num_threads(1)
     rates: dict[tuple[int, str], list[float]] = {s: [] for s in SETTINGS}
     for _ in range(args.rounds):
         for n_envs, mode in SETTINGS:
-            rates[(n_envs, mode)].append(steps_per_second(args.env, n_envs, mode, args.steps, args.updates))
+            rate = steps_per_second(args.env, n_envs, mode, args.steps, args.updates, env_kwargs)
+            rates[(n_envs, mode)].append(rate)
     base = statistics.median(rates[SETTINGS[0]])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"{args.env}, {'1 update per transition' if args.updates else 'collection only'}, "
+        f"{args.env}{f' ({args.work_ms} ms a step)' if args.work_ms else ''}, "
+        f"{'1 update per transition' if args.updates else 'collection only'}, "
         f"{args.steps} steps x {args.rounds} rounds; {platform.processor() or platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} CPUs, load {load:.1f}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
