@@ -68,3 +68,17 @@ def test_video_every_records_every_nth_evaluation_and_the_final_one(run):
 def test_negative_video_every_is_refused():
     with pytest.raises(ConfigError, match="video_every"):
         Config(video_every=-1)
+
+
+def test_resumed_run_hides_the_tensorboard_events_its_csvs_dropped(tmp_path):
+    pytest.importorskip("tensorboard")
+    from ddpg.checkpoint import point_link
+
+    run = tmp_path / "run"
+    config = Config(**SMALL, video=False, checkpoint_every=100, keep_checkpoints=3)
+    DDPG(config=config).learn(250, run_dir=run)  # as if killed at 250: logs run past the step-200 checkpoint
+    point_link(run / "checkpoints" / "latest", "step_000000200")
+    DDPG.resume(run, total_steps=300).learn(run_dir=run)
+    with open(run / "updates.csv", newline="") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert [s for s, _ in scalars(run, "train/critic_loss")] == steps  # 225 and 250 once each

@@ -99,8 +99,10 @@ class TensorBoardLog:
         self._writer = writer
 
     @staticmethod
-    def open(root: Path, config: dict[str, Any]) -> TensorBoardLog | None:
-        """A log writing into `root`, or None when TensorBoard is not installed."""
+    def open(root: Path, config: dict[str, Any], resume_step: int | None = None) -> TensorBoardLog | None:
+        """A log writing into `root`, or None when TensorBoard is not installed. Continuing a run
+        resumed at `resume_step`, TensorBoard hides the events an earlier session logged after that
+        step, as the CSVs were cut back to it."""
         try:
             from torch.utils.tensorboard import SummaryWriter
             from torch.utils.tensorboard.summary import hparams
@@ -108,7 +110,8 @@ class TensorBoardLog:
             return None
         import yaml
 
-        writer = SummaryWriter(log_dir=str(root))
+        purge_step = None if not resume_step else resume_step + 1
+        writer = SummaryWriter(log_dir=str(root), purge_step=purge_step)
         for summary in hparams(_flat_hparams(config), {"eval/mean_return": math.nan}):
             writer._get_file_writer().add_summary(summary)
         text = yaml.safe_dump(config, sort_keys=False)

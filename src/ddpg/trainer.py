@@ -93,8 +93,8 @@ class _RunFiles:
     tensorboard: TensorBoardLog | None = None
 
     @staticmethod
-    def open(root: Path, config: Config) -> _RunFiles:
-        tb = TensorBoardLog.open(root, config.to_dict()) if config.tensorboard else None
+    def open(root: Path, config: Config, step: int) -> _RunFiles:
+        tb = TensorBoardLog.open(root, config.to_dict(), step) if config.tensorboard else None
         return _RunFiles(
             root,
             TeeLog(
@@ -234,7 +234,7 @@ class DDPG:
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
             save_yaml(c, root / "config.yaml")
-            files = _RunFiles.open(root, c)
+            files = _RunFiles.open(root, c, self.step)
         self._run_dir = root
         if self.collector is None:
             self.collector = self._make_collector()
