@@ -57,7 +57,8 @@ def vector_env(make: list[Callable[[], gym.Env]], asynchronous: bool = False) ->
     step's info carries its true final observation (`final_obs`)."""
     mode = gym.vector.AutoresetMode.SAME_STEP
     if asynchronous:
-        return gym.vector.AsyncVectorEnv(make, autoreset_mode=mode, context="spawn")
+        # Not fork: forking a process whose torch has started threads can deadlock the child.
+        return gym.vector.AsyncVectorEnv(make, autoreset_mode=mode, context="forkserver")
     return gym.vector.SyncVectorEnv(make, autoreset_mode=mode)
 
 
