@@ -340,8 +340,12 @@ class FastUpdate:
             self.compile_seconds = (self.compile_seconds or 0.0) + time.perf_counter() - t0
         if step_actor:
             lrn.actor_loss = actor_loss
-        stats = {"critic_loss": critic_loss, "actor_loss": lrn.actor_loss, "td_error": td_error}
-        return {**stats, "q_mean": q_mean}
+        return {
+            "critic_loss": critic_loss,
+            "actor_loss": lrn.actor_loss,
+            "td_error": td_error,
+            "q_mean": q_mean,
+        }
 
 
 class FastActor:
