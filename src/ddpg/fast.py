@@ -271,7 +271,7 @@ class FastUpdate:
             return torch.compile(fn, fullgraph=True, dynamic=False) if compile else fn
 
         self._fns = {True: maybe_compile(with_actor), False: maybe_compile(critic_only)}
-        self._first_calls = {True, False} if compile else set()
+        self._to_compile = {True, False} if compile else set()  # graphs whose first call compiles
         # Detached aliases share storage with the parameters: writes land in the modules themselves.
         # (load_state_dict copies into parameters in place, so these aliases stay valid after a load.)
         self._weights = [
@@ -317,7 +317,7 @@ class FastUpdate:
         lrn, s = self.learner, self.learner.settings
         lrn.critic_updates += 1
         step_actor = lrn.critic_updates % s.policy_delay == 0
-        first = step_actor in self._first_calls
+        first = step_actor in self._to_compile
         t0 = time.perf_counter() if first else 0.0
         # The smoothing noise is drawn here, as the reference draws it, so the global generator moves
         # the same way on both paths; the compiled graph only scales, clips and adds it.
@@ -339,7 +339,7 @@ class FastUpdate:
                 noise,
             )
         if first:
-            self._first_calls.remove(step_actor)
+            self._to_compile.remove(step_actor)
             self.compile_seconds = (self.compile_seconds or 0.0) + time.perf_counter() - t0
         if step_actor:
             lrn.actor_loss = actor_loss
