@@ -348,3 +348,14 @@ def test_prioritized_n_step_and_td3_runs_take_the_fast_update(switch):
     assert agent.update_choice.path == "manual"
     assert agent.learner.td_abs.shape == (8,)  # what prioritized replay's priorities are set from
     assert agent.learner.critic_updates == agent.updates  # the phase of TD3's delayed actor steps
+
+
+def test_td3_run_on_the_fast_update_resumes_exactly_between_a_critic_only_and_a_full_update(tmp_path):
+    from tests.test_resume import TINY_STATE, assert_continues_like_a, resumed_at
+
+    # Stopped after an odd number of updates: the next one is critic-only, and the actor's steps keep
+    # their phase (and the smoothing noise its generator state) across the resume.
+    agent = resumed_at(Config(**TINY_STATE, algo="td3"), 70, tmp_path)
+    assert agent.learner.critic_updates % 2 == 1
+    assert_continues_like_a(agent, tmp_path)
+    assert agent.update_choice.path == "manual"
