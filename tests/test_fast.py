@@ -11,20 +11,30 @@ from ddpg.config import ConfigError
 from ddpg.fast import AUTO_COMPILE_MIN_UPDATES, FastActor, FastUpdate, choose_update, unsupported_reason
 from ddpg.learner import Learner, LearnerSettings, TensorBatch
 from ddpg.manual import MatMul
-from ddpg.networks import Actor, Critic
+from ddpg.networks import Actor, Critic, CriticEnsemble
 from tests.helpers import random_batch
 
 OBS, ACT, B = 3, 2, 32
 
 
 def make_learner(
-    action_layer=1, batch_norm=False, dropout=0.0, actor_sizes=(16, 16), critic_sizes=(16, 16), **kw
+    action_layer=1,
+    batch_norm=False,
+    dropout=0.0,
+    actor_sizes=(16, 16),
+    critic_sizes=(16, 16),
+    twin_critics=False,
+    **kw,
 ) -> Learner:
     torch.manual_seed(0)
     actor = Actor(OBS, ACT, list(actor_sizes), batch_norm=batch_norm, dropout=dropout)
-    critic = Critic(
-        OBS, ACT, list(critic_sizes), action_layer=action_layer, batch_norm=batch_norm, dropout=dropout
-    )
+
+    def make_critic() -> Critic:
+        return Critic(
+            OBS, ACT, list(critic_sizes), action_layer=action_layer, batch_norm=batch_norm, dropout=dropout
+        )
+
+    critic = CriticEnsemble([make_critic(), make_critic()]) if twin_critics else make_critic()
     settings = LearnerSettings(gamma=0.9, tau=0.05, actor_lr=1e-2, critic_lr=1e-2, **kw)
     return Learner(actor, critic, settings)
 
@@ -102,6 +112,59 @@ def test_hand_written_update_matches_the_reference_on_n_step_and_weighted_batche
             torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
         torch.testing.assert_close(fast_learner.td_abs, reference.td_abs, atol=1e-5, rtol=1e-4)
     assert_same_state(reference, fast_learner)
+
+
+# TD3's switches one at a time and together. Smoothing: σ 1 clipped at 1.5, so both the noise clip and
+# the [−1, 1] clamp of the smoothed action come into play.
+SMOOTHING = {"target_policy_noise": 1.0, "target_noise_clip": 1.5}
+TD3 = {
+    "twin_critics": {"twin_critics": True},
+    "smoothing": SMOOTHING,
+    "delay": {"policy_delay": 2},
+    "td3": {"twin_critics": True, **SMOOTHING, "policy_delay": 2},
+}
+
+
+def run_side_by_side(options: dict, update=None, kind: str = "one_step", steps: int = 5) -> None:
+    """`steps` updates by the reference and by `update` (the fast path) from the same global generator
+    seed; asserts the same statistics, |TD error|, update count and final state. Five steps with a
+    delay of 2: the actor steps twice and is skipped three times."""
+    reference, fast_learner = make_learner(**options), make_learner(**options)
+    fast = (update or (lambda learner: FastUpdate(learner, compile=False)))(fast_learner)
+    batches = [make_batch(step, kind) for step in range(steps)]
+    runs = []
+    for learner, fn in ((reference, reference.update), (fast_learner, fast)):
+        torch.manual_seed(1)  # the smoothing noise comes from the global generator
+        runs.append([(fn(b), learner.td_abs.clone(), learner.critic_updates) for b in batches])
+        runs[-1].append(torch.get_rng_state())
+    *expected, expected_rng = runs[0]
+    *got, got_rng = runs[1]
+    for step, ((want, want_td, want_n), (have, have_td, have_n)) in enumerate(zip(expected, got)):
+        for key in want:
+            torch.testing.assert_close(have[key], want[key], atol=1e-5, rtol=1e-4, msg=f"{key} at {step}")
+        torch.testing.assert_close(have_td, want_td, atol=1e-5, rtol=1e-4, msg=f"td_abs at {step}")
+        assert have_n == want_n == step + 1
+    assert torch.equal(got_rng, expected_rng)  # the same number of draws from the global generator
+    assert_same_state(reference, fast_learner)
+
+
+@pytest.mark.parametrize("matmul", [MatMul(onednn=False), ONEDNN], ids=["linear", "onednn"])
+@pytest.mark.parametrize("options", TD3.values(), ids=TD3.keys())
+def test_hand_written_update_matches_the_reference_with_td3_switches(options, matmul):
+    run_side_by_side(options, lambda learner: FastUpdate(learner, compile=False, matmul=matmul))
+
+
+@pytest.mark.parametrize("kind", ["n_step", "prioritized"])
+def test_hand_written_td3_update_matches_the_reference_on_n_step_and_weighted_batches(kind):
+    run_side_by_side(TD3["td3"], kind=kind)
+
+
+def test_compiled_td3_update_agrees_with_the_eager_reference():
+    # Two graphs (with and without the actor's step), each compiled once: four updates use both twice.
+    matmul = MatMul(onednn=torch.backends.mkldnn.is_available(), min_size=1)
+    run_side_by_side(
+        TD3["td3"], lambda learner: FastUpdate(learner, compile=True, matmul=matmul), "prioritized", 4
+    )
 
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
@@ -275,11 +338,24 @@ def test_bench_speed_measures_both_libraries_in_every_round():
     assert result.ratios[0] == pytest.approx(result.ddpg[0] / result.sb3[0])
 
 
-@pytest.mark.parametrize("switch", [{"prioritized": True}, {"n_step": 3}, {"algo": "td3"}])
-def test_prioritized_and_n_step_runs_take_the_fast_update_and_td3_the_reference(switch):
+@pytest.mark.parametrize(
+    "switch", [{"prioritized": True}, {"n_step": 3}, {"algo": "td3"}, {"algo": "td3", "prioritized": True}]
+)
+def test_prioritized_n_step_and_td3_runs_take_the_fast_update(switch):
     config = Config(hidden_sizes=[8, 8], batch_size=8, learning_starts=10, progress=False, **switch)
     agent = DDPG("Pendulum-v1", config)
     agent.learn(30)
-    fast = switch.get("algo") != "td3"
-    assert agent.update_choice.path == ("manual" if fast else "eager")
+    assert agent.update_choice.path == "manual"
     assert agent.learner.td_abs.shape == (8,)  # what prioritized replay's priorities are set from
+    assert agent.learner.critic_updates == agent.updates  # the phase of TD3's delayed actor steps
+
+
+def test_td3_run_on_the_fast_update_resumes_exactly_between_a_critic_only_and_a_full_update(tmp_path):
+    from tests.test_resume import TINY_STATE, assert_continues_like_a, resumed_at
+
+    # Stopped after an odd number of updates: the next one is critic-only, and the actor's steps keep
+    # their phase (and the smoothing noise its generator state) across the resume.
+    agent = resumed_at(Config(**TINY_STATE, algo="td3"), 70, tmp_path)
+    assert agent.learner.critic_updates % 2 == 1
+    assert_continues_like_a(agent, tmp_path)
+    assert agent.update_choice.path == "manual"

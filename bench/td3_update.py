@@ -1,0 +1,129 @@
+"""Update rate of TD3 (and DDPG) by path: the reference `Learner.update` against the hand-written
+`FastUpdate`, uncompiled and compiled, in one process, the variants taking turns block after block so
+that load on a shared machine hits them alike.
+
+    python bench/td3_update.py                                  # [256, 256] and [400, 300], batch 256
+    python bench/td3_update.py --baseline OLD_FAST.py           # adds DDPG compiled by another fast.py
+
+Shapes are those of the presets the sizes come from: Hopper-v5 (11 observations, 3 actions) at
+[256, 256], BipedalWalker-v3 (24, 4) at [400, 300], the action entering with the state. TD3 is
+twin critics, σ 0.2 clipped at 0.5, policy delay 2, so a TD3 update's time is the mean of a critic-only
+update and a full one. `--baseline` loads another version of `src/ddpg/fast.py` (e.g. from
+`git show REV:src/ddpg/fast.py`) to time its compiled DDPG update beside this one's.
+Prints one markdown row per variant: median ms per update over the blocks, its range, and the ratio
+to the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import torch
+
+import ddpg
+from ddpg.fast import FastUpdate
+from ddpg.learner import Learner, LearnerSettings, TensorBatch
+from ddpg.networks import Actor, Critic, CriticEnsemble
+
+SHAPES = {(256, 256): (11, 3), (400, 300): (24, 4)}
+TD3 = {"target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2}
+
+
+def make_learner(sizes: tuple[int, int], td3: bool) -> Learner:
+    obs, act = SHAPES[sizes]
+    torch.manual_seed(0)
+
+    def critic() -> Critic:
+        return Critic(obs, act, list(sizes), action_layer=0)
+
+    settings = LearnerSettings(gamma=0.99, tau=0.005, actor_lr=1e-3, critic_lr=1e-3, **(TD3 if td3 else {}))
+    return Learner(
+        Actor(obs, act, list(sizes)), CriticEnsemble([critic(), critic()]) if td3 else critic(), settings
+    )
+
+
+def batches(sizes: tuple[int, int], batch_size: int, count: int = 4) -> list[TensorBatch]:
+    obs, act = SHAPES[sizes]
+    gen = torch.Generator().manual_seed(0)
+    return [
+        TensorBatch(
+            torch.randn(batch_size, obs, generator=gen),
+            torch.rand(batch_size, act, generator=gen) * 2 - 1,
+            torch.randn(batch_size, generator=gen),
+            torch.randn(batch_size, obs, generator=gen),
+            (torch.rand(batch_size, generator=gen) < 0.05).float(),
+        )
+        for _ in range(count)
+    ]
+
+
+def variants(sizes: tuple[int, int], baseline: str | None) -> dict[str, Callable[[TensorBatch], object]]:
+    out: dict[str, Callable[[TensorBatch], object]] = {}
+    for algo, td3 in (("TD3", True), ("DDPG", False)):
+        out[f"{algo} reference"] = make_learner(sizes, td3).update
+        out[f"{algo} hand-written, uncompiled"] = FastUpdate(make_learner(sizes, td3), compile=False)
+        out[f"{algo} hand-written, compiled"] = FastUpdate(make_learner(sizes, td3), compile=True)
+    if baseline:
+        spec = importlib.util.spec_from_file_location("ddpg._baseline_fast", baseline)
+        module = importlib.util.module_from_spec(spec)
+        module.__package__ = ddpg.__name__
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        out["DDPG baseline fast.py, compiled"] = module.FastUpdate(make_learner(sizes, False), compile=True)
+    return out
+
+
+def ms_per_update(update: Callable[[TensorBatch], object], data: list[TensorBatch], n: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        update(data[i % len(data)])
+    return (time.perf_counter() - t0) / n * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=["256,256", "400,300"], action="append")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--updates", type=int, default=40, help="updates per timed block")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline", help="another version of src/ddpg/fast.py to time beside this one")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s), batch {args.batch}"
+    )
+    for arch in args.arch or ["256,256", "400,300"]:
+        sizes = tuple(int(x) for x in arch.split(","))
+        data = batches(sizes, args.batch)
+        fns = variants(sizes, args.baseline)
+        for name, fn in fns.items():  # warm-up: compiles, creates the optimiser state
+            t0 = time.perf_counter()
+            ms_per_update(fn, data, 4)
+            print(f"  warm-up {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        loads = []
+        for _ in range(args.rounds):
+            loads.append(os.getloadavg()[0])
+            for name, fn in fns.items():
+                times[name].append(ms_per_update(fn, data, args.updates))
+        print(f"\n[{arch}], {datetime.now(UTC):%H:%M} UTC, load {min(loads):.1f}–{max(loads):.1f}")
+        print("| variant | ms per update, median | range | × reference (same algorithm) |")
+        print("|---|---|---|---|")
+        for name, ts in times.items():
+            ref = statistics.median(times[f"{name.split()[0]} reference"])
+            med = statistics.median(ts)
+            print(f"| {name} | {med:.2f} | {min(ts):.2f}–{max(ts):.2f} | ×{ref / med:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
