@@ -140,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Continue RUN_DIR from checkpoints/latest with everything restored (weights, "
         "optimisers, replay buffer, noise, every random generator, the current episode), so the logs "
         "match an uninterrupted run's on CPU (except wall_time). Rows logged after that checkpoint "
-        "are removed first and written again. Set checkpoint_every to checkpoint during training.",
+        "are removed first and written again (TensorBoard hides them). Set checkpoint_every to checkpoint "
+        "during training. A run killed after its last checkpoint but before summary.json only gets its "
+        "summary.json and plot written.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument(
