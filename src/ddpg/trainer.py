@@ -169,10 +169,9 @@ class DDPG:
         self._frames = self.buffer if pixel_nstep else None
         if config.prioritized:
             self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
-        # One n-step window per env: a window never mixes two envs' steps.
-        self.nsteps = [NStepAggregator(config.n_step, config.gamma) for _ in range(config.n_envs)]
-        if config.n_step == 1:
-            self.nsteps = []
+        # One n-step window per env: a window never mixes two envs' steps. None for 1-step returns.
+        windows = config.n_envs if config.n_step > 1 else 0
+        self.nsteps = [NStepAggregator(config.n_step, config.gamma) for _ in range(windows)]
         self.noise = ActionNoise(config.noise, action_dim, self.rng, config.n_envs)
         self.collector: Collector | None = None
         self.step = 0
