@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -6,7 +7,8 @@ import torch
 
 from ddpg.learner import Learner, LearnerSettings, TensorBatch, smoothed_target_action
 from ddpg.networks import Actor, Critic, CriticEnsemble
-from ddpg.replay import Batch
+
+from .helpers import random_batch
 
 OBS, ACT, B, GAMMA = 3, 2, 8, 0.9
 
@@ -21,17 +23,8 @@ def make_learner(twin: bool = True, **kw) -> Learner:
 
 
 def make_batch(seed: int = 0, weight: np.ndarray | None = None) -> TensorBatch:
-    rng = np.random.default_rng(seed)
-    f = np.float32
-    batch = Batch(
-        rng.normal(size=(B, OBS)).astype(f),
-        rng.uniform(-1, 1, (B, ACT)).astype(f),
-        rng.normal(size=B).astype(f),
-        rng.normal(size=(B, OBS)).astype(f),
-        (rng.random(B) < 0.3).astype(f),
-        weight=weight,
-    )
-    return TensorBatch.from_numpy(batch, torch.device("cpu"))
+    batch = random_batch(seed, B, OBS, ACT, p_terminal=0.3)
+    return batch if weight is None else dataclasses.replace(batch, weight=torch.as_tensor(weight))
 
 
 def params(module: torch.nn.Module) -> list[torch.Tensor]:
