@@ -108,3 +108,11 @@ def random_batch(seed: int, size: int, obs_dim: int, action_dim: int, p_terminal
         (rng.random(size) < p_terminal).astype(f),
     )
     return TensorBatch.from_numpy(batch, torch.device("cpu"))
+
+
+def error_line(capsys) -> str:
+    """The one `error: …` line a command printed on stderr (and nothing else there)."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]

@@ -15,6 +15,8 @@ from ddpg import DDPG
 from ddpg.checkpoint import write_manifest
 from ddpg.cli import main
 
+from .helpers import error_line
+
 FAST = [
     "--set",
     "hidden_sizes=[16,16]",
@@ -49,13 +51,6 @@ def run(finished_run, tmp_path) -> Path:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("error: ")
-    return err[0]
 
 
 class Payload:

@@ -6,6 +6,8 @@ import pytest
 
 from ddpg.cli import main
 
+from .helpers import error_line
+
 FAST = [
     "--set",
     "hidden_sizes=[16,16]",
@@ -26,13 +28,6 @@ def run_dir(tmp_path_factory):
         == 0
     )
     return run
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("error: ")
-    return err[0]
 
 
 @pytest.mark.parametrize(

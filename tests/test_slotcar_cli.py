@@ -8,6 +8,8 @@ import yaml
 from ddpg.cli import main
 from ddpg.envs.slot_car.reference import reference
 
+from .helpers import error_line
+
 TINY = [
     "--set",
     "hidden_sizes=[16,16]",
@@ -29,13 +31,6 @@ def slot_run(tmp_path_factory):
     args = ["train", "--env", "SlotCarRacing-v0", "--steps", "300", "--run-dir", str(run), *TINY]
     assert main(args) == 0
     return run
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("error: ")
-    return err[0]
 
 
 def write_track(directory, name: str, data: dict) -> str:
