@@ -56,6 +56,14 @@ def _recorded_env(
     return resume.EpisodeRecorder(env)
 
 
+def _write_summary(root: Path, summary: dict[str, Any]) -> None:
+    """What a run directory gets after its last step: summary.json and plots/training.png."""
+    from .plots import training_figure
+
+    ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
+    training_figure([root], root / "plots" / "training.png")
+
+
 class TrainingDiverged(RuntimeError):
     """A loss or a weight became NaN or infinite; the message names the step."""
 
@@ -287,10 +295,7 @@ class DDPG:
         summary = self._summary(total, wall, wall - eval_time)
         if root is not None:
             self._checkpoint(root)
-            ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
-            from .plots import training_figure
-
-            training_figure([root], root / "plots" / "training.png")
+            _write_summary(root, summary)
         return summary
 
     def _collect_step(self) -> list[Episode]:
@@ -573,11 +578,7 @@ class DDPG:
             # No update runs now: report the path the run's first session chose for this config.
             self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, 0, self.step))
         summary = self._summary(self.step, self._elapsed, self._elapsed)
-        root = Path(run_dir)
-        ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
-        from .plots import training_figure
-
-        training_figure([root], root / "plots" / "training.png")
+        _write_summary(Path(run_dir), summary)
         return summary
 
     @classmethod
