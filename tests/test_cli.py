@@ -138,3 +138,37 @@ def test_plot_group_by_over_a_damaged_config_is_one_error_line(run_dir, tmp_path
     (broken / "config.yaml").write_text("tau: [0.1,\n")
     assert main(["plot", str(broken), "--group-by", "tau", "--out", str(tmp_path / "c.png")]) == 2
     assert "not valid YAML" in error_line(capsys)
+
+
+@pytest.fixture(scope="module")
+def checkpointed_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    args = ["train", "--env", "Pendulum-v1", "--steps", "300", "--seed", "2", "--run-dir", str(run), *FAST]
+    assert main([*args, "checkpoint_every=100", "keep_checkpoints=3"]) == 0
+    return run
+
+
+def _evaluate_json(capsys, *args):
+    capsys.readouterr()
+    assert main(["evaluate", *args, "--episodes", "1", "--seed", "3", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_evaluate_checkpoint_picks_the_named_checkpoint(checkpointed_run, capsys):
+    from ddpg.trainer import DDPG
+
+    run = str(checkpointed_run)
+    first = _evaluate_json(capsys, run, "--checkpoint", "step_000000100")
+    latest = _evaluate_json(capsys, run)
+    assert _evaluate_json(capsys, run, "--checkpoint", "latest") == latest
+    assert first["mean_return"] != latest["mean_return"]  # 200 more updates changed the policy
+    best = _evaluate_json(capsys, run, "--checkpoint", "best")
+    agent = DDPG.load(checkpointed_run / "checkpoints" / "best")
+    assert best["mean_return"] == pytest.approx(agent.evaluate(1, 3).mean_return)
+
+
+@pytest.mark.parametrize("name", ["step_000000999", "../checkpoints/latest", "nope"])
+def test_evaluate_of_a_checkpoint_not_kept_lists_the_kept_ones(checkpointed_run, capsys, name):
+    assert main(["evaluate", str(checkpointed_run), "--checkpoint", name]) == 2
+    line = error_line(capsys)
+    assert f"no checkpoint {name!r}" in line and "step_000000300" in line and "best" in line

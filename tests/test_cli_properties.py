@@ -105,6 +105,8 @@ WORDS = st.sampled_from(
         "--episodes",
         "--video",
         "--json",
+        "--checkpoint",
+        "best",
         "--out",
         "Pendulum-v1",
         "paper",

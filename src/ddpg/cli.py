@@ -101,9 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "evaluate",
         help="run the deterministic policy of a run",
-        description="Evaluate a run's latest checkpoint without noise, networks in eval mode.",
+        description="Evaluate a run's checkpoint (the latest unless --checkpoint says otherwise) without "
+        "noise, networks in eval mode.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument(
+        "--checkpoint",
+        default="latest",
+        metavar="NAME",
+        help="latest (default), best (the best evaluation so far) or a kept step_N under RUN_DIR/checkpoints",
+    )
     p.add_argument(
         "--episodes", type=_positive, default=None, help="episodes (default: the run's eval_episodes)"
     )
@@ -304,13 +311,24 @@ def _require_run(run_dir: Path) -> None:
         raise UsageError(f"{run_dir} has no checkpoint (checkpoints/latest); is it a ddpg run directory?")
 
 
+def _checkpoint_dir(run_dir: Path, name: str) -> Path:
+    """RUN_DIR/checkpoints/NAME, refused in one line (with the names there are) when it is not kept."""
+    if name == "latest" and (run_dir / "manifest.json").exists():
+        return run_dir  # a directory written by DDPG.save, not a run directory
+    checkpoints = run_dir / "checkpoints"
+    if Path(name).name != name or not (checkpoints / name / "manifest.json").exists():
+        kept = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
+        raise UsageError(f"{run_dir} has no checkpoint {name!r}; it keeps: {', '.join(kept) or 'none'}")
+    return checkpoints / name
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .trainer import DDPG
 
     _require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
-    agent = DDPG.load(args.run_dir)
+    agent = DDPG.load(_checkpoint_dir(args.run_dir, args.checkpoint))
     result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
     if args.json:
         out = result.to_json()
