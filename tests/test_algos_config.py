@@ -92,3 +92,51 @@ def test_training_with_prioritized_replay_moves_priorities_off_the_initial_maxim
     agent.learn(150)
     priorities = agent.buffer.tree.get(range(150))
     assert len(set(priorities.tolist())) > 100  # replayed transitions carry their own |TD error|
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+@pytest.mark.parametrize("prioritized", [False, True])
+@pytest.mark.parametrize("algo", ["ddpg", "td3"])
+@pytest.mark.parametrize("env_id", ["tests.helpers:CountingEnv", "tests.helpers:PixelEnv"])
+def test_every_combination_trains_on_states_and_pixels_and_reloads(
+    tmp_path, env_id, algo, prioritized, n_step
+):
+    import numpy as np
+    import torch
+
+    from ddpg.replay import FrameReplayBuffer
+
+    pixels = env_id.endswith("PixelEnv")
+    config = Config(
+        env_id=env_id,
+        algo=algo,
+        prioritized=prioritized,
+        n_step=n_step,
+        hidden_sizes=[8, 8],
+        conv_channels=[4],
+        conv_strides=[2],
+        batch_size=8,
+        buffer_size=64,
+        learning_starts=20,
+        max_episode_steps=15,
+        eval_episodes=1,
+        eval_every=10_000,
+        progress=False,
+        video=False,
+    )
+    agent = DDPG(config=config)
+    before = [p.detach().clone() for p in agent.learner.actor.parameters()]
+    summary = agent.learn(60, run_dir=tmp_path / "run")
+    assert agent.updates == 41 and np.isfinite(summary["final_eval_mean_return"])
+    assert summary["update_path"] == ("eager" if pixels else "manual")  # the fast path covers every state run
+    # The actor moved (under TD3 every second update); every weight is still finite.
+    after = list(agent.learner.actor.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    assert all(torch.isfinite(p).all() for p in agent.learner.critic.parameters())
+    assert isinstance(agent.learner.critic, CriticEnsemble) == (algo == "td3")
+    assert isinstance(agent.buffer, PrioritizedReplayBuffer) == prioritized
+    frames = agent.buffer.buffer if prioritized else agent.buffer
+    assert isinstance(frames, FrameReplayBuffer) == pixels
+    loaded = DDPG.load(tmp_path / "run")
+    probe = np.zeros(agent.obs_shape, dtype=np.uint8 if pixels else np.float32)
+    np.testing.assert_array_equal(loaded.act(probe), agent.act(probe))
