@@ -428,8 +428,9 @@ def resolve(
     return from_dict(apply_overrides(data, list(overrides)))
 
 
-def save_yaml(config: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+def config_yaml(config: Config) -> str:
+    """The text of a run's config.yaml, which `load_config` reads back to an equal Config."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
 def load_config(path: Path) -> Config:

@@ -220,7 +220,7 @@ def run_trial(config: dict[str, Any], run_dir: str, threads: int = 1) -> dict[st
     except Exception as e:
         path.mkdir(parents=True, exist_ok=True)
         message = f"{type(e).__name__}: {e}".splitlines()[0]
-        (path / "error.txt").write_text(message + "\n\n" + traceback.format_exc())
+        atomic_write(path / "error.txt", message + "\n\n" + traceback.format_exc())
         return {"status": "error", "error": message}
 
 

@@ -26,7 +26,7 @@ import torch
 from . import checkpoint as ckpt
 from . import resume
 from .collector import Collector, Episode, NonFiniteError, Transition, vector_env
-from .config import Config, from_dict, save_yaml
+from .config import Config, config_yaml, from_dict
 from .envs import EnvError, check_spaces
 from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from .evaluation import EvalResult, evaluate
@@ -240,7 +240,7 @@ class DDPG:
         files = None
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
-            save_yaml(c, root / "config.yaml")
+            ckpt.atomic_write(root / "config.yaml", config_yaml(c))
             files = _RunFiles.open(root, c, self.step)
         self._run_dir = root
         if self.collector is None:
