@@ -7,9 +7,12 @@ reached the target, steps, and wall time. Figures go to docs/BENCHMARKS.md.
     python bench/algos.py run --env MountainCarContinuous-v0 --algo ddpg --seeds 0 1 2 --target 93
     python bench/algos.py run --env Hopper-v5 --algo td3 --steps 1000000 --target 3000 -- n_step=1
     python bench/algos.py table runs/bench/*  --target 93     # summarise runs already made
+    python bench/algos.py table runs/bench/* --reevaluate 100  # and re-evaluate each final policy
     python bench/algos.py speed                               # update rate of each switch
 
-Everything after `--` is passed to `ddpg train --set`.
+Everything after `--` is passed to `ddpg train --set`. `--reevaluate N` adds a column: each run's
+final checkpoint evaluated again over N episodes on seeds the training's evaluations never used, the
+figure to read when the `eval_episodes` evaluations are noisier than the differences between seeds.
 """
 
 from __future__ import annotations
@@ -48,6 +51,21 @@ class RunResult:
     first_step_at_target: int | None
     wall_time_s: float | None
     steps_per_s: float | None
+    reevaluated: float | None = None
+
+
+# Training evaluates on seeds from config.seed + 1_000_000 on; re-evaluations start past them.
+REEVALUATION_SEED_OFFSET = 2_000_000
+
+
+def reevaluate(run: RunResult, episodes: int) -> RunResult:
+    """`run` with its final checkpoint's mean return over `episodes` fresh deterministic episodes."""
+    from dataclasses import replace
+
+    from ddpg import DDPG
+
+    result = DDPG.load(run.run_dir).evaluate(episodes, run.seed + REEVALUATION_SEED_OFFSET)
+    return replace(run, reevaluated=result.mean_return)
 
 
 def read_run(run_dir: Path, target: float | None) -> RunResult:
@@ -95,9 +113,12 @@ def table(results: list[RunResult], target: float | None) -> str:
     groups: dict[tuple[str, str], list[RunResult]] = {}
     for r in results:
         groups.setdefault((r.env_id, r.algo), []).append(r)
+    episodes = [r for r in results if r.reevaluated is not None]
+    extra = " final, re-evaluated |" if episodes else ""
     lines = [
-        f"| env | algo | seeds | steps | final eval | best eval | first step ≥ {target} | wall time (min) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| env | algo | seeds | steps | final eval | best eval | first step ≥ {target} "
+        f"| wall time (min) |{extra}",
+        "|---|---|---|---|---|---|---|---|" + ("---|" if episodes else ""),
     ]
     for (env_id, algo), runs in sorted(groups.items()):
         reached = [r.first_step_at_target for r in runs]
@@ -107,6 +128,7 @@ def table(results: list[RunResult], target: float | None) -> str:
             f"| {env_id} | {algo} | {len(runs)} | {_median_range([r.steps for r in runs], '{:.0f}')} "
             f"| {_median_range([r.final_eval for r in runs])} | {_median_range([r.best_eval for r in runs])} "
             f"| {reached_text} | {_median_range([(r.wall_time_s or 0) / 60 for r in runs])} |"
+            + (f" {_median_range([r.reevaluated for r in runs])} |" if episodes else "")
         )
     return "\n".join(lines)
 
@@ -175,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     tab = sub.add_parser("table", help="summarise existing run directories")
     tab.add_argument("run_dirs", type=Path, nargs="+")
     tab.add_argument("--target", type=float)
+    for p in (run, tab):
+        p.add_argument(
+            "--reevaluate", type=int, metavar="N", help="re-evaluate final policies over N episodes"
+        )
     args = parser.parse_args(argv)
 
     if args.command == "speed":
@@ -184,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {update_rate(changes, args.updates):.0f} |")
         return 0
     if args.command == "table":
-        print(table([read_run(d, args.target) for d in args.run_dirs], args.target))
+        results = [read_run(d, args.target) for d in args.run_dirs]
+        if args.reevaluate:
+            results = [reevaluate(r, args.reevaluate) for r in results]
+        print(table(results, args.target))
         return 0
 
     target, budget = TARGETS.get((args.env, args.algo), (None, None))
@@ -198,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--steps", str(steps)] if steps else []
         cmd += ["--set", "progress=false", "video=false", *overrides]
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        results.append(read_run(run_dir, target))
+        result = read_run(run_dir, target)
+        results.append(reevaluate(result, args.reevaluate) if args.reevaluate else result)
     print(f"{machine()}, {datetime.now(UTC):%Y-%m-%d} UTC, torch threads 1")
     print(table(results, target))
     return 0
