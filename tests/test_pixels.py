@@ -165,28 +165,3 @@ def test_encoder_features_are_bounded_by_layer_norm_and_tanh():
     features = encoder(torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8))
     assert features.shape == (5, 10) and encoder.out_features == 10
     assert features.abs().max() <= 1.0
-
-
-def test_pixel_run_trains_with_prioritized_replay_and_n_step_returns(tmp_path):
-    config = Config(
-        env_id="tests.helpers:PixelEnv",
-        hidden_sizes=[8, 8],
-        conv_channels=[4],
-        conv_strides=[2],
-        batch_size=8,
-        buffer_size=64,
-        learning_starts=20,
-        max_episode_steps=15,
-        eval_episodes=1,
-        eval_every=10_000,
-        log_every=10,
-        prioritized=True,
-        n_step=3,
-        progress=False,
-        video=False,
-    )
-    agent = DDPG(config=config)
-    summary = agent.learn(100, run_dir=tmp_path / "run")
-    assert agent.updates > 0 and np.isfinite(summary["final_eval_mean_return"])
-    batch = agent.buffer.sample(8, np.random.default_rng(0))
-    assert batch.obs.dtype == np.uint8 and batch.weight is not None and batch.discount is not None
