@@ -113,12 +113,12 @@ def table(results: list[RunResult], target: float | None) -> str:
     groups: dict[tuple[str, str], list[RunResult]] = {}
     for r in results:
         groups.setdefault((r.env_id, r.algo), []).append(r)
-    episodes = [r for r in results if r.reevaluated is not None]
-    extra = " final, re-evaluated |" if episodes else ""
+    reevaluated = any(r.reevaluated is not None for r in results)
+    extra = " final, re-evaluated |" if reevaluated else ""
     lines = [
         f"| env | algo | seeds | steps | final eval | best eval | first step ≥ {target} "
         f"| wall time (min) |{extra}",
-        "|---|---|---|---|---|---|---|---|" + ("---|" if episodes else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if reevaluated else ""),
     ]
     for (env_id, algo), runs in sorted(groups.items()):
         reached = [r.first_step_at_target for r in runs]
@@ -128,7 +128,7 @@ def table(results: list[RunResult], target: float | None) -> str:
             f"| {env_id} | {algo} | {len(runs)} | {_median_range([r.steps for r in runs], '{:.0f}')} "
             f"| {_median_range([r.final_eval for r in runs])} | {_median_range([r.best_eval for r in runs])} "
             f"| {reached_text} | {_median_range([(r.wall_time_s or 0) / 60 for r in runs])} |"
-            + (f" {_median_range([r.reevaluated for r in runs])} |" if episodes else "")
+            + (f" {_median_range([r.reevaluated for r in runs])} |" if reevaluated else "")
         )
     return "\n".join(lines)
 

@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 import pytest
+import torch
 import yaml
 
 from ddpg import DDPG
@@ -8,6 +10,7 @@ from ddpg.cli import main
 from ddpg.config import Config, ConfigError, from_dict, resolve
 from ddpg.networks import CriticEnsemble
 from ddpg.prioritized import PrioritizedReplayBuffer
+from ddpg.replay import FrameReplayBuffer
 
 
 def test_td3_fills_the_td3_paper_defaults():
@@ -101,11 +104,6 @@ def test_training_with_prioritized_replay_moves_priorities_off_the_initial_maxim
 def test_every_combination_trains_on_states_and_pixels_and_reloads(
     tmp_path, env_id, algo, prioritized, n_step
 ):
-    import numpy as np
-    import torch
-
-    from ddpg.replay import FrameReplayBuffer
-
     pixels = env_id.endswith("PixelEnv")
     config = Config(
         env_id=env_id,
