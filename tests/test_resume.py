@@ -193,6 +193,8 @@ def test_checkpoints_keep_the_last_k_and_the_best_evaluation(reference):
     best = max(evals, key=lambda r: float(r["mean_return"]))
     assert os.readlink(checkpoints / "best") == f"best_step_{int(best['step']):09d}"
     assert DDPG.load(checkpoints / "best").step == int(best["step"])
+    assert DDPG.load(reference, checkpoint="best").step == int(best["step"])
+    assert DDPG.load(reference, checkpoint="step_000000500").step == 500
     assert len(list(checkpoints.glob("best_step_*"))) == 1
 
 

@@ -311,24 +311,13 @@ def _require_run(run_dir: Path) -> None:
         raise UsageError(f"{run_dir} has no checkpoint (checkpoints/latest); is it a ddpg run directory?")
 
 
-def _checkpoint_dir(run_dir: Path, name: str) -> Path:
-    """RUN_DIR/checkpoints/NAME, refused in one line (with the names there are) when it is not kept."""
-    if name == "latest" and (run_dir / "manifest.json").exists():
-        return run_dir  # a directory written by DDPG.save, not a run directory
-    checkpoints = run_dir / "checkpoints"
-    if Path(name).name != name or not (checkpoints / name / "manifest.json").exists():
-        kept = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
-        raise UsageError(f"{run_dir} has no checkpoint {name!r}; it keeps: {', '.join(kept) or 'none'}")
-    return checkpoints / name
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .trainer import DDPG
 
     _require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
-    agent = DDPG.load(_checkpoint_dir(args.run_dir, args.checkpoint))
+    agent = DDPG.load(args.run_dir, checkpoint=args.checkpoint)
     result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
     if args.json:
         out = result.to_json()

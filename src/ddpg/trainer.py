@@ -177,7 +177,7 @@ class DDPG:
         self._frames = self.buffer if pixel_nstep else None
         if config.prioritized:
             self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
-        # One n-step window per env: a window never mixes two envs' steps. None for 1-step returns.
+        # One n-step window per env: a window never mixes two envs' steps. No window for 1-step returns.
         windows = config.n_envs if config.n_step > 1 else 0
         self.nsteps = [NStepAggregator(config.n_step, config.gamma) for _ in range(windows)]
         self.noise = ActionNoise(config.noise, action_dim, self.rng, config.n_envs)
@@ -532,11 +532,18 @@ class DDPG:
         ckpt.write_checkpoint(Path(directory), tensors, meta, extra)
 
     @classmethod
-    def load(cls, directory: Path | str, env: gym.Env | None = None) -> DDPG:
-        """An agent from `save`'s directory (or a run directory: its latest checkpoint)."""
+    def load(cls, directory: Path | str, env: gym.Env | None = None, checkpoint: str = "latest") -> DDPG:
+        """An agent from `save`'s directory, or from a run directory's `checkpoint`: `latest`, `best` or
+        a kept `step_N`."""
         directory = Path(directory)
-        if (directory / "checkpoints" / "latest").exists():
-            directory = directory / "checkpoints" / "latest"
+        checkpoints = directory / "checkpoints"
+        if checkpoints.is_dir() or checkpoint != "latest":
+            if Path(checkpoint).name != checkpoint or not (checkpoints / checkpoint / ckpt.MANIFEST).exists():
+                kept = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
+                raise ckpt.CheckpointError(
+                    f"{directory} has no checkpoint {checkpoint!r}; it keeps: {', '.join(kept) or 'none'}"
+                )
+            directory = checkpoints / checkpoint
         tensors, meta = ckpt.read_checkpoint(directory)
         return cls._from_checkpoint(directory, tensors, meta, env)
 
