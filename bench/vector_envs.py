@@ -30,6 +30,7 @@ import torch
 
 from ddpg import DDPG
 from ddpg.config import resolve
+from ddpg.guards import usable_cpus
 
 SETTINGS = [(1, "sync"), (2, "sync"), (2, "async"), (4, "async")]
 
@@ -99,7 +100,7 @@ def main() -> None:
         f"{args.env}{f' ({args.work_ms} ms a step)' if args.work_ms else ''}, "
         f"{'1 update per transition' if args.updates else 'collection only'}, "
         f"{args.steps} steps x {args.rounds} rounds; {platform.processor() or platform.machine()}, "
-        f"{len(os.sched_getaffinity(0))} CPUs, load {load:.1f}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{usable_cpus()} CPUs, load {load:.1f}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     print("| n_envs | vectorization | steps/s (median) | range | vs n_envs=1 |")
     print("|---|---|---|---|---|")
