@@ -77,6 +77,27 @@ class PixelEnv(CountingEnv):
         return np.full((12, 12, 3), min(self.t * 10, 255), dtype=np.uint8)
 
 
+class TaggedPixelEnv(PixelEnv):
+    """(12, 12, 3) frames that say which env and which moment they show: channel 0 is 10·t, channel 1
+    a tag drawn from the first seed the env was given, channel 2 the episode number. Episodes end at a
+    length set by the tag, so envs stepped together start and end their episodes at different steps."""
+
+    def __init__(self, render_mode: str | None = None):
+        super().__init__(render_mode=render_mode)
+        self.tag = 0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None and self.tag == 0:
+            self.tag = seed % 250 + 1
+            self.terminate_at = 4 + self.tag % 5
+        return super().reset(seed=seed, options=options)
+
+    def _obs(self):
+        frame = np.empty((12, 12, 3), dtype=np.uint8)
+        frame[..., 0], frame[..., 1], frame[..., 2] = self.t * 10, self.tag, self.episode % 256
+        return frame
+
+
 def nan_reward(pose) -> float:
     return float("nan")
 

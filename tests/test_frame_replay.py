@@ -134,10 +134,25 @@ def test_saved_state_restores_the_buffer_exactly():
     a, b = frames.sample(16, np.random.default_rng(1)), restored.sample(16, np.random.default_rng(1))
     for name in ("obs", "action", "reward", "next_obs", "terminated"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    obs = frames._previous_next
+    obs = frames._previous_next[0]
     for buffer in (frames, restored):  # the open episode continues in both
         buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False)
     np.testing.assert_array_equal(frames.transitions().obs, restored.transitions().obs)
+
+
+def test_a_checkpoint_written_before_streams_existed_still_loads():
+    # Such checkpoints hold one previous observation and four counters, and no `has_previous`.
+    env, _, frames = naive_and_frames(capacity=40)
+    fill([frames], env, steps=90)
+    saved = {k: v.copy() for k, v in frames.arrays().items() if k != "has_previous"}
+    saved["previous_next"] = saved["previous_next"][0]
+    restored = FrameReplayBuffer(40, env.observation_space.shape, 1, frame_stack=3)
+    restored.load_arrays(saved)
+    obs = frames._previous_next[0]
+    for buffer in (frames, restored):
+        buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False)
+    np.testing.assert_array_equal(frames.transitions().obs, restored.transitions().obs)
+    assert len(saved["counters"]) == 4
 
 
 def fill_nstep(naive, frames, env, steps, n, gamma=0.9, seed=0):
@@ -199,3 +214,91 @@ def test_n_step_frame_buffer_state_round_trips_with_steps_and_discounts():
     a, b = frames.transitions(), restored.transitions()
     for name in ("obs", "next_obs", "discount"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def fill_streams(naive, frames, envs, steps, n=1, gamma=0.9, seed=0):
+    """Step several envs in turn, as a vector env does, each the stream of its index; with n > 1 the
+    trainer's per-env n-step windows. Every transition goes to both buffers in the same order."""
+    rng = np.random.default_rng(seed)
+    windows = [NStepAggregator(n, gamma) for _ in envs]
+    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    for _ in range(steps):
+        for i, env in enumerate(envs):
+            action = rng.uniform(-1, 1, 1).astype(np.float32)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            if n == 1:
+                naive.add(obs[i], action, reward, next_obs, terminated)
+                frames.add(obs[i], action, reward, next_obs, terminated, stream=i)
+            else:
+                frames.observe(obs[i], next_obs, stream=i)
+                for t in windows[i].push(Transition(obs[i], action, reward, next_obs, terminated, truncated)):
+                    naive.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
+                    frames.add(
+                        t.obs,
+                        t.action,
+                        t.reward,
+                        t.next_obs,
+                        t.terminated,
+                        t.discount,
+                        steps=t.steps,
+                        stream=i,
+                    )
+            obs[i] = env.reset()[0] if terminated or truncated else next_obs
+
+
+def stream_buffers(capacity, k, n, p_ends, max_len=12):
+    envs = [FrameStack(NoiseFrames(p_end=p, max_len=max_len), k) for p in p_ends]
+    shape = envs[0].observation_space.shape
+    naive = ReplayBuffer(capacity, shape, 1, obs_dtype=np.uint8, store_discount=n > 1)
+    frames = FrameReplayBuffer(capacity, shape, 1, frame_stack=k, n_step=n, streams=len(envs))
+    return envs, naive, frames
+
+
+@pytest.mark.parametrize(("k", "n"), [(3, 1), (4, 1), (3, 3), (2, 5)])
+def test_several_streams_interleaved_rebuild_each_envs_stacks_exactly(k, n):
+    # Three envs stepped in turn: their frames interleave, each episode's stack is its own env's.
+    envs, naive, frames = stream_buffers(60, k, n, p_ends=[0.1, 0.05, 0.2])
+    fill_streams(naive, frames, envs, steps=150, n=n)
+    got, want = frames.transitions(), naive.transitions()
+    m = len(got.reward)
+    assert len(naive) == 60 and m >= 40  # short episodes cost frames: a few leave early
+    names = ("obs", "action", "reward", "next_obs", "terminated") + (("discount",) if n > 1 else ())
+    for name in names:
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name)[-m:], err_msg=name)
+    assert set(frames.stream[: len(frames)]) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_stream_of_very_short_episodes_evicts_the_oldest_of_all_streams_first(n):
+    # Env 1 ends nearly every step and uses up its frame ring first: the transitions that leave early
+    # are the oldest of all envs, so what remains is still the newest run of the naive buffer.
+    envs, naive, frames = stream_buffers(40, 3, n, p_ends=[0.0, 0.9], max_len=1000)
+    fill_streams(naive, frames, envs, steps=200, n=n)
+    got, want = frames.transitions(), naive.transitions()
+    m = len(got.reward)
+    assert 0 < m < 40
+    for name in ("obs", "next_obs", "reward"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name)[-m:], err_msg=name)
+
+
+def test_several_streams_round_trip_through_saved_state_and_continue_alike():
+    envs, naive, frames = stream_buffers(50, 3, 1, p_ends=[0.1, 0.3])
+    fill_streams(naive, frames, envs, steps=70)
+    restored = FrameReplayBuffer(50, envs[0].observation_space.shape, 1, frame_stack=3, streams=2)
+    restored.load_arrays({k: v.copy() for k, v in frames.arrays().items()})
+    for buffer in (frames, restored):  # both streams' open episodes continue in both buffers
+        for s in (1, 0, 1):
+            obs = buffer._previous_next[s]
+            buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False, stream=s)
+    a, b = frames.transitions(), restored.transitions()
+    for name in ("obs", "next_obs", "reward"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    with pytest.raises(ValueError, match="does not fit"):  # a buffer of one stream refuses two
+        FrameReplayBuffer(50, envs[0].observation_space.shape, 1, frame_stack=3).load_arrays(frames.arrays())
+
+
+def test_a_stream_out_of_range_is_refused():
+    buffer = FrameReplayBuffer(10, (3, 6, 5), 1, frame_stack=1, streams=2)
+    frame = np.zeros((3, 6, 5), np.uint8)
+    with pytest.raises(ValueError, match="stream 2"):
+        buffer.add(frame, np.zeros(1, np.float32), 0.0, frame, False, stream=2)

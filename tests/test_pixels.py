@@ -160,6 +160,41 @@ def test_pixel_training_smoke_run_uses_the_frame_buffer_and_checkpoints(tmp_path
     np.testing.assert_array_equal(loaded.act(obs), agent.act(obs))
 
 
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_several_pixel_envs_keep_each_envs_frames_in_its_own_stacks(tmp_path, n_step):
+    # Three envs whose episodes end at different steps: every stored observation and next observation
+    # must show one env's one episode, at consecutive moments (the first repeated at an episode start).
+    config = Config(
+        **{**TINY, "learning_starts": 30},
+        env_id="tests.helpers:TaggedPixelEnv",
+        n_envs=3,
+        vectorization="sync",
+        n_step=n_step,
+        buffer_size=200,
+        total_steps=150,
+        conv_strides=[2, 1, 1],
+    )
+    agent = DDPG(config=config)
+    agent.learn(run_dir=tmp_path / "run")
+    stored = agent.buffer.transitions()
+    k = config.frame_stack
+    steps = (
+        np.rint(np.log(stored.discount) / np.log(config.gamma)) if n_step > 1 else np.ones(len(stored.obs))
+    )
+    tags = set()
+    for obs, next_obs, j in zip(stored.obs, stored.next_obs, steps):
+        now, later = obs.reshape(k, 3, 12, 12)[:, :, 0, 0], next_obs.reshape(k, 3, 12, 12)[:, :, 0, 0]
+        frames = np.concatenate([now, later])
+        assert len({tuple(f[1:]) for f in frames}) == 1  # one env, one episode
+        t = now[:, 0] // 10
+        assert set(np.diff(t)) <= {0, 1} and (np.diff(t) == 0).sum() == k - 1 - min(t[-1], k - 1)
+        assert later[-1, 0] // 10 == t[-1] + j
+        tags.add(int(now[0, 1]))
+    pending = sum(len(w.window) for w in agent.nsteps)  # n-step: each env's last steps wait for more
+    assert len(tags) == 3 and len(stored.obs) == 150 - pending
+    agent.close()
+
+
 def test_encoder_features_are_bounded_by_layer_norm_and_tanh():
     encoder = ConvEncoder((3, 16, 16), [4], 3, [2], features=10)
     features = encoder(torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8))

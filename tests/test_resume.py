@@ -392,6 +392,14 @@ def test_pixel_run_with_prioritized_n_step_replay_resumes_exactly(tmp_path):
     assert_continues_like_a(agent, tmp_path)
 
 
+def test_pixel_run_with_several_envs_resumes_each_envs_frames_exactly(tmp_path):
+    config = Config(**TINY_PIXELS, n_envs=2, vectorization="sync", prioritized=True, n_step=3)
+    agent = resumed_at(config, 56, tmp_path)
+    assert agent.buffer.buffer.streams == 2
+    assert_continues_like_a(agent, tmp_path)
+    agent.close()
+
+
 @pytest.mark.parametrize("vectorization", ["sync", "async"])
 def test_run_with_several_envs_resumes_each_envs_episode_exactly(tmp_path, vectorization):
     # Three envs, checkpointed mid-episode (step 72 = 24 steps each, episodes of 37), each with its own

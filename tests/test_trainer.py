@@ -189,9 +189,7 @@ def test_several_envs_need_a_total_that_is_a_multiple_of_n_envs():
         Config(**SMALL, n_envs=3, total_steps=100)
 
 
-def test_several_envs_are_refused_with_pixels_and_with_an_env_that_cannot_be_remade():
-    with pytest.raises(ValueError, match="n_envs must be 1 with pixels"):
-        Config(**SMALL, n_envs=2, total_steps=100, pixels=True)
+def test_several_envs_are_refused_with_an_env_that_cannot_be_remade():
     from .helpers import CountingEnv
 
     with pytest.raises(EnvError, match="made again"):

@@ -183,7 +183,6 @@ class Config:
             "total_steps",
             f"({self.total_steps}) must be a multiple of n_envs ({self.n_envs})",
         )
-        _check(not (self.pixels and self.n_envs > 1), "n_envs", "must be 1 with pixels (not supported yet)")
         _check(self.eval_every >= 1, "eval_every", "must be >= 1")
         _check(self.eval_episodes >= 0, "eval_episodes", "must be >= 0")
         _check(self.log_every >= 1, "log_every", "must be >= 1")

@@ -144,8 +144,6 @@ class DDPG:
                 self._env_recipe = (env.spec.id, kwargs, env.spec.max_episode_steps)
             env = wrap_env(env, config)
         check_spaces(env, config.env_id)
-        if config.n_envs > 1 and is_stacked_pixel_space(env.observation_space):
-            raise EnvError("n_envs > 1 does not work with pixel observations yet; set n_envs=1")
         if config.n_envs > 1 and self._env_recipe is None:
             raise EnvError("n_envs > 1 needs an environment that can be made again (an id or a spec)")
         self.env = env
@@ -166,15 +164,20 @@ class DDPG:
         self.rng = np.random.default_rng(config.seed)
         if is_stacked_pixel_space(env.observation_space):
             self.buffer = FrameReplayBuffer(
-                config.buffer_size, self.obs_shape, action_dim, config.frame_stack, n_step=config.n_step
+                config.buffer_size,
+                self.obs_shape,
+                action_dim,
+                config.frame_stack,
+                n_step=config.n_step,
+                streams=config.n_envs,  # each env's frames chain on their own
             )
         else:
             self.buffer = ReplayBuffer(
                 config.buffer_size, self.obs_shape, action_dim, store_discount=config.n_step > 1
             )
         # n-step pixel replay records every step's frames itself; the aggregator's output refers to them.
-        pixel_nstep = isinstance(self.buffer, FrameReplayBuffer) and config.n_step > 1
-        self._frames = self.buffer if pixel_nstep else None
+        self._pixels = isinstance(self.buffer, FrameReplayBuffer)
+        self._frames = self.buffer if self._pixels and config.n_step > 1 else None
         if config.prioritized:
             self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
         # One n-step window per env: a window never mixes two envs' steps. No window for 1-step returns.
@@ -321,14 +324,16 @@ class DDPG:
         return result.episodes
 
     def _store(self, env: int, transition: Transition) -> None:
+        # Frames are chained per env: the pixel buffer needs to know which env a transition came from.
+        stream = {"stream": env} if self._pixels else {}
         if not self.nsteps:
             t = transition
-            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated)
+            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, **stream)
             return
         if self._frames is not None:
-            self._frames.observe(transition.obs, transition.next_obs)
+            self._frames.observe(transition.obs, transition.next_obs, **stream)
         for t in self.nsteps[env].push(transition):
-            steps = {"steps": t.steps} if self._frames is not None else {}
+            steps = {"steps": t.steps, **stream} if self._frames is not None else {}
             self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount, **steps)
 
     def _update_rounds(self, before: int) -> int:
