@@ -83,6 +83,11 @@ def main() -> None:
     parser.add_argument("--updates", action="store_true", help="one update per transition")
     parser.add_argument("--work-ms", type=float, help="instead of --env: Pendulum costing N ms a step")
     args = parser.parse_args()
+    if args.steps < 1:
+        parser.error("--steps must be >= 1")
+    # Every setting's total_steps must be a multiple of its n_envs: round up to one of them all.
+    largest = max(n for n, _ in SETTINGS)
+    args.steps = -(-args.steps // largest) * largest
     env_kwargs = []
     if args.work_ms is not None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # envs import it as bench.vector_envs

@@ -215,7 +215,9 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._camera.render(self._texture, self._colours, self._sky, self._pose)
 
     def _info(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.lane_pose)
+        # Every field is a float, a bool or a tuple of floats: a shallow copy is a safe one, and
+        # dataclasses.asdict's recursive deep copy took a fifth of a step (89 against 72 µs at 32x32).
+        return dict(vars(self.lane_pose))
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
