@@ -172,3 +172,16 @@ def test_evaluate_of_a_checkpoint_not_kept_lists_the_kept_ones(checkpointed_run,
     assert main(["evaluate", str(checkpointed_run), "--checkpoint", name]) == 2
     line = error_line(capsys)
     assert f"no checkpoint {name!r}" in line and "step_000000300" in line and "best" in line
+
+
+@pytest.mark.parametrize("command", ["train", "resume"])
+def test_train_and_resume_shut_their_env_subprocesses_down(tmp_path, command):
+    # Left to the interpreter's exit, the workers found their pipes closed and printed tracebacks.
+    import multiprocessing
+
+    run = tmp_path / "run"
+    args = ["--env", "Pendulum-v1", "--steps", "100", "--run-dir", str(run), *FAST, "n_envs=2"]
+    assert main(["train", *args]) == 0
+    if command == "resume":
+        assert main(["resume", str(run), "--steps", "200"]) == 0
+    assert multiprocessing.active_children() == []

@@ -298,9 +298,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         resumable = (run_dir / "checkpoints" / "latest").exists()
         hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
-    agent = DDPG(config.env_id, config)  # makes and checks the env before anything is written
-    print(f"run directory: {run_dir}", flush=True)
-    _report(agent.learn(run_dir=run_dir), config.eval_episodes, run_dir)
+    with DDPG(config.env_id, config) as agent:  # makes and checks the env before anything is written
+        print(f"run directory: {run_dir}", flush=True)
+        _report(agent.learn(run_dir=run_dir), config.eval_episodes, run_dir)
     return 0
 
 
@@ -317,8 +317,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
-    agent = DDPG.load(args.run_dir, checkpoint=args.checkpoint)
-    result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
+    with DDPG.load(args.run_dir, checkpoint=args.checkpoint) as agent:
+        result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
     if args.json:
         out = result.to_json()
         print(json.dumps({k: out[k] for k in ("mean_return", "std_return", "episodes", "info_means")}))
@@ -350,13 +350,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     if not args.run_dir.is_dir():
         raise UsageError(f"run directory {args.run_dir} does not exist")
-    agent = DDPG.resume(args.run_dir, total_steps=args.steps)
-    if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
-        agent.finish(args.run_dir)
-        print(f"{args.run_dir} had trained all {agent.step} steps; wrote summary.json and plots/training.png")
-        return 0
-    print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
-    _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
+    with DDPG.resume(args.run_dir, total_steps=args.steps) as agent:
+        if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
+            agent.finish(args.run_dir)
+            wrote = "wrote summary.json and plots/training.png"
+            print(f"{args.run_dir} had trained all {agent.step} steps; {wrote}")
+            return 0
+        print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
+        _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
     return 0
 
 

@@ -215,7 +215,8 @@ def run_trial(config: dict[str, Any], run_dir: str, threads: int = 1) -> dict[st
         shutil.rmtree(path)  # the remains of an interrupted attempt: logs are append-only
     try:
         cfg = from_dict(config)
-        summary = DDPG(cfg.env_id, cfg).learn(run_dir=path)
+        with DDPG(cfg.env_id, cfg) as agent:
+            summary = agent.learn(run_dir=path)
         return {"status": "ok", "final_eval": summary["final_eval_mean_return"]}
     except Exception as e:
         path.mkdir(parents=True, exist_ok=True)

@@ -228,6 +228,13 @@ class DDPG:
             self._eval_env.close()
             self._eval_env = None
 
+    def __enter__(self) -> DDPG:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Subprocess envs left to the interpreter's exit find their pipes closed and print tracebacks.
+        self.close()
+
     # ------------------------------------------------------------------------------------------------
     # Training
 
