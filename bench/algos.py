@@ -8,11 +8,14 @@ reached the target, steps, and wall time. Figures go to docs/BENCHMARKS.md.
     python bench/algos.py run --env Hopper-v5 --algo td3 --steps 1000000 --target 3000 -- n_step=1
     python bench/algos.py table runs/bench/*  --target 93     # summarise runs already made
     python bench/algos.py table runs/bench/* --reevaluate 100  # and re-evaluate each final policy
+    python bench/algos.py table runs/h* --reevaluate 100 --checkpoints latest best  # and each best
     python bench/algos.py speed                               # update rate of each switch
 
 Everything after `--` is passed to `ddpg train --set`. `--reevaluate N` adds a column: each run's
 final checkpoint evaluated again over N episodes on seeds the training's evaluations never used, the
 figure to read when the `eval_episodes` evaluations are noisier than the differences between seeds.
+`--checkpoints latest best` adds one column per checkpoint named (`best`: the best evaluation's, the
+figure papers that report the maximum of an evaluation curve compare with).
 """
 
 from __future__ import annotations
@@ -51,25 +54,32 @@ class RunResult:
     first_step_at_target: int | None
     wall_time_s: float | None
     steps_per_s: float | None
-    reevaluated: float | None = None
+    target: float | None  # the return `first_step_at_target` looked for
+    reevaluated: tuple[tuple[str, float], ...] = ()  # (checkpoint, mean return) per re-evaluation
 
 
 # Training evaluates on seeds from config.seed + 1_000_000 on; re-evaluations start past them.
 REEVALUATION_SEED_OFFSET = 2_000_000
 
 
-def reevaluate(run: RunResult, episodes: int) -> RunResult:
-    """`run` with its final checkpoint's mean return over `episodes` fresh deterministic episodes."""
+def reevaluate(run: RunResult, episodes: int, checkpoints: list[str]) -> RunResult:
+    """`run` with each named checkpoint's mean return over `episodes` fresh deterministic episodes."""
     from dataclasses import replace
 
     from ddpg import DDPG
 
-    result = DDPG.load(run.run_dir).evaluate(episodes, run.seed + REEVALUATION_SEED_OFFSET)
-    return replace(run, reevaluated=result.mean_return)
+    means = []
+    for name in checkpoints:
+        with DDPG.load(run.run_dir, checkpoint=name) as agent:
+            means.append((name, agent.evaluate(episodes, run.seed + REEVALUATION_SEED_OFFSET).mean_return))
+    return replace(run, reevaluated=tuple(means))
 
 
 def read_run(run_dir: Path, target: float | None) -> RunResult:
+    """The run's figures; `target` None: the issue's target for the run's env and algo, if it has one."""
     config = _read_yaml(run_dir / "config.yaml")
+    if target is None:
+        target = TARGETS.get((config["env_id"], config.get("algo", "ddpg")), (None, None))[0]
     with (run_dir / "eval.csv").open(newline="") as f:
         evals = [(int(r["step"]), float(r["mean_return"])) for r in csv.DictReader(f)]
     summary_path = run_dir / "summary.json"
@@ -91,6 +101,7 @@ def read_run(run_dir: Path, target: float | None) -> RunResult:
         reached[0] if reached else None,
         wall,
         summary.get("train_steps_per_second"),
+        target,
     )
 
 
@@ -109,26 +120,27 @@ def _median_range(values: list[float | None], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}, {fmt.format(max(values))}]"
 
 
-def table(results: list[RunResult], target: float | None) -> str:
+def table(results: list[RunResult]) -> str:
     groups: dict[tuple[str, str], list[RunResult]] = {}
     for r in results:
         groups.setdefault((r.env_id, r.algo), []).append(r)
-    reevaluated = any(r.reevaluated is not None for r in results)
-    extra = " final, re-evaluated |" if reevaluated else ""
+    checkpoints = list(dict.fromkeys(name for r in results for name, _ in r.reevaluated))
+    extra = "".join(f" {'final' if name == 'latest' else name}, re-evaluated |" for name in checkpoints)
     lines = [
-        f"| env | algo | seeds | steps | final eval | best eval | first step ≥ {target} "
+        f"| env | algo | seeds | steps | final eval | best eval | first step at target "
         f"| wall time (min) |{extra}",
-        "|---|---|---|---|---|---|---|---|" + ("---|" if reevaluated else ""),
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(checkpoints),
     ]
     for (env_id, algo), runs in sorted(groups.items()):
         reached = [r.first_step_at_target for r in runs]
         hits = sum(x is not None for x in reached)
-        reached_text = _median_range(reached, "{:.0f}") + f" ({hits}/{len(runs)})"
+        goal = "/".join(f"{t:g}" for t in dict.fromkeys(r.target for r in runs if r.target is not None))
+        reached_text = _median_range(reached, "{:.0f}") + f" ({hits}/{len(runs)} reached {goal or '–'})"
         lines.append(
             f"| {env_id} | {algo} | {len(runs)} | {_median_range([r.steps for r in runs], '{:.0f}')} "
             f"| {_median_range([r.final_eval for r in runs])} | {_median_range([r.best_eval for r in runs])} "
             f"| {reached_text} | {_median_range([(r.wall_time_s or 0) / 60 for r in runs])} |"
-            + (f" {_median_range([r.reevaluated for r in runs])} |" if reevaluated else "")
+            + "".join(f" {_median_range([dict(r.reevaluated).get(n) for r in runs])} |" for n in checkpoints)
         )
     return "\n".join(lines)
 
@@ -201,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(
             "--reevaluate", type=int, metavar="N", help="re-evaluate final policies over N episodes"
         )
+        p.add_argument(
+            "--checkpoints",
+            nargs="+",
+            default=["latest"],
+            metavar="NAME",
+            help="with --reevaluate: the checkpoints to re-evaluate (latest, best, step_N)",
+        )
     args = parser.parse_args(argv)
 
     if args.command == "speed":
@@ -212,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "table":
         results = [read_run(d, args.target) for d in args.run_dirs]
         if args.reevaluate:
-            results = [reevaluate(r, args.reevaluate) for r in results]
-        print(table(results, args.target))
+            results = [reevaluate(r, args.reevaluate, args.checkpoints) for r in results]
+        print(table(results))
         return 0
 
     target, budget = TARGETS.get((args.env, args.algo), (None, None))
@@ -228,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--set", "progress=false", "video=false", *overrides]
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         result = read_run(run_dir, target)
-        results.append(reevaluate(result, args.reevaluate) if args.reevaluate else result)
+        results.append(reevaluate(result, args.reevaluate, args.checkpoints) if args.reevaluate else result)
     print(f"{machine()}, {datetime.now(UTC):%Y-%m-%d} UTC, torch threads 1")
-    print(table(results, target))
+    print(table(results))
     return 0
 
 
