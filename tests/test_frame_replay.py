@@ -297,8 +297,14 @@ def test_several_streams_round_trip_through_saved_state_and_continue_alike():
         FrameReplayBuffer(50, envs[0].observation_space.shape, 1, frame_stack=3).load_arrays(frames.arrays())
 
 
-def test_a_stream_out_of_range_is_refused():
-    buffer = FrameReplayBuffer(10, (3, 6, 5), 1, frame_stack=1, streams=2)
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_a_stream_out_of_range_is_refused(n_step):
+    buffer = FrameReplayBuffer(10, (3, 6, 5), 1, frame_stack=1, n_step=n_step, streams=2)
     frame = np.zeros((3, 6, 5), np.uint8)
-    with pytest.raises(ValueError, match="stream 2"):
-        buffer.add(frame, np.zeros(1, np.float32), 0.0, frame, False, stream=2)
+    discount = 0.9 if n_step > 1 else None
+    for stream in (2, -1):
+        with pytest.raises(ValueError, match=f"stream {stream}"):
+            buffer.add(frame, np.zeros(1, np.float32), 0.0, frame, False, discount, stream=stream)
+        with pytest.raises(ValueError, match=f"stream {stream}"):
+            buffer.observe(frame, frame, stream=stream)
+    assert len(buffer) == 0

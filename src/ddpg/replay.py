@@ -191,7 +191,8 @@ class FrameReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes of all the arrays this buffer allocated."""
-        return sum(getattr(self, name).nbytes for name in self._fields()) + self._later.nbytes
+        links = self._later.nbytes + (self.stream.nbytes if self.streams == 1 else 0)  # not in _fields
+        return sum(getattr(self, name).nbytes for name in self._fields()) + links
 
     def _links(self) -> None:
         """Each stream's oldest stored transition, and for each transition its stream's next one (−1:
@@ -242,6 +243,7 @@ class FrameReplayBuffer:
         steps: int = 1,
         stream: int = 0,
     ) -> None:
+        self._check_stream(stream)
         if self.steps is None:
             if discount is not None:
                 raise ValueError("give a discount only to a buffer made with n_step > 1")
@@ -259,8 +261,7 @@ class FrameReplayBuffer:
 
     def observe(self, obs: np.ndarray, next_obs: np.ndarray, stream: int = 0) -> int:
         """Record one environment step's frames; returns the number of `obs`'s newest frame."""
-        if not 0 <= stream < self.streams:
-            raise ValueError(f"stream {stream} is not one of this buffer's {self.streams}")
+        self._check_stream(stream)
         previous = self._previous_next[stream]
         if previous is None or not np.array_equal(obs, previous):
             frames = self._split(obs)
@@ -276,6 +277,10 @@ class FrameReplayBuffer:
         self._write_frame(self._split(next_obs)[-1], stream)
         self._previous_next[stream] = np.array(next_obs, copy=True)
         return newest
+
+    def _check_stream(self, stream: int) -> None:
+        if not 0 <= stream < self.streams:
+            raise ValueError(f"stream {stream} is not one of this buffer's {self.streams}")
 
     def _store(self, stream: int, newest: int, action: np.ndarray, reward: float, terminated: bool) -> None:
         if self.size == self.capacity:
