@@ -138,3 +138,16 @@ def test_learning_rates_can_be_changed():
     learner.set_learning_rates(1e-5, 2e-5)
     assert learner.actor_opt.param_groups[0]["lr"] == 1e-5
     assert learner.critic_opt.param_groups[0]["lr"] == 2e-5
+
+
+def test_overestimation_is_a_mean_q_above_the_largest_discounted_return_the_rewards_allow():
+    from ddpg.learner import overestimation
+
+    # Rewards up to 3 per step, γ = 0.99: no return above (3 + 0.1 · 3) / 0.01 = 330.
+    assert overestimation(300.0, 3.0, 3.0, 0.99) is None
+    assert "mean Q(s, a) = 400" in overestimation(400.0, 3.0, 3.0, 0.99)
+    # All rewards ≤ 0: an untrained critic near 0 is allowed a tenth of the reward scale per step.
+    assert overestimation(5.0, -0.5, 16.0, 0.99) is None
+    assert overestimation(200.0, -0.5, 16.0, 0.99) is not None
+    # Nothing seen yet (or every reward 0): nothing to compare with.
+    assert overestimation(1e9, -float("inf"), 0.0, 0.99) is None

@@ -205,3 +205,33 @@ def test_box2d_and_mujoco_presets_train_and_evaluate(env_id, algo):
     config = resolve(env_id=env_id, algo=algo, total_steps=300, overrides=overrides)
     summary = DDPG(config=config).learn()
     assert summary["updates"] > 0 and np.isfinite(summary["final_eval_mean_return"])
+
+
+@pytest.mark.parametrize("inflate", [0.0, 1e4])
+def test_a_critic_above_any_possible_return_is_warned_about_once_and_remembered(tmp_path, inflate):
+    # Pendulum's rewards are at most 0 (about −16.3 at worst): no mean Q above 0.1 · 16.3 / (1 − γ) ≈ 163
+    # is a return. The update's reported mean Q is shifted by `inflate`; an honest critic is never flagged.
+    import warnings
+
+    from ddpg.trainer import OverestimationWarning
+
+    agent = DDPG(config=Config(**{**SMALL, "log_every": 10}, compile=False))
+    update = agent.learner.update
+
+    def reported(batch):
+        stats = update(batch)
+        return {**stats, "q_mean": stats["q_mean"] + inflate}
+
+    agent.learner.update = reported
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        agent.learn(600, run_dir=tmp_path / "run")
+    flagged = [w for w in caught if issubclass(w.category, OverestimationWarning)]
+    assert len(flagged) == (1 if inflate else 0)
+    assert -16.5 < agent.reward_max <= 0 and 10 < agent.reward_scale < 16.5
+    if inflate:
+        # The first row of updates.csv: the 10th update, at step 209 (updates start at step 200).
+        assert "step 209: the critic overestimates: mean Q(s, a) = 1e+04" in str(flagged[0].message)
+    resumed = DDPG.resume(tmp_path / "run", total_steps=700)
+    assert (resumed.reward_max, resumed.reward_scale) == (agent.reward_max, agent.reward_scale)
+    assert resumed._overestimation_warned == bool(inflate)  # not again after a resume

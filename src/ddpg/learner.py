@@ -82,6 +82,27 @@ def q_columns(q: torch.Tensor) -> torch.Tensor:
     return q.reshape(q.shape[0], -1)
 
 
+def overestimation(q_mean: float, reward_max: float, reward_scale: float, gamma: float) -> str | None:
+    """Why a batch's mean Q(s, a) cannot be a return, or None when it can.
+
+    No discounted return of rewards at most `reward_max` per step exceeds max(reward_max, 0) / (1 − γ),
+    so a critic above that has learnt its own overestimation (the actor climbs it, and the policy then
+    collapses: the TD3 paper's argument). A tenth of the largest |reward| seen, per step, is allowed
+    on top, so that an untrained critic near 0 on a task of negative rewards is not flagged.
+    """
+    if reward_scale <= 0:  # no reward seen yet, or every one 0: nothing bounds Q usefully
+        return None
+    bound = (max(reward_max, 0.0) + 0.1 * reward_scale) / (1.0 - gamma)
+    if q_mean <= bound:
+        return None
+    return (
+        f"the critic overestimates: mean Q(s, a) = {q_mean:.4g}, but no return can exceed about "
+        f"{bound:.4g} with the rewards seen (at most {reward_max:.4g} per step, γ = {gamma:g}); "
+        "the actor is following the error. TD3's twin critics (--algo td3), a lower critic_lr or "
+        "grad_clip_norm usually cure it, and checkpoints/best keeps the best policy so far"
+    )
+
+
 @torch.no_grad()
 def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """θ' ← τ θ + (1 − τ) θ'. Batch-norm running statistics are copied: they are not learned."""

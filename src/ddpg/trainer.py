@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import random
 import re
@@ -32,7 +33,7 @@ from .envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from .evaluation import EvalResult, evaluate
 from .fast import UpdateChoice, choose_update, planned_updates
 from .guards import check_resources
-from .learner import Learner, LearnerSettings, TensorBatch
+from .learner import Learner, LearnerSettings, TensorBatch, overestimation
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress, TeeLog, TensorBoardLog
 from .networks import ActionScale, build_networks
 from .noise import ActionNoise, schedule_factor
@@ -70,6 +71,10 @@ class TrainingDiverged(RuntimeError):
 
 class NonFiniteWarning(UserWarning):
     """A non-finite transition was skipped (`on_nonfinite: skip`)."""
+
+
+class OverestimationWarning(UserWarning):
+    """The critic's Q values exceed any return the rewards seen allow (given once per run)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -193,6 +198,9 @@ class DDPG:
         self._run_dir: Path | None = None
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
         self.update_choice: UpdateChoice | None = None  # picked by learn(): compiled fast path or reference
+        # The largest reward and |reward| of any step so far, which bound what Q can honestly be.
+        self.reward_max, self.reward_scale = -math.inf, 0.0
+        self._overestimation_warned = False
 
     # ------------------------------------------------------------------------------------------------
     # Acting
@@ -328,6 +336,8 @@ class DDPG:
                 self.nsteps[i].clear()
         for i, transition in result.transitions:
             self._store(i, transition)
+            self.reward_max = max(self.reward_max, transition.reward)
+            self.reward_scale = max(self.reward_scale, abs(transition.reward))
         return result.episodes
 
     def _store(self, env: int, transition: Transition) -> None:
@@ -375,6 +385,15 @@ class DDPG:
                     )
                 if files:
                     files.updates.write({"step": self.step, **row})
+                self._check_overestimation(row["q_mean"])
+
+    def _check_overestimation(self, q_mean: float) -> None:
+        if self._overestimation_warned:
+            return
+        message = overestimation(q_mean, self.reward_max, self.reward_scale, self.config.gamma)
+        if message is not None:
+            self._overestimation_warned = True
+            warnings.warn(f"step {self.step}: {message}", OverestimationWarning, stacklevel=2)
 
     def _sample(self) -> Batch:
         c = self.config
@@ -533,6 +552,8 @@ class DDPG:
             meta["training"] = {
                 **state,
                 "best_eval": self.best_eval,
+                "rewards": [None if math.isinf(self.reward_max) else self.reward_max, self.reward_scale],
+                "overestimation_warned": self._overestimation_warned,
                 "last_eval": None if self.last_eval is None else self.last_eval.to_json(),
                 "elapsed": self._elapsed if self._started is None else time.perf_counter() - self._started,
                 "logs": resume.log_sizes(self._run_dir) if self._run_dir is not None else {},
@@ -634,6 +655,10 @@ class DDPG:
             if state["last_eval"] is not None:
                 agent.last_eval = EvalResult(state["last_eval"]["returns"], state["last_eval"]["lengths"])
             agent._elapsed = float(state["elapsed"])
+            # Absent from checkpoints written before the warning existed: start over from none seen.
+            high, scale = state.get("rewards", [None, 0.0])
+            agent.reward_max, agent.reward_scale = -math.inf if high is None else float(high), float(scale)
+            agent._overestimation_warned = bool(state.get("overestimation_warned", False))
             logs = {str(name): int(size) for name, size in state["logs"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ckpt.CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None
