@@ -185,3 +185,23 @@ def test_train_and_resume_shut_their_env_subprocesses_down(tmp_path, command):
     if command == "resume":
         assert main(["resume", str(run), "--steps", "200"]) == 0
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize(("final", "best", "shown"), [(101.5, 3394.0, True), (3394.0, 3394.0, False)])
+def test_train_points_to_the_best_checkpoint_when_the_final_policy_is_worse(
+    monkeypatch, tmp_path, capsys, final, best, shown
+):
+    from ddpg import DDPG
+
+    summary = {
+        "final_eval_mean_return": final,
+        "final_eval_std_return": 52.7,
+        "best_eval_mean_return": best,
+        "best_eval_step": 930000,
+        "train_steps_per_second": 331.0,
+    }
+    monkeypatch.setattr(DDPG, "learn", lambda self, total_steps=None, run_dir=None: summary)
+    run = tmp_path / "run"
+    assert main(["train", "--env", "Pendulum-v1", "--run-dir", str(run), *FAST]) == 0
+    line = f"best evaluation: 3394.0 at step 930000 (ddpg evaluate {run} --checkpoint best)"
+    assert (line in capsys.readouterr().out) == shown

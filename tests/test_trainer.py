@@ -80,6 +80,10 @@ def test_run_directory_holds_the_contract_files(tmp_path):
     ):
         assert key in saved
     assert saved["total_steps"] == 600 and saved["episodes"] == 3  # Pendulum episodes are 200 steps
+    evals = [(float(r["mean_return"]), int(r["step"])) for r in rows(run / "eval.csv")]
+    best, step = max(evals)
+    assert (saved["best_eval_mean_return"], saved["best_eval_step"]) == (best, step)
+    assert (run / "checkpoints" / "best").resolve().name == f"best_step_{step:09d}"
 
 
 def test_no_updates_before_learning_starts(tmp_path):

@@ -69,6 +69,9 @@ def _report(summary: dict, episodes: int, run_dir: Path) -> None:
     mean, std = summary["final_eval_mean_return"], summary["final_eval_std_return"]
     if mean is not None:
         print(f"final evaluation: {mean:.1f} ± {std:.1f} over {episodes} episodes")
+        best, step = summary.get("best_eval_mean_return"), summary.get("best_eval_step")
+        if best is not None and step is not None and best > mean:
+            print(f"best evaluation: {best:.1f} at step {step} (ddpg evaluate {run_dir} --checkpoint best)")
     print(f"{summary['train_steps_per_second']:.0f} steps/s; run directory: {run_dir}")
 
 

@@ -194,6 +194,7 @@ class DDPG:
         self.updates = 0
         self.last_eval: EvalResult | None = None
         self.best_eval: float | None = None  # best mean evaluation return, kept in checkpoints/best
+        self.best_step: int | None = None  # the step of that evaluation
         self._elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
         self._run_dir: Path | None = None
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
@@ -476,6 +477,9 @@ class DDPG:
             "updates": self.updates,
             "final_eval_mean_return": e.mean_return if e else None,
             "final_eval_std_return": e.std_return if e else None,
+            # Kept in checkpoints/best (with a run directory): DDPG's final policy is not always its best.
+            "best_eval_mean_return": self.best_eval,
+            "best_eval_step": self.best_step,
             "train_steps_per_second": total / max(train_wall, 1e-9),
             "wall_time_s": wall,
             "update_path": self.update_choice.path,
@@ -509,7 +513,7 @@ class DDPG:
         mean = self.last_eval.mean_return
         if not np.isfinite(mean) or (self.best_eval is not None and mean <= self.best_eval):
             return
-        self.best_eval = mean
+        self.best_eval, self.best_step = mean, self.step
         name = f"best_step_{self.step:09d}"
         link = directory / "best"
         if link.is_symlink() and os.readlink(link) == name:
@@ -552,6 +556,7 @@ class DDPG:
             meta["training"] = {
                 **state,
                 "best_eval": self.best_eval,
+                "best_step": self.best_step,
                 "rewards": [None if math.isinf(self.reward_max) else self.reward_max, self.reward_scale],
                 "overestimation_warned": self._overestimation_warned,
                 "last_eval": None if self.last_eval is None else self.last_eval.to_json(),
@@ -652,6 +657,7 @@ class DDPG:
         warning = resume.restore(state, arrays, tensors, agent.collector, agent.buffer, agent.nsteps)
         try:
             agent.best_eval = None if state["best_eval"] is None else float(state["best_eval"])
+            agent.best_step = state.get("best_step")  # absent from checkpoints older than it
             if state["last_eval"] is not None:
                 agent.last_eval = EvalResult(state["last_eval"]["returns"], state["last_eval"]["lengths"])
             agent._elapsed = float(state["elapsed"])
