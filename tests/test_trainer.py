@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ddpg import DDPG, Config
-from ddpg.checkpoint import CheckpointError
+from ddpg.checkpoint import CheckpointError, write_manifest
 from ddpg.config import resolve
 from ddpg.envs import EnvError
 from ddpg.trainer import TrainingDiverged
@@ -239,3 +239,12 @@ def test_a_critic_above_any_possible_return_is_warned_about_once_and_remembered(
     resumed = DDPG.resume(tmp_path / "run", total_steps=700)
     assert (resumed.reward_max, resumed.reward_scale) == (agent.reward_max, agent.reward_scale)
     assert resumed._overestimation_warned == bool(inflate)  # not again after a resume
+    # A checkpoint from before the warning existed: the range comes from the rewards in its buffer.
+    meta_file = tmp_path / "run" / "checkpoints" / "latest" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["training"]["rewards"]
+    meta_file.write_text(json.dumps(meta))
+    write_manifest(meta_file.parent)
+    older = DDPG.resume(tmp_path / "run", total_steps=700)
+    assert older.reward_max == pytest.approx(agent.reward_max, abs=1e-5)  # stored as float32
+    assert older.reward_scale == pytest.approx(agent.reward_scale, abs=1e-5)

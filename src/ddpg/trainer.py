@@ -661,9 +661,15 @@ class DDPG:
             if state["last_eval"] is not None:
                 agent.last_eval = EvalResult(state["last_eval"]["returns"], state["last_eval"]["lengths"])
             agent._elapsed = float(state["elapsed"])
-            # Absent from checkpoints written before the warning existed: start over from none seen.
-            high, scale = state.get("rewards", [None, 0.0])
-            agent.reward_max, agent.reward_scale = -math.inf if high is None else float(high), float(scale)
+            if "rewards" in state:
+                high, scale = state["rewards"]
+                agent.reward_max, agent.reward_scale = (
+                    -math.inf if high is None else float(high),
+                    float(scale),
+                )
+            elif len(stored := arrays.get("buffer.reward", ())):  # a checkpoint older than the warning
+                # The buffer's rewards (n-step sums with n_step > 1: a looser bound, never a false alarm).
+                agent.reward_max, agent.reward_scale = float(stored.max()), float(np.abs(stored).max())
             agent._overestimation_warned = bool(state.get("overestimation_warned", False))
             logs = {str(name): int(size) for name, size in state["logs"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
