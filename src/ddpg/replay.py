@@ -58,7 +58,11 @@ class ReplayBuffer:
         next_obs: np.ndarray,
         terminated: bool,
         discount: float | None = None,
+        steps: int = 1,
+        stream: int = 0,
     ) -> None:
+        # `steps` and `stream` place a transition among the frames of a FrameReplayBuffer, which has the
+        # same `add`; a state transition holds both observations whole and needs neither.
         if (discount is None) != (self.discount is None):
             raise ValueError("give a discount exactly when the buffer was made with store_discount=True")
         i = self.pos
@@ -191,8 +195,8 @@ class FrameReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes of all the arrays this buffer allocated."""
-        links = self._later.nbytes + (self.stream.nbytes if self.streams == 1 else 0)  # not in _fields
-        return sum(getattr(self, name).nbytes for name in self._fields()) + links
+        names = dict.fromkeys((*self._fields(), "stream", "_later"))  # with one stream, not in _fields
+        return sum(getattr(self, name).nbytes for name in names)
 
     def _links(self) -> None:
         """Each stream's oldest stored transition, and for each transition its stream's next one (−1:

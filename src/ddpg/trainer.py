@@ -181,8 +181,8 @@ class DDPG:
                 config.buffer_size, self.obs_shape, action_dim, store_discount=config.n_step > 1
             )
         # n-step pixel replay records every step's frames itself; the aggregator's output refers to them.
-        self._pixels = isinstance(self.buffer, FrameReplayBuffer)
-        self._frames = self.buffer if self._pixels and config.n_step > 1 else None
+        pixel_nstep = isinstance(self.buffer, FrameReplayBuffer) and config.n_step > 1
+        self._frames = self.buffer if pixel_nstep else None
         if config.prioritized:
             self.buffer = PrioritizedReplayBuffer(self.buffer, config.per_alpha, config.per_eps)
         # One n-step window per env: a window never mixes two envs' steps. No window for 1-step returns.
@@ -342,17 +342,24 @@ class DDPG:
         return result.episodes
 
     def _store(self, env: int, transition: Transition) -> None:
-        # Frames are chained per env: the pixel buffer needs to know which env a transition came from.
-        stream = {"stream": env} if self._pixels else {}
+        # `stream`: a pixel buffer chains each env's frames on their own.
         if not self.nsteps:
             t = transition
-            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, **stream)
+            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, stream=env)
             return
         if self._frames is not None:
-            self._frames.observe(transition.obs, transition.next_obs, **stream)
+            self._frames.observe(transition.obs, transition.next_obs, stream=env)
         for t in self.nsteps[env].push(transition):
-            steps = {"steps": t.steps, **stream} if self._frames is not None else {}
-            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount, **steps)
+            self.buffer.add(
+                t.obs,
+                t.action,
+                t.reward,
+                t.next_obs,
+                t.terminated,
+                discount=t.discount,
+                steps=t.steps,
+                stream=env,
+            )
 
     def _update_rounds(self, before: int) -> int:
         """Rounds of updates due for the steps after `before` up to now: one per multiple of
