@@ -31,6 +31,11 @@ def test_out_of_range_values_are_refused_naming_the_field(field, value, message)
         from_dict({field: value})
 
 
+def test_batch_norm_and_layer_norm_together_are_refused():
+    with pytest.raises(ConfigError, match="layer_norm cannot be combined with batch_norm"):
+        Config(batch_norm=True, layer_norm=True)
+
+
 def test_batch_larger_than_buffer_is_refused():
     with pytest.raises(ConfigError, match="batch_size.*buffer_size"):
         Config(batch_size=128, buffer_size=64)

@@ -21,18 +21,18 @@ def make_learner(
     action_layer=1,
     batch_norm=False,
     dropout=0.0,
+    layer_norm=False,
     actor_sizes=(16, 16),
     critic_sizes=(16, 16),
     twin_critics=False,
     **kw,
 ) -> Learner:
     torch.manual_seed(0)
-    actor = Actor(OBS, ACT, list(actor_sizes), batch_norm=batch_norm, dropout=dropout)
+    norms = dict(batch_norm=batch_norm, dropout=dropout, layer_norm=layer_norm)
+    actor = Actor(OBS, ACT, list(actor_sizes), **norms)
 
     def make_critic() -> Critic:
-        return Critic(
-            OBS, ACT, list(critic_sizes), action_layer=action_layer, batch_norm=batch_norm, dropout=dropout
-        )
+        return Critic(OBS, ACT, list(critic_sizes), action_layer=action_layer, **norms)
 
     critic = CriticEnsemble([make_critic(), make_critic()]) if twin_critics else make_critic()
     settings = LearnerSettings(gamma=0.9, tau=0.05, actor_lr=1e-2, critic_lr=1e-2, **kw)
@@ -268,7 +268,11 @@ def test_critic_whose_action_never_enters_falls_back_to_the_reference():
     assert choice.path == "eager" and "action" in choice.reason
 
 
-@pytest.mark.parametrize("options", [{"batch_norm": True}, {"dropout": 0.1}], ids=["batch_norm", "dropout"])
+@pytest.mark.parametrize(
+    "options",
+    [{"batch_norm": True}, {"dropout": 0.1}, {"layer_norm": True}],
+    ids=["batch_norm", "dropout", "layer_norm"],
+)
 def test_unsupported_networks_fall_back_to_the_reference_even_when_compile_is_forced(options):
     learner = make_learner(**options)
     choice = choose_update(learner, True, planned_updates=10**6)

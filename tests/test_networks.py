@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from ddpg.networks import ACTOR_FINAL_INIT, CRITIC_FINAL_INIT, ActionScale, Actor, Critic
+from ddpg.config import Config
+from ddpg.networks import ACTOR_FINAL_INIT, CRITIC_FINAL_INIT, ActionScale, Actor, Critic, build_networks
 
 
 def test_actions_stay_within_bounds_for_any_input():
@@ -48,3 +49,24 @@ def test_q_depends_on_the_action():
     torch.nn.init.normal_(critic.out.weight)
     s = torch.zeros(1, 3)
     assert critic(s, torch.tensor([[1.0]])) != critic(s, torch.tensor([[-1.0]]))
+
+
+@pytest.mark.parametrize("layer_norm", [True, False])
+def test_layer_norm_normalises_each_sample_before_every_hidden_relu(layer_norm):
+    torch.manual_seed(0)
+    config = Config(hidden_sizes=[32, 16], layer_norm=layer_norm, algo="td3")
+    actor, critics = build_networks((5,), 2, config)
+    relu_inputs = []
+    for module in [*actor.modules(), *critics.modules()]:
+        if isinstance(module, torch.nn.ReLU):
+            module.register_forward_hook(lambda m, args, out: relu_inputs.append(args[0]))
+    obs = torch.randn(64, 5) * 50 + 7  # far from unit scale, as raw observations are
+    actor(obs)
+    critics(obs, torch.rand(64, 2) * 2 - 1)
+    assert len(relu_inputs) == 2 * 3  # two layers each in the actor and both twin critics
+    normalised = [
+        torch.allclose(x.mean(-1), torch.zeros(64), atol=1e-4)
+        and torch.allclose(x.std(-1, unbiased=False), torch.ones(64), atol=1e-2)
+        for x in relu_inputs
+    ]
+    assert all(normalised) if layer_norm else not any(normalised)

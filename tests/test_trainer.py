@@ -100,8 +100,9 @@ def test_train_freq_and_gradient_steps_set_the_update_cadence():
     assert agent.updates == 3 * (300 // 4 - 100 // 4 + 1)
 
 
-def test_saved_agent_acts_identically_after_load(tmp_path):
-    agent = DDPG(config=Config(**SMALL))
+@pytest.mark.parametrize("options", [{}, {"layer_norm": True}], ids=["plain", "layer_norm"])
+def test_saved_agent_acts_identically_after_load(tmp_path, options):
+    agent = DDPG(config=Config(**SMALL, **options))
     agent.learn(400)
     agent.save(tmp_path / "ckpt")
     loaded = DDPG.load(tmp_path / "ckpt")

@@ -83,6 +83,7 @@ class Config:
     action_layer: int = 1  # hidden layer the action enters the critic at: 0 = with the state
     batch_norm: bool = False
     dropout: float = 0.0
+    layer_norm: bool = False  # LayerNorm after every hidden linear layer, before its ReLU (Baselines)
     # Optimisation
     actor_lr: float = 1e-4
     critic_lr: float = 1e-3
@@ -160,6 +161,7 @@ class Config:
             f"must be in [0, {len(critic_sizes) - 1}] for {len(critic_sizes)} critic hidden layers",
         )
         _check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+        _check(not (self.batch_norm and self.layer_norm), "layer_norm", "cannot be combined with batch_norm")
         _check(self.actor_lr > 0, "actor_lr", "must be > 0")
         _check(self.critic_lr > 0, "critic_lr", "must be > 0")
         _check(self.actor_weight_decay >= 0, "actor_weight_decay", "must be >= 0")

@@ -14,9 +14,9 @@ had made it, and either path can continue where the other stopped.
 
 Covered: MLP actor and critic (any sizes, any `action_layer`), weight decay, gradient clipping,
 learning-rate schedules, n-step discounts, prioritized replay's importance weights, and TD3's switches
-(twin critics, target policy smoothing, policy delay). Anything else (batch norm, dropout, encoders,
-other optimisers or options) makes `unsupported_reason` say why, and the trainer falls back to the
-reference.
+(twin critics, target policy smoothing, policy delay). Anything else (batch norm, layer norm, dropout,
+encoders, other optimisers or options) makes `unsupported_reason` say why, and the trainer falls back to
+the reference.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def unsupported_reason(learner: Learner) -> str | None:
             return f"{name} has an encoder or batch norm"
         for block in module.hidden:
             if [type(m) for m in block] != [nn.Linear, nn.ReLU]:
-                return f"{name} has batch norm or dropout"
+                return f"{name} has batch norm, layer norm or dropout"
     if any(not 0 <= c.action_layer < len(c.hidden) for c in critics):
         return "the action does not enter one of the critic's hidden layers"
     for name, opt in learner.optimizers().items():

@@ -48,12 +48,18 @@ def final_uniform_(layer: nn.Linear, bound: float) -> None:
     nn.init.uniform_(layer.bias, -bound, bound)
 
 
-def _hidden_block(in_features: int, out_features: int, batch_norm: bool, dropout: float) -> nn.Sequential:
+def _hidden_block(
+    in_features: int, out_features: int, batch_norm: bool, dropout: float, layer_norm: bool = False
+) -> nn.Sequential:
     linear = nn.Linear(in_features, out_features)
     fan_in_uniform_(linear)
     layers: list[nn.Module] = [linear]
     if batch_norm:
         layers.append(nn.BatchNorm1d(out_features))
+    if layer_norm:
+        # Before the ReLU, as in OpenAI Baselines' DDPG and Plappert et al. 2018: per-sample, so the
+        # same in training, acting and targets, unlike batch norm.
+        layers.append(nn.LayerNorm(out_features))
     layers.append(nn.ReLU())
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
@@ -71,6 +77,7 @@ class Actor(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.0,
         encoder: nn.Module | None = None,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else nn.Identity()
@@ -78,7 +85,7 @@ class Actor(nn.Module):
         self.input_norm = nn.BatchNorm1d(obs_dim) if batch_norm else nn.Identity()
         sizes = [obs_dim, *hidden_sizes]
         self.hidden = nn.Sequential(
-            *(_hidden_block(i, o, batch_norm, dropout) for i, o in zip(sizes, sizes[1:]))
+            *(_hidden_block(i, o, batch_norm, dropout, layer_norm) for i, o in zip(sizes, sizes[1:]))
         )
         self.out = nn.Linear(sizes[-1], action_dim)
         final_uniform_(self.out, ACTOR_FINAL_INIT)
@@ -99,6 +106,7 @@ class Critic(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.0,
         encoder: nn.Module | None = None,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else nn.Identity()
@@ -110,7 +118,9 @@ class Critic(nn.Module):
         for i, size in enumerate(hidden_sizes):
             if i == action_layer:
                 in_features += action_dim
-            blocks.append(_hidden_block(in_features, size, batch_norm and i < action_layer, dropout))
+            blocks.append(
+                _hidden_block(in_features, size, batch_norm and i < action_layer, dropout, layer_norm)
+            )
             in_features = size
         self.hidden = nn.ModuleList(blocks)
         self.out = nn.Linear(in_features, 1)
@@ -146,11 +156,24 @@ def build_networks(
     if len(obs_shape) == 3:
         return _build_pixel_networks(obs_shape, action_dim, config)
     obs_dim = int(np.prod(obs_shape))
-    actor = Actor(obs_dim, action_dim, config.hidden_sizes, config.batch_norm, config.dropout)
+    actor = Actor(
+        obs_dim,
+        action_dim,
+        config.hidden_sizes,
+        config.batch_norm,
+        config.dropout,
+        layer_norm=config.layer_norm,
+    )
 
     def critic() -> Critic:
         return Critic(
-            obs_dim, action_dim, config.critic_sizes, config.action_layer, config.batch_norm, config.dropout
+            obs_dim,
+            action_dim,
+            config.critic_sizes,
+            config.action_layer,
+            config.batch_norm,
+            config.dropout,
+            layer_norm=config.layer_norm,
         )
 
     return actor, _critics(critic, config)
@@ -235,7 +258,13 @@ def _build_pixel_networks(
     actor_encoder = StopGradient(critic_encoder) if config.share_encoder else encoder()
     features = critic_encoder.out_features
     actor = Actor(
-        features, action_dim, config.hidden_sizes, config.batch_norm, config.dropout, encoder=actor_encoder
+        features,
+        action_dim,
+        config.hidden_sizes,
+        config.batch_norm,
+        config.dropout,
+        encoder=actor_encoder,
+        layer_norm=config.layer_norm,
     )
     critic_encoders = [critic_encoder, encoder()] if config.twin_critics else [critic_encoder]
     critics = [
@@ -247,6 +276,7 @@ def _build_pixel_networks(
             config.batch_norm,
             config.dropout,
             encoder=e,
+            layer_norm=config.layer_norm,
         )
         for e in critic_encoders  # a twin critic has an encoder of its own
     ]
