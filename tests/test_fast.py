@@ -10,7 +10,14 @@ from ddpg.cli import main
 from ddpg.config import ConfigError
 from ddpg.fast import AUTO_COMPILE_MIN_UPDATES, FastActor, FastUpdate, choose_update, unsupported_reason
 from ddpg.learner import Learner, LearnerSettings, TensorBatch
-from ddpg.manual import MatMul
+from ddpg.manual import (
+    MatMul,
+    actor_backward,
+    actor_forward,
+    critic_action_grad,
+    critic_backward,
+    critic_forward,
+)
 from ddpg.networks import Actor, Critic, CriticEnsemble
 from tests.helpers import random_batch
 
@@ -70,6 +77,8 @@ SETTINGS = {
         "actor_weight_decay": 1e-3,
         "grad_clip_norm": 0.1,
     },
+    "layer_norm": {"layer_norm": True},
+    "layer_norm_action_with_state": {"layer_norm": True, "action_layer": 0},
 }
 
 
@@ -96,7 +105,43 @@ def test_hand_written_update_matches_the_reference_over_several_steps(network, o
         expected, got = reference.update(batch), fast(batch)
         for key in expected:
             torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
-    assert_same_state(reference, fast_learner)
+    # LayerNorm's backward subtracts two means, so a near-zero gradient keeps ~1e-3 of float32 rounding,
+    # and Adam turns it into a step of ~lr: 1e-5 here. Its exactness is tested in float64 below.
+    assert_same_state(reference, fast_learner, atol=1e-4 if options.get("layer_norm") else 1e-5)
+
+
+@pytest.mark.parametrize("action_layer", [0, 1, 2])
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_hand_written_gradients_equal_autograd_in_float64(action_layer, layer_norm):
+    torch.manual_seed(0)
+    actor = Actor(OBS, ACT, [24, 16, 8], layer_norm=layer_norm).double()
+    critic = Critic(OBS, ACT, [20, 12, 8], action_layer=action_layer, layer_norm=layer_norm).double()
+    for p in [*actor.parameters(), *critic.parameters()]:
+        p.data += 0.1 * torch.randn_like(p)  # LayerNorm's gain and bias away from 1 and 0
+    obs = torch.randn(B, OBS, dtype=torch.float64)
+    mm = MatMul()
+
+    action = torch.rand(B, ACT, dtype=torch.float64, requires_grad=True)
+    grad_q = torch.randn(B, dtype=torch.float64)
+    *expected, expected_action = torch.autograd.grad(
+        critic(obs, action), [*critic.parameters(), action], grad_q
+    )
+    params = [p.detach() for p in critic.parameters()]
+    q, trace = critic_forward(mm, params, action_layer, obs, action.detach(), layer_norm)
+    torch.testing.assert_close(q, critic(obs, action).detach(), atol=1e-12, rtol=0)
+    for got, want in zip(critic_backward(mm, params, trace, grad_q), expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+    got_action = critic_action_grad(mm, params, action_layer, trace, grad_q, ACT)
+    torch.testing.assert_close(got_action, expected_action, atol=1e-12, rtol=0)
+
+    mu = actor(obs)
+    grad_mu = torch.randn_like(mu)
+    expected = torch.autograd.grad(mu, list(actor.parameters()), grad_mu)
+    params = [p.detach() for p in actor.parameters()]
+    mu_fast, trace = actor_forward(mm, params, obs, layer_norm)
+    torch.testing.assert_close(mu_fast, mu.detach(), atol=1e-12, rtol=0)
+    for got, want in zip(actor_backward(mm, params, trace, mu_fast, grad_mu), expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("kind", ["n_step", "prioritized"])
@@ -122,6 +167,7 @@ TD3 = {
     "smoothing": SMOOTHING,
     "delay": {"policy_delay": 2},
     "td3": {"twin_critics": True, **SMOOTHING, "policy_delay": 2},
+    "td3_layer_norm": {"twin_critics": True, **SMOOTHING, "policy_delay": 2, "layer_norm": True},
 }
 
 
@@ -145,7 +191,7 @@ def run_side_by_side(options: dict, update=None, kind: str = "one_step", steps: 
         torch.testing.assert_close(have_td, want_td, atol=1e-5, rtol=1e-4, msg=f"td_abs at {step}")
         assert have_n == want_n == step + 1
     assert torch.equal(got_rng, expected_rng)  # the same number of draws from the global generator
-    assert_same_state(reference, fast_learner)
+    assert_same_state(reference, fast_learner, atol=1e-4 if options.get("layer_norm") else 1e-5)
 
 
 @pytest.mark.parametrize("matmul", [MatMul(onednn=False), ONEDNN], ids=["linear", "onednn"])
@@ -159,11 +205,12 @@ def test_hand_written_td3_update_matches_the_reference_on_n_step_and_weighted_ba
     run_side_by_side(TD3["td3"], kind=kind)
 
 
-def test_compiled_td3_update_agrees_with_the_eager_reference():
+@pytest.mark.parametrize("options", [TD3["td3"], TD3["td3_layer_norm"]], ids=["td3", "td3_layer_norm"])
+def test_compiled_td3_update_agrees_with_the_eager_reference(options):
     # Two graphs (with and without the actor's step), each compiled once: four updates use both twice.
     matmul = MatMul(onednn=torch.backends.mkldnn.is_available(), min_size=1)
     run_side_by_side(
-        TD3["td3"], lambda learner: FastUpdate(learner, compile=True, matmul=matmul), "prioritized", 4
+        options, lambda learner: FastUpdate(learner, compile=True, matmul=matmul), "prioritized", 4
     )
 
 
@@ -237,8 +284,9 @@ def _pendulum(batch: TensorBatch) -> TensorBatch:
     return TensorBatch(batch.obs, batch.action[:, :1], batch.reward, batch.next_obs, batch.terminated)
 
 
-def test_fast_actor_acts_like_the_learner():
-    learner = make_learner()
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_fast_actor_acts_like_the_learner(layer_norm):
+    learner = make_learner(layer_norm=layer_norm)
     FastUpdate(learner, compile=False)(make_batch(0))
     obs = np.random.default_rng(0).normal(size=(5, OBS)).astype(np.float32)
     np.testing.assert_allclose(FastActor(learner)(obs), learner.act(obs), atol=1e-6)
@@ -268,13 +316,31 @@ def test_critic_whose_action_never_enters_falls_back_to_the_reference():
     assert choice.path == "eager" and "action" in choice.reason
 
 
+def _layer_norm_eps(learner: Learner) -> Learner:
+    learner.critic.hidden[0][1].eps = 1e-3
+    return learner
+
+
+def _layer_norm_in_the_critic_only(learner: Learner) -> Learner:
+    torch.manual_seed(0)
+    learner.critic = Critic(OBS, ACT, [16, 16], layer_norm=True)
+    return learner
+
+
 @pytest.mark.parametrize(
-    "options",
-    [{"batch_norm": True}, {"dropout": 0.1}, {"layer_norm": True}],
-    ids=["batch_norm", "dropout", "layer_norm"],
+    ("options", "change"),
+    [
+        ({"batch_norm": True}, None),
+        ({"dropout": 0.1}, None),
+        ({"layer_norm": True}, _layer_norm_eps),
+        ({}, _layer_norm_in_the_critic_only),
+    ],
+    ids=["batch_norm", "dropout", "layer_norm_eps", "layer_norm_in_one_network"],
 )
-def test_unsupported_networks_fall_back_to_the_reference_even_when_compile_is_forced(options):
+def test_unsupported_networks_fall_back_to_the_reference_even_when_compile_is_forced(options, change):
     learner = make_learner(**options)
+    if change is not None:
+        learner = change(learner)
     choice = choose_update(learner, True, planned_updates=10**6)
     assert choice.path == "eager" and choice.update == learner.update
     assert unsupported_reason(learner) in choice.reason

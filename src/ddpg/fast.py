@@ -14,9 +14,9 @@ had made it, and either path can continue where the other stopped.
 
 Covered: MLP actor and critic (any sizes, any `action_layer`), weight decay, gradient clipping,
 learning-rate schedules, n-step discounts, prioritized replay's importance weights, and TD3's switches
-(twin critics, target policy smoothing, policy delay). Anything else (batch norm, layer norm, dropout,
-encoders, other optimisers or options) makes `unsupported_reason` say why, and the trainer falls back to
-the reference.
+(twin critics, target policy smoothing, policy delay), and LayerNorm before every hidden ReLU. Anything
+else (batch norm, dropout, encoders, other optimisers or options) makes `unsupported_reason` say why,
+and the trainer falls back to the reference.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from torch import nn
 from .config import Config
 from .learner import Learner, TensorBatch
 from .manual import (
+    LAYER_NORM_EPS,
     MatMul,
+    Trace,
     actor_backward,
     actor_forward,
     critic_action_grad,
@@ -101,6 +103,7 @@ class _Spec:
     critics: tuple[tuple[int, int], ...]
     target_policy_noise: float  # TD3's σ; 0: no smoothing
     target_noise_clip: float
+    layer_norm: bool  # every hidden layer of every network has a LayerNorm before its ReLU
 
 
 def _split(spec: _Spec, params: Tensors) -> list[tuple[Tensors, int]]:
@@ -113,14 +116,14 @@ def _split(spec: _Spec, params: Tensors) -> list[tuple[Tensors, int]]:
 
 
 def _q_columns(
-    mm: MatMul, critics: list[tuple[Tensors, int]], obs: torch.Tensor, action: torch.Tensor
-) -> tuple[torch.Tensor, list[Tensors]]:
-    """Q as (B, n_critics), like the reference's `q_columns`, and every critic's layer inputs."""
-    outputs = [critic_forward(mm, params, a, obs, action) for params, a in critics]
+    mm: MatMul, critics: list[tuple[Tensors, int]], obs: torch.Tensor, action: torch.Tensor, layer_norm: bool
+) -> tuple[torch.Tensor, list[Trace]]:
+    """Q as (B, n_critics), like the reference's `q_columns`, and every critic's trace."""
+    outputs = [critic_forward(mm, params, a, obs, action, layer_norm) for params, a in critics]
     qs = [q for q, _ in outputs]
     # One critic (DDPG): a view; stacking a single column measured 2-3 % slower at [400, 300].
     columns = torch.stack(qs, dim=1) if len(qs) > 1 else qs[0][:, None]
-    return columns, [inputs for _, inputs in outputs]
+    return columns, [trace for _, trace in outputs]
 
 
 def _manual_update(
@@ -138,22 +141,22 @@ def _manual_update(
     N(0, 1) draws for TD3's target smoothing (drawn by the caller, as the reference draws them) or
     None. `step_actor`: the actor's step and both Polyak moves happen (TD3's delay skips them)."""
     critics, targets = _split(spec, critic), _split(spec, critic_target)
-    next_action, _ = actor_forward(mm, actor_target, next_obs)
+    next_action, _ = actor_forward(mm, actor_target, next_obs, spec.layer_norm)
     if noise is not None:
         c = spec.target_noise_clip
         next_action = (next_action + (noise * spec.target_policy_noise).clamp(-c, c)).clamp(-1.0, 1.0)
-    next_q = _q_columns(mm, targets, next_obs, next_action)[0].min(dim=1).values
+    next_q = _q_columns(mm, targets, next_obs, next_action, spec.layer_norm)[0].min(dim=1).values
     y = reward + discount * (1.0 - terminated) * next_q
 
     # Critic loss mean(w Σ_i (Q_i − y)²): every critic regresses on y, dL/dQ_i = 2 w (Q_i − y) / B.
-    q, critic_inputs = _q_columns(mm, critics, obs, action)
+    q, critic_traces = _q_columns(mm, critics, obs, action, spec.layer_norm)
     td_error = q - y[:, None]
     critic_loss = (weight * td_error.pow(2).sum(dim=1)).mean()
     grad_q = weight.reshape(-1, 1) * td_error * (2.0 / td_error.shape[0])
     critic_grads = [
         g
-        for i, ((params, _), inputs) in enumerate(zip(critics, critic_inputs))
-        for g in critic_backward(mm, params, inputs, grad_q[:, i])
+        for i, ((params, _), trace) in enumerate(zip(critics, critic_traces))
+        for g in critic_backward(mm, params, trace, grad_q[:, i])
     ]
     if spec.grad_clip_norm is not None:
         critic_grads = clip_by_total_norm(critic_grads, spec.grad_clip_norm)
@@ -166,12 +169,12 @@ def _manual_update(
     # Actor loss −mean Q_1(s, μ(s)) through the updated first critic: dL/dQ = −1/B, carried back to
     # the action only (the critic stays where it is), then through the actor.
     first, a = critics[0]
-    mu, actor_inputs = actor_forward(mm, actor, obs)
-    q_mu, q_mu_inputs = critic_forward(mm, first, a, obs, mu)
+    mu, actor_trace = actor_forward(mm, actor, obs, spec.layer_norm)
+    q_mu, q_mu_trace = critic_forward(mm, first, a, obs, mu, spec.layer_norm)
     actor_loss = -q_mu.mean()
     grad_q_mu = torch.full_like(q_mu, -1.0 / q_mu.shape[0])
-    grad_mu = critic_action_grad(mm, first, a, q_mu_inputs, grad_q_mu, mu.shape[1])
-    actor_grads = actor_backward(mm, actor, actor_inputs, mu, grad_mu)
+    grad_mu = critic_action_grad(mm, first, a, q_mu_trace, grad_q_mu, mu.shape[1])
+    actor_grads = actor_backward(mm, actor, actor_trace, mu, grad_mu)
     if spec.grad_clip_norm is not None:
         actor_grads = clip_by_total_norm(actor_grads, spec.grad_clip_norm)
     adam_step_(actor, actor_grads, actor_m, actor_v, actor_steps, actor_lr, spec.actor_adam)
@@ -185,14 +188,21 @@ def unsupported_reason(learner: Learner) -> str | None:
     """Why the fast path cannot run this learner's update, or None when it can."""
     critics = _members(learner.critic)
     networks = [("actor", learner.actor, Actor), *(("critic", c, Critic) for c in critics)]
+    block_kinds = set()
     for name, module, kind in networks:
         if type(module) is not kind:
             return f"{name} is a {type(module).__name__}, not ddpg's {kind.__name__}"
         if not isinstance(module.encoder, nn.Identity) or not isinstance(module.input_norm, nn.Identity):
             return f"{name} has an encoder or batch norm"
         for block in module.hidden:
-            if [type(m) for m in block] != [nn.Linear, nn.ReLU]:
-                return f"{name} has batch norm, layer norm or dropout"
+            layers = [type(m) for m in block]
+            if layers not in ([nn.Linear, nn.ReLU], [nn.Linear, nn.LayerNorm, nn.ReLU]):
+                return f"{name} has batch norm or dropout"
+            if nn.LayerNorm in layers and not _plain_layer_norm(block[1]):
+                return f"{name} has a LayerNorm with options other than nn.LayerNorm's defaults"
+            block_kinds.add(tuple(layers))
+    if len(block_kinds) > 1:
+        return "some hidden layers have a LayerNorm and others not"
     if any(not 0 <= c.action_layer < len(c.hidden) for c in critics):
         return "the action does not enter one of the critic's hidden layers"
     for name, opt in learner.optimizers().items():
@@ -214,6 +224,14 @@ def unsupported_reason(learner: Learner) -> str | None:
     if changed:
         return f"learner options {changed} are not implemented by the fast path"
     return None
+
+
+def _has_layer_norm(network: nn.Module) -> bool:
+    return any(isinstance(m, nn.LayerNorm) for m in network.hidden.modules())
+
+
+def _plain_layer_norm(norm: nn.LayerNorm) -> bool:
+    return norm.eps == LAYER_NORM_EPS and norm.weight is not None and norm.bias is not None
 
 
 def _members(critic: nn.Module) -> list[nn.Module]:
@@ -254,6 +272,7 @@ class FastUpdate:
             critics=tuple((len(list(c.parameters())), c.action_layer) for c in _members(learner.critic)),
             target_policy_noise=s.target_policy_noise,
             target_noise_clip=s.target_noise_clip,
+            layer_norm=_has_layer_norm(learner.actor),
         )
 
         mm = matmul or MatMul(onednn=onednn_available(learner.device))
@@ -358,11 +377,13 @@ class FastActor:
     def __init__(self, learner: Learner) -> None:
         self.device = learner.device
         self._params = [p.detach() for p in learner.actor.parameters()]
+        self._layer_norm = _has_layer_norm(learner.actor)
         self._mm = MatMul()  # a batch of a few observations: too small for oneDNN to pay
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            action, _ = actor_forward(self._mm, self._params, torch.as_tensor(obs, device=self.device))
+            obs = torch.as_tensor(obs, device=self.device)
+            action, _ = actor_forward(self._mm, self._params, obs, self._layer_norm)
         return action.cpu().numpy()
 
 

@@ -1,23 +1,25 @@
 """The actor's and critic's backward passes written out by hand, with a choice of matrix library.
 
-A DDPG MLP needs only the derivatives of `linear`, `relu`, `tanh` and `cat`, so its gradients fit in a
-few lines without autograd. What that buys is control over the matrix products: on CPUs where
-torch's float32 `mm` goes to a slow BLAS path (MKL on AMD Zen 4 ran ~100 GFLOP/s on one core) oneDNN
-does the same products about twice as fast, and autograd cannot be told to use it (see
-docs/performance.md).
+A DDPG MLP needs only the derivatives of `linear`, `relu`, `tanh`, `cat` and (optionally) `layer_norm`,
+so its gradients fit in a few lines without autograd. What that buys is control over the matrix
+products: on CPUs where torch's float32 `mm` goes to a slow BLAS path (MKL on AMD Zen 4 ran
+~100 GFLOP/s on one core) oneDNN does the same products about twice as fast, and autograd cannot be
+told to use it (see docs/performance.md).
 
 Every product here is `MatMul`'s y = x·wᵀ (+ b): the forward pass is x·Wᵀ, the gradient into a
 layer's input g·W = linear(g, Wᵀ), the gradient of its weight gᵀ·x = linear(gᵀ, xᵀ); the transposes
 are views, and both libraries read them without a copy.
 
-Parameter lists are in `module.parameters()` order: [W0, b0, …, W_out, b_out]. `inputs[i]` is the
-input of layer i as the forward pass saw it (for the critic's layer `action_layer`, with the action
+Parameter lists are in `module.parameters()` order: [W0, b0, …, W_out, b_out], with each hidden layer's
+LayerNorm gain and bias after its W and b when the networks have them. `Trace.inputs[i]` is the input of
+layer i as the forward pass saw it (for the critic's layer `action_layer`, with the action
 concatenated), the last entry the input of the output layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +30,7 @@ Tensors = list[torch.Tensor]
 # than BLAS and at the thin first and last layers (3 or 1 features) it is slower (docs/BENCHMARKS.md,
 # "hand-written backward").
 ONEDNN_MIN_SIZE = 128
+LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, the only one the fast path takes
 
 
 def onednn_available(device: torch.device) -> bool:
@@ -78,68 +81,133 @@ def _linear_backward(mm: MatMul, g: torch.Tensor, x: torch.Tensor, grads: Tensor
     grads += [g.sum(0), mm(g.t(), x.t())]
 
 
-def actor_forward(mm: MatMul, params: Tensors, obs: torch.Tensor) -> tuple[torch.Tensor, Tensors]:
-    """μ(s) and the input of every layer."""
-    inputs = []
+class Trace(NamedTuple):
+    """What a forward pass keeps for its backward pass."""
+
+    inputs: Tensors  # the input of every linear layer, the output layer's last
+    norms: list[tuple[torch.Tensor, torch.Tensor]]  # each hidden layer's LayerNorm (x̂, 1/σ); [] without
+
+
+def _layers(params: Tensors, layer_norm: bool) -> list[Tensors]:
+    """Parameters by layer: [W, b] or, with LayerNorm, [W, b, gain, bias] per hidden layer; [W, b] last."""
+    k = 4 if layer_norm else 2
+    return [params[i : i + k] for i in range(0, len(params) - 2, k)] + [params[-2:]]
+
+
+def _hidden(mm: MatMul, x: torch.Tensor, p: Tensors, norms: list) -> torch.Tensor:
+    h = mm(x, p[0], p[1])
+    if len(p) == 4:  # LayerNorm over the features, as nn.LayerNorm: biased variance, eps inside the root
+        centred = h - h.mean(-1, keepdim=True)
+        rstd = torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + LAYER_NORM_EPS)
+        x_hat = centred * rstd
+        norms.append((x_hat, rstd))
+        h = torch.addcmul(p[3], x_hat, p[2])
+    return F.relu(h)
+
+
+def _relu_norm_backward(
+    g: torch.Tensor,
+    out: torch.Tensor,
+    trace: Trace,
+    layer: int,
+    gain: torch.Tensor | None,
+    grads: Tensors | None,
+) -> torch.Tensor:
+    """From dL/d(output) of hidden layer `layer` (ReLU's output `out`) to dL/d(its linear's output),
+    appending LayerNorm's bias and gain gradients to `grads` when it has one (and `grads` is given)."""
+    g = g * (out > 0)  # ReLU passes the gradient where its output was positive
+    if not trace.norms:
+        return g
+    x_hat, rstd = trace.norms[layer]
+    if grads is not None:
+        grads += [g.sum(0), (g * x_hat).sum(0)]
+    g = g * gain
+    # y = x̂·gain + bias with x̂ = (h − mean h)·rstd: the mean and the variance take their shares.
+    return rstd * (g - g.mean(-1, keepdim=True) - x_hat * (g * x_hat).mean(-1, keepdim=True))
+
+
+def actor_forward(
+    mm: MatMul, params: Tensors, obs: torch.Tensor, layer_norm: bool = False
+) -> tuple[torch.Tensor, Trace]:
+    """μ(s), and what its backward pass needs."""
+    layers = _layers(params, layer_norm)
+    trace = Trace([], [])
     x = obs
-    for i in range(0, len(params) - 2, 2):
-        inputs.append(x)
-        x = F.relu(mm(x, params[i], params[i + 1]))
-    inputs.append(x)
-    return torch.tanh(mm(x, params[-2], params[-1])), inputs
+    for p in layers[:-1]:
+        trace.inputs.append(x)
+        x = _hidden(mm, x, p, trace.norms)
+    trace.inputs.append(x)
+    return torch.tanh(mm(x, *layers[-1])), trace
 
 
 def actor_backward(
-    mm: MatMul, params: Tensors, inputs: Tensors, action: torch.Tensor, grad_action: torch.Tensor
+    mm: MatMul, params: Tensors, trace: Trace, action: torch.Tensor, grad_action: torch.Tensor
 ) -> Tensors:
     """dL/dθ_μ from dL/dμ(s): through tanh (1 − μ²), then each layer; none into the observation."""
+    layers = _layers(params, bool(trace.norms))
     g = grad_action * (1.0 - action * action)
     grads: Tensors = []
-    for layer in reversed(range(len(inputs))):
-        _linear_backward(mm, g, inputs[layer], grads)
+    for layer in reversed(range(len(layers))):
+        _linear_backward(mm, g, trace.inputs[layer], grads)
         if layer > 0:
-            # ReLU passes the gradient where its output (this layer's input) was positive.
-            g = mm(g, params[2 * layer].t()) * (inputs[layer] > 0)
+            g = mm(g, layers[layer][0].t())
+            g = _relu_norm_backward(g, trace.inputs[layer], trace, layer - 1, _gain(layers[layer - 1]), grads)
     return grads[::-1]
 
 
 def critic_forward(
-    mm: MatMul, params: Tensors, action_layer: int, obs: torch.Tensor, action: torch.Tensor
-) -> tuple[torch.Tensor, Tensors]:
-    """Q(s, a) with shape (batch,), and the input of every layer."""
-    inputs = []
+    mm: MatMul,
+    params: Tensors,
+    action_layer: int,
+    obs: torch.Tensor,
+    action: torch.Tensor,
+    layer_norm: bool = False,
+) -> tuple[torch.Tensor, Trace]:
+    """Q(s, a) with shape (batch,), and what its backward pass needs."""
+    layers = _layers(params, layer_norm)
+    trace = Trace([], [])
     x = obs
-    for layer, i in enumerate(range(0, len(params) - 2, 2)):
+    for layer, p in enumerate(layers[:-1]):
         if layer == action_layer:
             x = torch.cat([x, action], dim=-1)
-        inputs.append(x)
-        x = F.relu(mm(x, params[i], params[i + 1]))
-    inputs.append(x)
-    return mm(x, params[-2], params[-1]).squeeze(-1), inputs
+        trace.inputs.append(x)
+        x = _hidden(mm, x, p, trace.norms)
+    trace.inputs.append(x)
+    return mm(x, *layers[-1]).squeeze(-1), trace
 
 
-def critic_backward(mm: MatMul, params: Tensors, inputs: Tensors, grad_q: torch.Tensor) -> Tensors:
+def critic_backward(mm: MatMul, params: Tensors, trace: Trace, grad_q: torch.Tensor) -> Tensors:
     """dL/dθ_Q from dL/dQ; none into the observation or the action."""
+    layers = _layers(params, bool(trace.norms))
     g = grad_q[:, None]
     grads: Tensors = []
-    for layer in reversed(range(len(inputs))):
-        _linear_backward(mm, g, inputs[layer], grads)
+    for layer in reversed(range(len(layers))):
+        _linear_backward(mm, g, trace.inputs[layer], grads)
         if layer > 0:
             # Only the columns of the previous layer's output: at the action layer the input is
             # [h, a], and the action's share of the gradient is not needed here.
-            width = params[2 * layer - 2].shape[0]
-            g = mm(g, params[2 * layer][:, :width].t()) * (inputs[layer][:, :width] > 0)
+            width = layers[layer - 1][0].shape[0]
+            g = mm(g, layers[layer][0][:, :width].t())
+            out = trace.inputs[layer][:, :width]
+            g = _relu_norm_backward(g, out, trace, layer - 1, _gain(layers[layer - 1]), grads)
     return grads[::-1]
 
 
 def critic_action_grad(
-    mm: MatMul, params: Tensors, action_layer: int, inputs: Tensors, grad_q: torch.Tensor, action_dim: int
+    mm: MatMul, params: Tensors, action_layer: int, trace: Trace, grad_q: torch.Tensor, action_dim: int
 ) -> torch.Tensor:
     """dL/da from dL/dQ: back from the output to the layer the action joins, no weight gradients."""
+    layers = _layers(params, bool(trace.norms))
     g = grad_q[:, None]
-    for layer in reversed(range(len(inputs))):
-        w = params[2 * layer]
+    for layer in reversed(range(len(layers))):
+        w = layers[layer][0]
         if layer == action_layer:
             return mm(g, w[:, w.shape[1] - action_dim :].t())
-        g = mm(g, w.t()) * (inputs[layer] > 0)
+        g = _relu_norm_backward(
+            mm(g, w.t()), trace.inputs[layer], trace, layer - 1, _gain(layers[layer - 1]), None
+        )
     raise ValueError(f"action_layer {action_layer} is not a layer of this critic")
+
+
+def _gain(p: Tensors) -> torch.Tensor | None:
+    return p[2] if len(p) == 4 else None
