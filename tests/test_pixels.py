@@ -115,6 +115,7 @@ def test_pixels_from_an_env_that_cannot_render_are_refused():
         (["--set", "env.reward=no_such_module_xyz:f"], "cannot import 'no_such_module_xyz:f'"),
         (["--set", "env.camera_width=16", "env.camera_height=16", "conv_kernel=5"], "too small"),
         (["--env", "tests.helpers:NoRenderEnv", "--set", "pixels=true"], "cannot render rgb_array"),
+        (["--set", "obs_norm=true"], "obs_norm: 'LaneFollowing-v0' has pixel observations"),
     ],
 )
 def test_bad_pixel_input_is_one_error_line_exit_2(args, message, capsys, tmp_path, monkeypatch):

@@ -380,6 +380,12 @@ def test_prioritized_run_resumes_with_its_priorities_exactly(tmp_path):
     assert_continues_like_a(agent, tmp_path)
 
 
+def test_run_with_observation_normalisation_resumes_with_its_statistics_exactly(tmp_path):
+    agent = resumed_at(Config(**TINY_STATE, obs_norm=True), 70, tmp_path)
+    assert agent.obs_norm.count == 70
+    assert_continues_like_a(agent, tmp_path)
+
+
 def test_n_step_run_resumes_with_its_pending_window_exactly(tmp_path):
     agent = resumed_at(Config(**TINY_STATE, n_step=5), 70, tmp_path)
     assert len(agent.nsteps[0].window) == 4  # n − 1 steps not yet in the buffer

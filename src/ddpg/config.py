@@ -84,6 +84,10 @@ class Config:
     batch_norm: bool = False
     dropout: float = 0.0
     layer_norm: bool = False  # LayerNorm after every hidden linear layer, before its ReLU (Baselines)
+    obs_norm: bool = (
+        False  # rescale state observations by their running mean and std (Baselines, VecNormalize)
+    )
+    obs_norm_clip: float = 5.0  # rescaled observations are clipped to ±this
     # Optimisation
     actor_lr: float = 1e-4
     critic_lr: float = 1e-3
@@ -162,6 +166,12 @@ class Config:
         )
         _check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
         _check(not (self.batch_norm and self.layer_norm), "layer_norm", "cannot be combined with batch_norm")
+        _check(self.obs_norm_clip > 0, "obs_norm_clip", "must be > 0")
+        _check(
+            not (self.obs_norm and self.pixels),
+            "obs_norm",
+            "is for state observations; pixel frames are scaled to [0, 1] by the encoder",
+        )
         _check(self.actor_lr > 0, "actor_lr", "must be > 0")
         _check(self.critic_lr > 0, "critic_lr", "must be > 0")
         _check(self.actor_weight_decay >= 0, "actor_weight_decay", "must be >= 0")

@@ -37,11 +37,13 @@ from .learner import Learner, LearnerSettings, TensorBatch, overestimation
 from .logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, Progress, TeeLog, TensorBoardLog
 from .networks import ActionScale, build_networks
 from .noise import ActionNoise, schedule_factor
+from .normalization import ObservationNormalizer
 from .nstep import NStepAggregator
 from .prioritized import PrioritizedReplayBuffer, annealed_beta
 from .replay import Batch, FrameReplayBuffer, ReplayBuffer
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
+OBS_NORM = "obs_norm"  # checkpoint tensors of the observation statistics: obs_norm.mean, .var, .count
 
 
 def passed(before: int, after: int, every: int) -> bool:
@@ -158,6 +160,14 @@ class DDPG:
         action_dim = int(np.prod(self.action_shape))
         check_resources(config, self.obs_shape, action_dim)
         self.scale = ActionScale(env.action_space.low, env.action_space.high)
+        if config.obs_norm and is_stacked_pixel_space(env.observation_space):
+            raise EnvError(
+                f"obs_norm: '{config.env_id}' has pixel observations, which the encoder scales to [0, 1]"
+            )
+        # Raw observations go to the replay buffer; the networks see them rescaled (normalization.py).
+        self.obs_norm = (
+            ObservationNormalizer(self.obs_shape, config.obs_norm_clip) if config.obs_norm else None
+        )
         actor, critic = build_networks(self.obs_shape, action_dim, config)
         self.learner = Learner(
             actor,
@@ -208,12 +218,16 @@ class DDPG:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic policy μ(s) in the environment's action units."""
-        action = self.learner.act(np.asarray(obs, dtype=np.float32).reshape(1, *self.obs_shape))[0]
-        return self.scale.to_env(action).reshape(self.action_shape)
+        obs = self._network_input(np.asarray(obs).reshape(1, *self.obs_shape))
+        return self.scale.to_env(self.learner.act(obs)[0]).reshape(self.action_shape)
 
     def _policy(self, obs: np.ndarray) -> np.ndarray:
         """Normalised actions for a batch of observations (one per env)."""
-        return self.update_choice.act(np.asarray(obs, dtype=np.float32))
+        return self.update_choice.act(self._network_input(obs))
+
+    def _network_input(self, obs: np.ndarray) -> np.ndarray:
+        """Observations as the networks take them: float32, rescaled when `obs_norm` is on."""
+        return self.obs_norm(obs) if self.obs_norm is not None else np.asarray(obs, dtype=np.float32)
 
     def _make_collector(self) -> Collector:
         """The collector over `n_envs` envs, each wrapped in the recorder that lets a checkpoint replay
@@ -339,6 +353,8 @@ class DDPG:
             self._store(i, transition)
             self.reward_max = max(self.reward_max, transition.reward)
             self.reward_scale = max(self.reward_scale, abs(transition.reward))
+        if self.obs_norm is not None and result.transitions:
+            self.obs_norm.update(np.stack([t.obs for _, t in result.transitions]))
         return result.episodes
 
     def _store(self, env: int, transition: Transition) -> None:
@@ -407,8 +423,14 @@ class DDPG:
         c = self.config
         if isinstance(self.buffer, PrioritizedReplayBuffer):
             beta = annealed_beta(c.per_beta0, self.step, c.total_steps)
-            return self.buffer.sample(c.batch_size, self.rng, beta=beta)
-        return self.buffer.sample(c.batch_size, self.rng)
+            batch = self.buffer.sample(c.batch_size, self.rng, beta=beta)
+        else:
+            batch = self.buffer.sample(c.batch_size, self.rng)
+        if self.obs_norm is None:
+            return batch
+        return dataclasses.replace(
+            batch, obs=self.obs_norm(batch.obs), next_obs=self.obs_norm(batch.next_obs)
+        )
 
     def _factor(self, schedule) -> float:
         t = self.step if schedule.unit == "step" else self.collector.episode
@@ -542,6 +564,8 @@ class DDPG:
             **ckpt.module_tensors(self.learner.modules()),
             **{f"opt.{k}": v for k, v in opt_tensors.items()},
         }
+        if self.obs_norm is not None:
+            tensors.update({f"{OBS_NORM}.{k}": torch.from_numpy(v) for k, v in self.obs_norm.state().items()})
         meta = {
             "config": self.config.to_dict(),
             "obs_shape": list(self.obs_shape),
@@ -614,6 +638,16 @@ class DDPG:
                     f"the environment has {tuple(mine)}"
                 )
         ckpt.load_modules(agent.learner.modules(), tensors)
+        if agent.obs_norm is not None:
+            state = {
+                k[len(OBS_NORM) + 1 :]: v.numpy() for k, v in tensors.items() if k.startswith(f"{OBS_NORM}.")
+            }
+            try:
+                agent.obs_norm.load_state(state)
+            except (KeyError, ValueError) as e:
+                raise ckpt.CheckpointError(
+                    f"checkpoint {directory} has no usable observation statistics: {e}"
+                ) from None
         opt_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("opt.")}
         ckpt.load_optimizers(agent.learner.optimizers(), opt_tensors, meta["optimizers"])
         agent.step, agent.updates = meta["step"], meta["updates"]
