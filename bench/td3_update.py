@@ -4,6 +4,7 @@ that load on a shared machine hits them alike.
 
     python bench/td3_update.py                                  # [256, 256] and [400, 300], batch 256
     python bench/td3_update.py --baseline OLD_FAST.py           # adds DDPG compiled by another fast.py
+    python bench/td3_update.py --layer-norm                     # adds DDPG with layer_norm (DDPG+LN)
 
 Shapes are those of the presets the sizes come from: Hopper-v5 (11 observations, 3 actions) at
 [256, 256], BipedalWalker-v3 (24, 4) at [400, 300], the action entering with the state. TD3 is
@@ -37,17 +38,16 @@ SHAPES = {(256, 256): (11, 3), (400, 300): (24, 4)}
 TD3 = {"target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2}
 
 
-def make_learner(sizes: tuple[int, int], td3: bool) -> Learner:
+def make_learner(sizes: tuple[int, int], td3: bool, layer_norm: bool = False) -> Learner:
     obs, act = SHAPES[sizes]
     torch.manual_seed(0)
 
     def critic() -> Critic:
-        return Critic(obs, act, list(sizes), action_layer=0)
+        return Critic(obs, act, list(sizes), action_layer=0, layer_norm=layer_norm)
 
     settings = LearnerSettings(gamma=0.99, tau=0.005, actor_lr=1e-3, critic_lr=1e-3, **(TD3 if td3 else {}))
-    return Learner(
-        Actor(obs, act, list(sizes)), CriticEnsemble([critic(), critic()]) if td3 else critic(), settings
-    )
+    actor = Actor(obs, act, list(sizes), layer_norm=layer_norm)
+    return Learner(actor, CriticEnsemble([critic(), critic()]) if td3 else critic(), settings)
 
 
 def batches(sizes: tuple[int, int], batch_size: int, count: int = 4) -> list[TensorBatch]:
@@ -65,12 +65,17 @@ def batches(sizes: tuple[int, int], batch_size: int, count: int = 4) -> list[Ten
     ]
 
 
-def variants(sizes: tuple[int, int], baseline: str | None) -> dict[str, Callable[[TensorBatch], object]]:
+def variants(
+    sizes: tuple[int, int], baseline: str | None, layer_norm: bool = False
+) -> dict[str, Callable[[TensorBatch], object]]:
     out: dict[str, Callable[[TensorBatch], object]] = {}
-    for algo, td3 in (("TD3", True), ("DDPG", False)):
-        out[f"{algo} reference"] = make_learner(sizes, td3).update
-        out[f"{algo} hand-written, uncompiled"] = FastUpdate(make_learner(sizes, td3), compile=False)
-        out[f"{algo} hand-written, compiled"] = FastUpdate(make_learner(sizes, td3), compile=True)
+    algos = [("TD3", True, False), ("DDPG", False, False)] + (
+        [("DDPG+LN", False, True)] if layer_norm else []
+    )
+    for algo, td3, ln in algos:
+        out[f"{algo} reference"] = make_learner(sizes, td3, ln).update
+        out[f"{algo} hand-written, uncompiled"] = FastUpdate(make_learner(sizes, td3, ln), compile=False)
+        out[f"{algo} hand-written, compiled"] = FastUpdate(make_learner(sizes, td3, ln), compile=True)
     if baseline:
         spec = importlib.util.spec_from_file_location("ddpg._baseline_fast", baseline)
         module = importlib.util.module_from_spec(spec)
@@ -96,6 +101,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline", help="another version of src/ddpg/fast.py to time beside this one")
+    parser.add_argument("--layer-norm", action="store_true", help="add DDPG with layer_norm (DDPG+LN)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -105,7 +111,7 @@ def main() -> None:
     for arch in args.arch or ["256,256", "400,300"]:
         sizes = tuple(int(x) for x in arch.split(","))
         data = batches(sizes, args.batch)
-        fns = variants(sizes, args.baseline)
+        fns = variants(sizes, args.baseline, args.layer_norm)
         for name, fn in fns.items():  # warm-up: compiles, creates the optimiser state
             t0 = time.perf_counter()
             ms_per_update(fn, data, 4)
