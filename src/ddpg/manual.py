@@ -105,23 +105,18 @@ def _hidden(mm: MatMul, x: torch.Tensor, p: Tensors, norms: list) -> torch.Tenso
     return F.relu(h)
 
 
-def _relu_norm_backward(
-    g: torch.Tensor,
-    out: torch.Tensor,
-    trace: Trace,
-    layer: int,
-    gain: torch.Tensor | None,
-    grads: Tensors | None,
+def _hidden_backward(
+    g: torch.Tensor, out: torch.Tensor, p: Tensors, trace: Trace, layer: int, grads: Tensors | None
 ) -> torch.Tensor:
-    """From dL/d(output) of hidden layer `layer` (ReLU's output `out`) to dL/d(its linear's output),
-    appending LayerNorm's bias and gain gradients to `grads` when it has one (and `grads` is given)."""
+    """From dL/d(output) of hidden layer `layer` (parameters `p`, ReLU output `out`) to dL/d(its linear's
+    output), appending its LayerNorm's bias and gain gradients to `grads` (when given)."""
     g = g * (out > 0)  # ReLU passes the gradient where its output was positive
     if not trace.norms:
         return g
     x_hat, rstd = trace.norms[layer]
     if grads is not None:
         grads += [g.sum(0), (g * x_hat).sum(0)]
-    g = g * gain
+    g = g * p[2]
     # y = x̂·gain + bias with x̂ = (h − mean h)·rstd: the mean and the variance take their shares.
     return rstd * (g - g.mean(-1, keepdim=True) - x_hat * (g * x_hat).mean(-1, keepdim=True))
 
@@ -151,7 +146,7 @@ def actor_backward(
         _linear_backward(mm, g, trace.inputs[layer], grads)
         if layer > 0:
             g = mm(g, layers[layer][0].t())
-            g = _relu_norm_backward(g, trace.inputs[layer], trace, layer - 1, _gain(layers[layer - 1]), grads)
+            g = _hidden_backward(g, trace.inputs[layer], layers[layer - 1], trace, layer - 1, grads)
     return grads[::-1]
 
 
@@ -189,7 +184,7 @@ def critic_backward(mm: MatMul, params: Tensors, trace: Trace, grad_q: torch.Ten
             width = layers[layer - 1][0].shape[0]
             g = mm(g, layers[layer][0][:, :width].t())
             out = trace.inputs[layer][:, :width]
-            g = _relu_norm_backward(g, out, trace, layer - 1, _gain(layers[layer - 1]), grads)
+            g = _hidden_backward(g, out, layers[layer - 1], trace, layer - 1, grads)
     return grads[::-1]
 
 
@@ -203,11 +198,5 @@ def critic_action_grad(
         w = layers[layer][0]
         if layer == action_layer:
             return mm(g, w[:, w.shape[1] - action_dim :].t())
-        g = _relu_norm_backward(
-            mm(g, w.t()), trace.inputs[layer], trace, layer - 1, _gain(layers[layer - 1]), None
-        )
+        g = _hidden_backward(mm(g, w.t()), trace.inputs[layer], layers[layer - 1], trace, layer - 1, None)
     raise ValueError(f"action_layer {action_layer} is not a layer of this critic")
-
-
-def _gain(p: Tensors) -> torch.Tensor | None:
-    return p[2] if len(p) == 4 else None
