@@ -91,6 +91,8 @@ ONEDNN = pytest.param(
 NETWORKS = {
     "64x64": {"actor_sizes": (64, 64), "critic_sizes": (64, 64)},
     "asymmetric": {"actor_sizes": (24, 16, 8), "critic_sizes": (12, 20)},
+    # A linear actor has no LayerNorm to show that the critic's layers have one.
+    "linear_actor": {"actor_sizes": (), "critic_sizes": (12, 20)},
 }
 
 

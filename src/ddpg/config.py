@@ -84,9 +84,8 @@ class Config:
     batch_norm: bool = False
     dropout: float = 0.0
     layer_norm: bool = False  # LayerNorm after every hidden linear layer, before its ReLU (Baselines)
-    obs_norm: bool = (
-        False  # rescale state observations by their running mean and std (Baselines, VecNormalize)
-    )
+    # Rescale state observations by their running mean and std (Baselines, SB3's VecNormalize)
+    obs_norm: bool = False
     obs_norm_clip: float = 5.0  # rescaled observations are clipped to ±this
     # Optimisation
     actor_lr: float = 1e-4

@@ -226,8 +226,10 @@ def unsupported_reason(learner: Learner) -> str | None:
     return None
 
 
-def _has_layer_norm(network: nn.Module) -> bool:
-    return any(isinstance(m, nn.LayerNorm) for m in network.hidden.modules())
+def _has_layer_norm(learner: Learner) -> bool:
+    # Every network, not the actor alone: one without hidden layers has none to show, and
+    # `unsupported_reason` has made sure that every hidden layer there is agrees.
+    return any(isinstance(m, nn.LayerNorm) for net in (learner.actor, learner.critic) for m in net.modules())
 
 
 def _plain_layer_norm(norm: nn.LayerNorm) -> bool:
@@ -272,7 +274,7 @@ class FastUpdate:
             critics=tuple((len(list(c.parameters())), c.action_layer) for c in _members(learner.critic)),
             target_policy_noise=s.target_policy_noise,
             target_noise_clip=s.target_noise_clip,
-            layer_norm=_has_layer_norm(learner.actor),
+            layer_norm=_has_layer_norm(learner),
         )
 
         mm = matmul or MatMul(onednn=onednn_available(learner.device))
@@ -377,7 +379,7 @@ class FastActor:
     def __init__(self, learner: Learner) -> None:
         self.device = learner.device
         self._params = [p.detach() for p in learner.actor.parameters()]
-        self._layer_norm = _has_layer_norm(learner.actor)
+        self._layer_norm = _has_layer_norm(learner)
         self._mm = MatMul()  # a batch of a few observations: too small for oneDNN to pay
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:

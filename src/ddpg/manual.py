@@ -84,6 +84,7 @@ def _linear_backward(mm: MatMul, g: torch.Tensor, x: torch.Tensor, grads: Tensor
 class Trace(NamedTuple):
     """What a forward pass keeps for its backward pass."""
 
+    layer_norm: bool  # the hidden layers have a LayerNorm before their ReLU
     inputs: Tensors  # the input of every linear layer, the output layer's last
     norms: list[tuple[torch.Tensor, torch.Tensor]]  # each hidden layer's LayerNorm (x̂, 1/σ); [] without
 
@@ -111,7 +112,7 @@ def _hidden_backward(
     """From dL/d(output) of hidden layer `layer` (parameters `p`, ReLU output `out`) to dL/d(its linear's
     output), appending its LayerNorm's bias and gain gradients to `grads` (when given)."""
     g = g * (out > 0)  # ReLU passes the gradient where its output was positive
-    if not trace.norms:
+    if len(p) == 2:
         return g
     x_hat, rstd = trace.norms[layer]
     if grads is not None:
@@ -126,7 +127,7 @@ def actor_forward(
 ) -> tuple[torch.Tensor, Trace]:
     """μ(s), and what its backward pass needs."""
     layers = _layers(params, layer_norm)
-    trace = Trace([], [])
+    trace = Trace(layer_norm, [], [])
     x = obs
     for p in layers[:-1]:
         trace.inputs.append(x)
@@ -139,7 +140,7 @@ def actor_backward(
     mm: MatMul, params: Tensors, trace: Trace, action: torch.Tensor, grad_action: torch.Tensor
 ) -> Tensors:
     """dL/dθ_μ from dL/dμ(s): through tanh (1 − μ²), then each layer; none into the observation."""
-    layers = _layers(params, bool(trace.norms))
+    layers = _layers(params, trace.layer_norm)
     g = grad_action * (1.0 - action * action)
     grads: Tensors = []
     for layer in reversed(range(len(layers))):
@@ -160,7 +161,7 @@ def critic_forward(
 ) -> tuple[torch.Tensor, Trace]:
     """Q(s, a) with shape (batch,), and what its backward pass needs."""
     layers = _layers(params, layer_norm)
-    trace = Trace([], [])
+    trace = Trace(layer_norm, [], [])
     x = obs
     for layer, p in enumerate(layers[:-1]):
         if layer == action_layer:
@@ -173,7 +174,7 @@ def critic_forward(
 
 def critic_backward(mm: MatMul, params: Tensors, trace: Trace, grad_q: torch.Tensor) -> Tensors:
     """dL/dθ_Q from dL/dQ; none into the observation or the action."""
-    layers = _layers(params, bool(trace.norms))
+    layers = _layers(params, trace.layer_norm)
     g = grad_q[:, None]
     grads: Tensors = []
     for layer in reversed(range(len(layers))):
@@ -192,7 +193,7 @@ def critic_action_grad(
     mm: MatMul, params: Tensors, action_layer: int, trace: Trace, grad_q: torch.Tensor, action_dim: int
 ) -> torch.Tensor:
     """dL/da from dL/dQ: back from the output to the layer the action joins, no weight gradients."""
-    layers = _layers(params, bool(trace.norms))
+    layers = _layers(params, trace.layer_norm)
     g = grad_q[:, None]
     for layer in reversed(range(len(layers))):
         w = layers[layer][0]
