@@ -84,10 +84,13 @@ def adam_step_(
     torch._foreach_mul_(exp_avg_sq, k.beta2)
     torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - k.beta2)
     for p, m, v, step in zip(params, exp_avg, exp_avg_sq, steps):
-        bias1 = 1 - k.beta1**step
-        bias2_sqrt = (1 - k.beta2**step).sqrt()
-        denom = v.sqrt() / bias2_sqrt + k.eps
-        p.sub_(lr / bias1 * m / denom)
+        # Bias corrections in float64, as torch.optim.Adam computes them from a Python step count:
+        # in float32, 1 - 0.999**1 is off by 1e-5 relative.
+        step64 = step.double()
+        bias1 = 1 - k.beta1**step64
+        bias2_sqrt = (1 - k.beta2**step64).sqrt()
+        denom = v.sqrt() / bias2_sqrt.float() + k.eps
+        p.sub_((lr / bias1).float() * m / denom)
 
 
 # ---------------------------------------------------------------------------------------------------
