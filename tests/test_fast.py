@@ -129,7 +129,7 @@ def test_hand_written_gradients_equal_autograd_in_float64(action_layer, layer_no
         critic(obs, action), [*critic.parameters(), action], grad_q
     )
     params = [p.detach() for p in critic.parameters()]
-    q, trace = critic_forward(mm, params, action_layer, obs, action.detach(), layer_norm)
+    q, trace = critic_forward(mm, params, action_layer, obs, action.detach())
     torch.testing.assert_close(q, critic(obs, action).detach(), atol=1e-12, rtol=0)
     for got, want in zip(critic_backward(mm, params, trace, grad_q), expected, strict=True):
         torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
@@ -140,7 +140,7 @@ def test_hand_written_gradients_equal_autograd_in_float64(action_layer, layer_no
     grad_mu = torch.randn_like(mu)
     expected = torch.autograd.grad(mu, list(actor.parameters()), grad_mu)
     params = [p.detach() for p in actor.parameters()]
-    mu_fast, trace = actor_forward(mm, params, obs, layer_norm)
+    mu_fast, trace = actor_forward(mm, params, obs)
     torch.testing.assert_close(mu_fast, mu.detach(), atol=1e-12, rtol=0)
     for got, want in zip(actor_backward(mm, params, trace, mu_fast, grad_mu), expected, strict=True):
         torch.testing.assert_close(got, want, atol=1e-12, rtol=0)

@@ -108,7 +108,6 @@ class _Spec:
     critics: tuple[tuple[int, int], ...]
     target_policy_noise: float  # TD3's σ; 0: no smoothing
     target_noise_clip: float
-    layer_norm: bool  # every hidden layer of every network has a LayerNorm before its ReLU
 
 
 def _split(spec: _Spec, params: Tensors) -> list[tuple[Tensors, int]]:
@@ -121,10 +120,10 @@ def _split(spec: _Spec, params: Tensors) -> list[tuple[Tensors, int]]:
 
 
 def _q_columns(
-    mm: MatMul, critics: list[tuple[Tensors, int]], obs: torch.Tensor, action: torch.Tensor, layer_norm: bool
+    mm: MatMul, critics: list[tuple[Tensors, int]], obs: torch.Tensor, action: torch.Tensor
 ) -> tuple[torch.Tensor, list[Trace]]:
     """Q as (B, n_critics), like the reference's `q_columns`, and every critic's trace."""
-    outputs = [critic_forward(mm, params, a, obs, action, layer_norm) for params, a in critics]
+    outputs = [critic_forward(mm, params, a, obs, action) for params, a in critics]
     qs = [q for q, _ in outputs]
     # One critic (DDPG): a view; stacking a single column measured 2-3 % slower at [400, 300].
     columns = torch.stack(qs, dim=1) if len(qs) > 1 else qs[0][:, None]
@@ -146,15 +145,15 @@ def _manual_update(
     N(0, 1) draws for TD3's target smoothing (drawn by the caller, as the reference draws them) or
     None. `step_actor`: the actor's step and both Polyak moves happen (TD3's delay skips them)."""
     critics, targets = _split(spec, critic), _split(spec, critic_target)
-    next_action, _ = actor_forward(mm, actor_target, next_obs, spec.layer_norm)
+    next_action, _ = actor_forward(mm, actor_target, next_obs)
     if noise is not None:
         c = spec.target_noise_clip
         next_action = (next_action + (noise * spec.target_policy_noise).clamp(-c, c)).clamp(-1.0, 1.0)
-    next_q = _q_columns(mm, targets, next_obs, next_action, spec.layer_norm)[0].min(dim=1).values
+    next_q = _q_columns(mm, targets, next_obs, next_action)[0].min(dim=1).values
     y = reward + discount * (1.0 - terminated) * next_q
 
     # Critic loss mean(w Σ_i (Q_i − y)²): every critic regresses on y, dL/dQ_i = 2 w (Q_i − y) / B.
-    q, critic_traces = _q_columns(mm, critics, obs, action, spec.layer_norm)
+    q, critic_traces = _q_columns(mm, critics, obs, action)
     td_error = q - y[:, None]
     critic_loss = (weight * td_error.pow(2).sum(dim=1)).mean()
     grad_q = weight.reshape(-1, 1) * td_error * (2.0 / td_error.shape[0])
@@ -174,8 +173,8 @@ def _manual_update(
     # Actor loss −mean Q_1(s, μ(s)) through the updated first critic: dL/dQ = −1/B, carried back to
     # the action only (the critic stays where it is), then through the actor.
     first, a = critics[0]
-    mu, actor_trace = actor_forward(mm, actor, obs, spec.layer_norm)
-    q_mu, q_mu_trace = critic_forward(mm, first, a, obs, mu, spec.layer_norm)
+    mu, actor_trace = actor_forward(mm, actor, obs)
+    q_mu, q_mu_trace = critic_forward(mm, first, a, obs, mu)
     actor_loss = -q_mu.mean()
     grad_q_mu = torch.full_like(q_mu, -1.0 / q_mu.shape[0])
     grad_mu = critic_action_grad(mm, first, a, q_mu_trace, grad_q_mu, mu.shape[1])
@@ -231,12 +230,6 @@ def unsupported_reason(learner: Learner) -> str | None:
     return None
 
 
-def _has_layer_norm(learner: Learner) -> bool:
-    # Every network, not the actor alone: one without hidden layers has none to show, and
-    # `unsupported_reason` has made sure that every hidden layer there is agrees.
-    return any(isinstance(m, nn.LayerNorm) for net in (learner.actor, learner.critic) for m in net.modules())
-
-
 def _plain_layer_norm(norm: nn.LayerNorm) -> bool:
     return norm.eps == LAYER_NORM_EPS and norm.weight is not None and norm.bias is not None
 
@@ -279,7 +272,6 @@ class FastUpdate:
             critics=tuple((len(list(c.parameters())), c.action_layer) for c in _members(learner.critic)),
             target_policy_noise=s.target_policy_noise,
             target_noise_clip=s.target_noise_clip,
-            layer_norm=_has_layer_norm(learner),
         )
 
         mm = matmul or MatMul(onednn=onednn_available(learner.device))
@@ -384,13 +376,11 @@ class FastActor:
     def __init__(self, learner: Learner) -> None:
         self.device = learner.device
         self._params = [p.detach() for p in learner.actor.parameters()]
-        self._layer_norm = _has_layer_norm(learner)
         self._mm = MatMul()  # a batch of a few observations: too small for oneDNN to pay
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            obs = torch.as_tensor(obs, device=self.device)
-            action, _ = actor_forward(self._mm, self._params, obs, self._layer_norm)
+            action, _ = actor_forward(self._mm, self._params, torch.as_tensor(obs, device=self.device))
         return action.cpu().numpy()
 
 

@@ -84,14 +84,14 @@ def _linear_backward(mm: MatMul, g: torch.Tensor, x: torch.Tensor, grads: Tensor
 class Trace(NamedTuple):
     """What a forward pass keeps for its backward pass."""
 
-    layer_norm: bool  # the hidden layers have a LayerNorm before their ReLU
     inputs: Tensors  # the input of every linear layer, the output layer's last
     norms: list[tuple[torch.Tensor, torch.Tensor]]  # each hidden layer's LayerNorm (x̂, 1/σ); [] without
 
 
-def _layers(params: Tensors, layer_norm: bool) -> list[Tensors]:
-    """Parameters by layer: [W, b] or, with LayerNorm, [W, b, gain, bias] per hidden layer; [W, b] last."""
-    k = 4 if layer_norm else 2
+def _layers(params: Tensors) -> list[Tensors]:
+    """Parameters by layer: [W, b] or, with LayerNorm, [W, b, gain, bias] per hidden layer; [W, b] last.
+    The network says which: after a hidden layer's W and b comes a 1-d gain, or the next 2-d W."""
+    k = 4 if len(params) > 2 and params[2].dim() == 1 else 2
     return [params[i : i + k] for i in range(0, len(params) - 2, k)] + [params[-2:]]
 
 
@@ -122,12 +122,10 @@ def _hidden_backward(
     return rstd * (g - g.mean(-1, keepdim=True) - x_hat * (g * x_hat).mean(-1, keepdim=True))
 
 
-def actor_forward(
-    mm: MatMul, params: Tensors, obs: torch.Tensor, layer_norm: bool = False
-) -> tuple[torch.Tensor, Trace]:
+def actor_forward(mm: MatMul, params: Tensors, obs: torch.Tensor) -> tuple[torch.Tensor, Trace]:
     """μ(s), and what its backward pass needs."""
-    layers = _layers(params, layer_norm)
-    trace = Trace(layer_norm, [], [])
+    layers = _layers(params)
+    trace = Trace([], [])
     x = obs
     for p in layers[:-1]:
         trace.inputs.append(x)
@@ -140,7 +138,7 @@ def actor_backward(
     mm: MatMul, params: Tensors, trace: Trace, action: torch.Tensor, grad_action: torch.Tensor
 ) -> Tensors:
     """dL/dθ_μ from dL/dμ(s): through tanh (1 − μ²), then each layer; none into the observation."""
-    layers = _layers(params, trace.layer_norm)
+    layers = _layers(params)
     g = grad_action * (1.0 - action * action)
     grads: Tensors = []
     for layer in reversed(range(len(layers))):
@@ -152,16 +150,11 @@ def actor_backward(
 
 
 def critic_forward(
-    mm: MatMul,
-    params: Tensors,
-    action_layer: int,
-    obs: torch.Tensor,
-    action: torch.Tensor,
-    layer_norm: bool = False,
+    mm: MatMul, params: Tensors, action_layer: int, obs: torch.Tensor, action: torch.Tensor
 ) -> tuple[torch.Tensor, Trace]:
     """Q(s, a) with shape (batch,), and what its backward pass needs."""
-    layers = _layers(params, layer_norm)
-    trace = Trace(layer_norm, [], [])
+    layers = _layers(params)
+    trace = Trace([], [])
     x = obs
     for layer, p in enumerate(layers[:-1]):
         if layer == action_layer:
@@ -174,7 +167,7 @@ def critic_forward(
 
 def critic_backward(mm: MatMul, params: Tensors, trace: Trace, grad_q: torch.Tensor) -> Tensors:
     """dL/dθ_Q from dL/dQ; none into the observation or the action."""
-    layers = _layers(params, trace.layer_norm)
+    layers = _layers(params)
     g = grad_q[:, None]
     grads: Tensors = []
     for layer in reversed(range(len(layers))):
@@ -193,7 +186,7 @@ def critic_action_grad(
     mm: MatMul, params: Tensors, action_layer: int, trace: Trace, grad_q: torch.Tensor, action_dim: int
 ) -> torch.Tensor:
     """dL/da from dL/dQ: back from the output to the layer the action joins, no weight gradients."""
-    layers = _layers(params, trace.layer_norm)
+    layers = _layers(params)
     g = grad_q[:, None]
     for layer in reversed(range(len(layers))):
         w = layers[layer][0]
