@@ -156,27 +156,17 @@ def build_networks(
     if len(obs_shape) == 3:
         return _build_pixel_networks(obs_shape, action_dim, config)
     obs_dim = int(np.prod(obs_shape))
-    actor = Actor(
-        obs_dim,
-        action_dim,
-        config.hidden_sizes,
-        config.batch_norm,
-        config.dropout,
-        layer_norm=config.layer_norm,
-    )
+    actor = Actor(obs_dim, action_dim, config.hidden_sizes, **_layer_options(config))
 
     def critic() -> Critic:
-        return Critic(
-            obs_dim,
-            action_dim,
-            config.critic_sizes,
-            config.action_layer,
-            config.batch_norm,
-            config.dropout,
-            layer_norm=config.layer_norm,
-        )
+        return Critic(obs_dim, action_dim, config.critic_sizes, config.action_layer, **_layer_options(config))
 
     return actor, _critics(critic, config)
+
+
+def _layer_options(config: Config) -> dict:
+    """What every hidden layer of both networks gets from the config."""
+    return {"batch_norm": config.batch_norm, "dropout": config.dropout, "layer_norm": config.layer_norm}
 
 
 def _critics(make: Callable[[], Critic], config: Config) -> Critic | CriticEnsemble:
@@ -257,15 +247,7 @@ def _build_pixel_networks(
     critic_encoder = encoder()
     actor_encoder = StopGradient(critic_encoder) if config.share_encoder else encoder()
     features = critic_encoder.out_features
-    actor = Actor(
-        features,
-        action_dim,
-        config.hidden_sizes,
-        config.batch_norm,
-        config.dropout,
-        encoder=actor_encoder,
-        layer_norm=config.layer_norm,
-    )
+    actor = Actor(features, action_dim, config.hidden_sizes, encoder=actor_encoder, **_layer_options(config))
     critic_encoders = [critic_encoder, encoder()] if config.twin_critics else [critic_encoder]
     critics = [
         Critic(
@@ -273,10 +255,8 @@ def _build_pixel_networks(
             action_dim,
             config.critic_sizes,
             config.action_layer,
-            config.batch_norm,
-            config.dropout,
             encoder=e,
-            layer_norm=config.layer_norm,
+            **_layer_options(config),
         )
         for e in critic_encoders  # a twin critic has an encoder of its own
     ]
