@@ -44,10 +44,15 @@ def module_tensors(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
     }
 
 
+def section(entries: dict[str, Any], name: str) -> dict[str, Any]:
+    """The entries saved under `name.`, keyed by the rest of their names."""
+    prefix = f"{name}."
+    return {k[len(prefix) :]: v for k, v in entries.items() if k.startswith(prefix)}
+
+
 def load_modules(modules: dict[str, nn.Module], tensors: dict[str, torch.Tensor]) -> None:
     for name, module in modules.items():
-        prefix = f"{name}."
-        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        state = section(tensors, name)
         try:
             module.load_state_dict(state)
         except RuntimeError as e:
@@ -86,8 +91,7 @@ def load_optimizers(
             saved = meta[name]
             state: dict[int, dict[str, Any]] = {}
             for pid in saved["ids"]:
-                prefix = f"{name}.{pid}."
-                state[pid] = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+                state[pid] = section(tensors, f"{name}.{pid}")
                 state[pid].update(saved["scalars"].get(str(pid), {}))
             opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
         except (KeyError, TypeError, ValueError, AttributeError) as e:

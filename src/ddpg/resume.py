@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, verify
+from .checkpoint import CheckpointError, section, verify
 from .collector import Collector
 from .nstep import NStepAggregator
 from .replay import FrameReplayBuffer, ReplayBuffer
@@ -257,9 +257,7 @@ def restore(
     try:
         _restore_buffer(buffer, meta["buffer"], arrays)
         for i, window in enumerate(nsteps):
-            prefix = f"nstep.{i}."
-            saved = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-            window.load_arrays(saved)
+            window.load_arrays(section(arrays, f"nstep.{i}"))
         noise = collector.noise
         noise.state = arrays["noise"].astype(np.float64).reshape(noise.state.shape).copy()
         if len(meta["envs"]) != collector.n:
@@ -296,10 +294,9 @@ def _restore_buffer(
 ) -> None:
     if meta["kind"] != type(buffer).__name__ or int(meta["capacity"]) != buffer.capacity:
         raise ValueError(f"a {meta['kind']} of capacity {meta['capacity']} does not fit this run's buffer")
-    prefix = "buffer."
     # The ring is restored as laid out in memory, not oldest-first: sampling draws indices, and the
     # same indices must give the same transitions after a resume.
-    buffer.load_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+    buffer.load_arrays(section(arrays, "buffer"))
 
 
 def finished_message(run_dir: Path, step: int, total: int) -> str:

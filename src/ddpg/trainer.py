@@ -639,16 +639,14 @@ class DDPG:
                 )
         ckpt.load_modules(agent.learner.modules(), tensors)
         if agent.obs_norm is not None:
-            state = {
-                k[len(OBS_NORM) + 1 :]: v.numpy() for k, v in tensors.items() if k.startswith(f"{OBS_NORM}.")
-            }
+            state = {k: v.numpy() for k, v in ckpt.section(tensors, OBS_NORM).items()}
             try:
                 agent.obs_norm.load_state(state)
             except (KeyError, ValueError) as e:
                 raise ckpt.CheckpointError(
                     f"checkpoint {directory} has no usable observation statistics: {e}"
                 ) from None
-        opt_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("opt.")}
+        opt_tensors = ckpt.section(tensors, "opt")
         ckpt.load_optimizers(agent.learner.optimizers(), opt_tensors, meta["optimizers"])
         agent.step, agent.updates = meta["step"], meta["updates"]
         agent.learner.critic_updates = agent.updates  # keeps the phase of TD3's delayed actor steps
