@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from ddpg.envs.lane_following import reference  # noqa: E402
 from ddpg.envs.wrappers import make_wrapped_env  # noqa: E402
-from ddpg.trainer import DDPG, EVAL_SEED_OFFSET  # noqa: E402
+from ddpg.run.agent import DDPG, EVAL_SEED_OFFSET  # noqa: E402
 
 
 def measure(checkpoint: Path, episodes: int) -> dict:

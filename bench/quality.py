@@ -24,7 +24,7 @@ import torch
 
 from ddpg import DDPG
 from ddpg.config import resolve
-from ddpg.logs import read_csv
+from ddpg.run.logs import read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ from typing import Any
 from ddpg.config import resolve
 from ddpg.envs.slot_car import SlotCarEnv
 from ddpg.envs.slot_car.reference import reference
-from ddpg.trainer import DDPG
+from ddpg.run.agent import DDPG
 
 EVAL_LAPS = 10
 CONST_FACTOR = 0.90

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 import torch
 
 import ddpg
-from ddpg.fast import FastUpdate
-from ddpg.learner import Learner, LearnerSettings, TensorBatch
-from ddpg.networks import Actor, Critic, CriticEnsemble
+from ddpg.agent.fast.update import FastUpdate
+from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch
+from ddpg.agent.networks import Actor, Critic, CriticEnsemble
 
 SHAPES = {(256, 256): (11, 3), (400, 300): (24, 4)}
 TD3 = {"target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2}

@@ -30,7 +30,7 @@ import torch
 
 from ddpg import DDPG
 from ddpg.config import resolve
-from ddpg.guards import usable_cpus
+from ddpg.run.resources import usable_cpus
 
 SETTINGS = [(1, "sync"), (2, "sync"), (2, "async"), (4, "async")]
 

@@ -116,8 +116,8 @@ def random_batch(seed: int, size: int, obs_dim: int, action_dim: int, p_terminal
     """A reproducible minibatch of random transitions, as the learner receives it."""
     import torch
 
-    from ddpg.learner import TensorBatch
-    from ddpg.replay import Batch
+    from ddpg.agent.learner import TensorBatch
+    from ddpg.data.replay import Batch
 
     rng = np.random.default_rng(seed)
     f = np.float32

@@ -5,9 +5,9 @@ agent = DDPG("Pendulum-v1", Config(total_steps=10_000))
 agent.learn(run_dir="runs/pendulum")
 """
 
-from .config import Config
-from .envs import register_all as _register_envs
-from .trainer import DDPG
+from ddpg.config import Config
+from ddpg.envs import register_all as _register_envs
+from ddpg.run.agent import DDPG
 
 _register_envs()
 

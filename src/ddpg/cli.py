@@ -14,10 +14,10 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
-from .checkpoint import CheckpointError, atomic_file
-from .config import ConfigError
-from .envs import EnvError
-from .sweep import SweepError
+from ddpg.config import ConfigError
+from ddpg.envs import EnvError
+from ddpg.experiments.sweep import SweepError
+from ddpg.run.checkpoint import CheckpointError, atomic_file
 
 
 class UsageError(ValueError):
@@ -285,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .config import resolve
-    from .trainer import DDPG, run_name
+    from ddpg.config import resolve
+    from ddpg.run.agent import DDPG, run_name
 
     config = resolve(
         env_id=args.env,
@@ -315,7 +315,7 @@ def _require_run(run_dir: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .trainer import DDPG
+    from ddpg.run.agent import DDPG
 
     _require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
@@ -333,7 +333,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import training_figure
+    from ddpg.run.plots import training_figure
 
     if args.group_by:
         return _plot_grouped(args)
@@ -349,7 +349,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from .trainer import DDPG
+    from ddpg.run.agent import DDPG
 
     if not args.run_dir.is_dir():
         raise UsageError(f"run directory {args.run_dir} does not exist")
@@ -365,7 +365,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _plot_grouped(args: argparse.Namespace) -> int:
-    from . import compare
+    from ddpg.experiments import compare
 
     keys = [k.strip() for text in args.group_by for k in text.split(",") if k.strip()]
     runs = compare.find_runs(args.run_dirs)
@@ -385,7 +385,7 @@ def _plot_grouped(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from . import sweep
+    from ddpg.experiments import sweep
 
     if args.cpus_per_trial is not None and not args.cpus_per_trial > 0:
         raise UsageError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
@@ -447,8 +447,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from .config import load_preset, preset_names
-    from .envs import registered_ids
+    from ddpg.config import load_preset, preset_names
+    from ddpg.envs import registered_ids
 
     print("presets (ddpg train --preset NAME; chosen automatically by --env ID):")
     for name in preset_names():
@@ -471,7 +471,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def cmd_bench_replay(args: argparse.Namespace) -> int:
-    from .bench_replay import bench_replay, parse_frame_shape
+    from ddpg.bench_replay import bench_replay, parse_frame_shape
 
     try:
         shape = parse_frame_shape(args.frame_shape)
@@ -497,8 +497,8 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_lane_reference(args: argparse.Namespace) -> int:
-    from .config import parse_override
-    from .envs.lane_following import reference
+    from ddpg.config import parse_override
+    from ddpg.envs.lane_following import reference
 
     kwargs = {}
     for text in args.overrides:
@@ -542,7 +542,7 @@ def _bench_reporter(json_mode: bool):
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .bench_speed import BenchError, SpeedSettings, require_sb3, run_speed
+    from ddpg.bench_speed import BenchError, SpeedSettings, require_sb3, run_speed
 
     try:
         require_sb3()
@@ -572,8 +572,8 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
 def cmd_bench_solve(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .bench_speed import BenchError, SolveSettings, require_sb3, run_solve
-    from .config import load_preset
+    from ddpg.bench_speed import BenchError, SolveSettings, require_sb3, run_solve
+    from ddpg.config import load_preset
 
     try:
         require_sb3()
@@ -601,7 +601,7 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
 
 def _track(spec: str):
     """A slot-car track for `--track`; the env's ValueError names the problem, the user needs the option."""
-    from .envs.slot_car import make_track
+    from ddpg.envs.slot_car import make_track
 
     try:
         return make_track(spec)
@@ -619,7 +619,7 @@ def _strict_json(x):
 
 
 def cmd_slotcar_reference(args: argparse.Namespace) -> int:
-    from .envs.slot_car.reference import reference
+    from ddpg.envs.slot_car.reference import reference
 
     ref = reference(_track(args.track))
     const, opt = ref["constant_throttle"], ref["optimal"]
@@ -634,11 +634,11 @@ def cmd_slotcar_reference(args: argparse.Namespace) -> int:
 
 
 def cmd_slotcar_profile(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .envs.slot_car import ENV_ID, make_track
-    from .envs.slot_car.physics import car_params
-    from .envs.slot_car.reference import optimal_profile, plot_profile, record_best_lap
-    from .trainer import DDPG
+    from ddpg.config import load_config
+    from ddpg.envs.slot_car import ENV_ID, make_track
+    from ddpg.envs.slot_car.physics import car_params
+    from ddpg.envs.slot_car.reference import optimal_profile, plot_profile, record_best_lap
+    from ddpg.run.agent import DDPG
 
     _require_run(args.run_dir)
     config_file = args.run_dir / "config.yaml"
@@ -677,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        from .trainer import TrainingDiverged
+        from ddpg.run.agent import TrainingDiverged
 
         if not isinstance(e, TrainingDiverged):
             raise

@@ -76,7 +76,9 @@ class Config:
     seed: int = 0
     total_steps: int = 20_000
     device: str = "cpu"
-    compile: Literal["auto", True, False] = "auto"  # fast update (ddpg.fast): auto compiles long runs only
+    compile: Literal["auto", True, False] = (
+        "auto"  # fast update (ddpg.agent.fast.update): auto compiles long runs only
+    )
     # Networks
     hidden_sizes: list[int] = field(default_factory=lambda: [400, 300])
     critic_hidden_sizes: list[int] | None = None  # None: same as hidden_sizes

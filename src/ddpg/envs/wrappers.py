@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from . import EnvError, make_env
+from ddpg.envs import EnvError, make_env
 
 DEFAULT_RENDER_SIZE = 64  # side of frames rendered from a state env when frame_size is not given
 

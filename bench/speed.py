@@ -1,0 +1,333 @@
+"""`ddpg bench speed` and `ddpg bench solve`: ddpg against Stable-Baselines3, side by side.
+
+Both libraries run in one process, interleaved (ddpg, SB3, ddpg, SB3, …) so that a machine shared with
+other work slows both alike, with the same `torch.set_num_threads`. Timing is library-agnostic: a
+wrapper around the environment notes the clock at given step counts, so "steps per second" means the
+same thing for both (environment step + acting + storing + the update cadence around it).
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ddpg.config import Config, resolve
+from ddpg.envs import make_env
+from ddpg.run.evaluation import evaluate
+from ddpg.run.resources import usable_cpus
+
+SOLVED_RETURN = -200.0  # Pendulum-v1 is "solved" at a mean evaluation return of -200 or more
+
+
+class BenchError(ValueError):
+    """The benchmark cannot run (e.g. Stable-Baselines3 is not installed); the message says why."""
+
+
+def require_sb3() -> Any:
+    try:
+        import stable_baselines3
+    except ImportError:
+        raise BenchError(
+            "stable-baselines3 is not installed; install the bench extra: pip install -e '.[bench]' "
+            "(or pip install stable-baselines3)"
+        ) from None
+    return stable_baselines3
+
+
+class Stopwatch(gym.Wrapper):
+    """Records `time.perf_counter()` when the environment has taken `start` and `stop` steps."""
+
+    def __init__(self, env: gym.Env, start: int, stop: int) -> None:
+        super().__init__(env)
+        self.start, self.stop = start, stop
+        self.steps = 0
+        self.t_start: float | None = None
+        self.t_stop: float | None = None
+
+    def step(self, action: Any) -> Any:
+        out = self.env.step(action)
+        self.steps += 1
+        if self.steps == self.start:
+            self.t_start = time.perf_counter()
+        elif self.steps == self.stop:
+            self.t_stop = time.perf_counter()
+        return out
+
+    @property
+    def rate(self) -> float:
+        if self.t_start is None or self.t_stop is None:
+            raise RuntimeError("the measured window was not reached")
+        return (self.stop - self.start) / (self.t_stop - self.t_start)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Speed: steps per second at one update per step.
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    env_id: str = "Pendulum-v1"
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    steps: int = 2000  # measured steps (after warm-up and a short settling window)
+    learning_starts: int = 1000
+    settle: int = 200  # updates run before the clock starts (the compile happens here)
+    batch_size: int = 256
+    rounds: int = 3
+    threads: int = 1
+    compile: bool | str = True
+
+
+def _ddpg_speed(s: SpeedSettings, seed: int) -> tuple[float, float | None]:
+    from ddpg.run.agent import DDPG
+
+    config = resolve(
+        env_id=s.env_id,
+        preset="Pendulum-v1" if s.env_id == "Pendulum-v1" else None,
+        overrides=[],
+        seed=seed,
+        hidden_sizes=list(s.hidden_sizes),
+        critic_hidden_sizes=None,
+        action_layer=0,  # as SB3's critic: the action enters with the observation
+        batch_size=s.batch_size,
+        learning_starts=s.learning_starts,
+        train_freq=1,
+        gradient_steps=1,
+        tau=0.005,
+        eval_episodes=0,
+        progress=False,
+        video=False,
+        compile=s.compile,
+    )
+    start = s.learning_starts + s.settle
+    env = Stopwatch(make_env(s.env_id), start, start + s.steps)
+    agent = DDPG(env, config)
+    agent.learn(start + s.steps)
+    return env.rate, getattr(agent.update_choice.update, "compile_seconds", None)
+
+
+def _sb3_speed(s: SpeedSettings, seed: int) -> float:
+    sb3 = require_sb3()
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    start = s.learning_starts + s.settle
+    env = Stopwatch(make_env(s.env_id), start, start + s.steps)
+    dim = int(np.prod(env.action_space.shape))
+    model = sb3.DDPG(
+        "MlpPolicy",
+        env,
+        learning_rate=1e-3,
+        buffer_size=200_000,
+        learning_starts=s.learning_starts,
+        batch_size=s.batch_size,
+        tau=0.005,
+        gamma=0.98,
+        train_freq=1,
+        gradient_steps=1,
+        action_noise=NormalActionNoise(np.zeros(dim), 0.1 * np.ones(dim)),
+        policy_kwargs={"net_arch": list(s.hidden_sizes)},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    model.learn(start + s.steps)
+    return env.rate
+
+
+@dataclass
+class SpeedResult:
+    settings: dict[str, Any]
+    ddpg: list[float] = field(default_factory=list)  # steps/s, one per round
+    sb3: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)  # per round: ddpg / SB3
+    compile_seconds: list[float | None] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ddpg_median": statistics.median(self.ddpg),
+            "sb3_median": statistics.median(self.sb3),
+            "ratio_median": statistics.median(self.ratios),
+            "ratio_min": min(self.ratios),
+            "ratio_max": max(self.ratios),
+        }
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": usable_cpus(),
+        "torch_threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run_speed(s: SpeedSettings, report: Callable[[str], None] = lambda _: None) -> SpeedResult:
+    """Interleaved rounds of ddpg then SB3 at the same settings; ratios per round."""
+    require_sb3()
+    torch.set_num_threads(s.threads)
+    result = SpeedResult(settings=asdict(s), machine=machine_info(s.threads))
+    for r in range(s.rounds):
+        ours, compile_s = _ddpg_speed(s, seed=r)
+        torch.set_num_threads(s.threads)
+        theirs = _sb3_speed(s, seed=r)
+        torch.set_num_threads(s.threads)
+        result.ddpg.append(ours)
+        result.sb3.append(theirs)
+        result.ratios.append(ours / theirs)
+        result.compile_seconds.append(compile_s)
+        report(
+            f"round {r + 1}/{s.rounds}: ddpg {ours:.0f} steps/s, SB3 {theirs:.0f} steps/s, "
+            f"×{ours / theirs:.2f}"
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Time to solve Pendulum-v1, each library with its own best published settings.
+
+# RL-Zoo (rl-baselines3-zoo, hyperparams/ddpg.yml) for Pendulum-v1.
+SB3_ZOO_PENDULUM = {
+    "gamma": 0.98,
+    "buffer_size": 200_000,
+    "learning_starts": 10_000,
+    "noise_std": 0.1,
+    "gradient_steps": 1,
+    "train_freq": 1,
+    "learning_rate": 1e-3,
+    "net_arch": [400, 300],
+}
+
+
+@dataclass(frozen=True)
+class SolveSettings:
+    seeds: int = 5
+    max_steps: int = 20_000
+    eval_every: int = 1000
+    eval_episodes: int = 5
+    threads: int = 1
+    preset: str = "Pendulum-v1"
+
+
+@dataclass(frozen=True)
+class SolveRun:
+    library: str
+    seed: int
+    solved_at_step: int | None
+    seconds: float | None  # training wall-clock (evaluation excluded) to the first solving evaluation
+    last_return: float
+
+
+def _time_to_solve(
+    train_to: Callable[[int], None], act: Callable[[np.ndarray], np.ndarray], s: SolveSettings, seed: int
+) -> tuple[int | None, float | None, float]:
+    eval_env = make_env("Pendulum-v1")
+    elapsed, ret = 0.0, float("-inf")
+    for step in range(s.eval_every, s.max_steps + 1, s.eval_every):
+        t0 = time.perf_counter()
+        train_to(step)
+        elapsed += time.perf_counter() - t0
+        ret = evaluate(act, eval_env, s.eval_episodes, seed=10_000 + seed).mean_return
+        if ret >= SOLVED_RETURN:
+            return step, elapsed, ret
+    return None, None, ret
+
+
+def _ddpg_solve(s: SolveSettings, seed: int, config: Config) -> SolveRun:
+    from ddpg.run.agent import DDPG
+
+    agent = DDPG(config=config)
+    solved, seconds, ret = _time_to_solve(agent.learn, agent.act, s, seed)
+    return SolveRun("ddpg", seed, solved, seconds, ret)
+
+
+def _sb3_solve(s: SolveSettings, seed: int) -> SolveRun:
+    sb3 = require_sb3()
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    z = SB3_ZOO_PENDULUM
+    env = make_env("Pendulum-v1")
+    dim = int(np.prod(env.action_space.shape))
+    model = sb3.DDPG(
+        "MlpPolicy",
+        env,
+        learning_rate=z["learning_rate"],
+        buffer_size=z["buffer_size"],
+        learning_starts=z["learning_starts"],
+        gamma=z["gamma"],
+        train_freq=z["train_freq"],
+        gradient_steps=z["gradient_steps"],
+        action_noise=NormalActionNoise(np.zeros(dim), z["noise_std"] * np.ones(dim)),
+        policy_kwargs={"net_arch": z["net_arch"]},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+    def train_to(step: int) -> None:
+        model.learn(step - model.num_timesteps, reset_num_timesteps=False)
+
+    solved, seconds, ret = _time_to_solve(
+        train_to, lambda obs: model.predict(obs, deterministic=True)[0], s, seed
+    )
+    return SolveRun("sb3", seed, solved, seconds, ret)
+
+
+@dataclass
+class SolveResult:
+    settings: dict[str, Any]
+    config: dict[str, Any]
+    sb3_settings: dict[str, Any]
+    runs: list[SolveRun] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for lib in ("ddpg", "sb3"):
+            runs = [r for r in self.runs if r.library == lib]
+            # An unsolved run counts as infinitely slow, so the median stays honest.
+            seconds = [r.seconds if r.seconds is not None else float("inf") for r in runs]
+            steps = [r.solved_at_step if r.solved_at_step is not None else float("inf") for r in runs]
+            out[lib] = {
+                "median_seconds": statistics.median(seconds) if runs else None,
+                "median_steps": statistics.median(steps) if runs else None,
+                "solved": sum(r.seconds is not None for r in runs),
+                "runs": len(runs),
+            }
+        a, b = out["ddpg"]["median_seconds"], out["sb3"]["median_seconds"]
+        out["speedup_median"] = b / a if a and b and a != float("inf") else None
+        return out
+
+
+def run_solve(s: SolveSettings, report: Callable[[str], None] = lambda _: None) -> SolveResult:
+    require_sb3()
+    torch.set_num_threads(s.threads)
+    config = resolve(
+        preset=s.preset,
+        overrides=[],
+        eval_episodes=0,
+        progress=False,
+        video=False,
+        total_steps=s.max_steps,
+    )
+    result = SolveResult(asdict(s), config.to_dict(), SB3_ZOO_PENDULUM, machine=machine_info(s.threads))
+    for seed in range(s.seeds):
+        for library in ("ddpg", "sb3"):
+            torch.set_num_threads(s.threads)
+            r = _ddpg_solve(s, seed, config.replace(seed=seed)) if library == "ddpg" else _sb3_solve(s, seed)
+            result.runs.append(r)
+            when = (
+                f"step {r.solved_at_step} after {r.seconds:.1f} s" if r.seconds is not None else "not solved"
+            )
+            report(f"seed {seed}: {r.library} {when} (last eval {r.last_return:.0f})")
+    return result

@@ -1,0 +1,559 @@
+"""Grids of settings × seeds as Ray Tune trials, each an ordinary run directory.
+
+A sweep directory holds:
+    sweep.yaml      the spec (grid, seeds, preset, overrides): what `--resume` re-reads
+    runs/NAME/      one run directory per trial (`DDPG(...).learn(run_dir=...)`), the source of truth
+    ray/            Ray Tune's own experiment storage
+    results.csv     one row per trial; summary.md and comparison.png: per setting, mean and 95% CI
+
+Without an address an embedded local Ray is started with this machine's cores; with one, the sweep joins
+that cluster (every node then needs `ddpg` installed and the sweep directory on a shared filesystem).
+Without Ray installed, trials run in a local process pool instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ddpg.config import Config, ConfigError, from_dict, parse_override, resolve
+from ddpg.experiments import compare
+from ddpg.run.checkpoint import atomic_file, atomic_write
+from ddpg.run.resources import usable_cpus
+
+SPEC_FILE = "sweep.yaml"
+# The numbers of a finished trial: fields of TrialResult, columns of results.csv.
+METRIC_COLUMNS = ("final_eval", "eval_auc", "best_eval", "steps_per_s", "wall_time_s")
+RESULT_COLUMNS = ("trial", "seed", "status", *METRIC_COLUMNS)
+
+
+class SweepError(ValueError):
+    """A sweep cannot be planned or resumed; the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# The spec and the trials it expands to
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep runs. Grid values are kept as the text the user typed, parsed like `--set`."""
+
+    grid: list[tuple[str, list[str]]]
+    seeds: int = 3
+    env: str | None = None
+    preset: str | None = None
+    steps: int | None = None
+    overrides: list[str] = field(default_factory=list)
+    cpus_per_trial: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["grid"] = {key: list(values) for key, values in self.grid}
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> SweepSpec:
+        try:
+            return SweepSpec(
+                grid=[(str(k), [str(v) for v in values]) for k, values in data["grid"].items()],
+                seeds=int(data["seeds"]),
+                env=data.get("env"),
+                preset=data.get("preset"),
+                steps=data.get("steps"),
+                overrides=list(data.get("overrides") or []),
+                cpus_per_trial=float(data.get("cpus_per_trial", 1.0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise SweepError(f"{SPEC_FILE} is not a sweep spec ({e})") from None
+
+    def save(self, path: Path) -> None:
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @staticmethod
+    def load(path: Path) -> SweepSpec:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError:
+            raise SweepError(f"{path.parent} is not a sweep directory (no {SPEC_FILE})") from None
+        except yaml.YAMLError as e:
+            raise SweepError(f"{path} is not valid YAML ({e})") from None
+        if not isinstance(data, dict):
+            raise SweepError(f"{path} is not a sweep spec")
+        return SweepSpec.from_dict(data)
+
+
+def split_values(text: str) -> list[str]:
+    """Split `v1,v2,...` at the commas outside brackets and quotes, so `[64,64],[32,32]` is two values."""
+    values, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            values.append(text[start:i].strip())
+            start = i + 1
+    values.append(text[start:].strip())
+    return values
+
+
+def parse_grid(texts: list[str]) -> list[tuple[str, list[str]]]:
+    """`--grid key=v1,v2` options → [(key, [v1, v2])], values checked to be YAML like `--set`'s."""
+    grid: list[tuple[str, list[str]]] = []
+    for text in texts:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key or not raw.strip():
+            raise ConfigError(f"--grid expects key=v1,v2,..., got {text!r}")
+        if key == "seed":
+            raise ConfigError("--grid seed: use --seeds N to repeat every setting over N seeds")
+        if key in (k for k, _ in grid):
+            raise ConfigError(f"--grid {key} is given twice")
+        values = split_values(raw)
+        if any(not v for v in values):
+            raise ConfigError(f"--grid {key}: empty value in {raw!r}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"--grid {key}: a value is repeated in {raw!r}")
+        for value in values:
+            parse_override(f"{key}={value}")  # raises a ConfigError naming the key for bad YAML
+        grid.append((key, values))
+    return grid
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One grid point with one seed."""
+
+    index: int
+    name: str
+    params: dict[str, Any]  # grid key → parsed value
+    seed: int
+    config: Config
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", text).strip("-")[:60]
+
+
+def plan(spec: SweepSpec) -> list[Trial]:
+    """Every grid point × seed as a validated Config; the first bad point raises a ConfigError."""
+    base = resolve(env_id=spec.env, preset=spec.preset, overrides=spec.overrides, total_steps=spec.steps)
+    points: list[list[tuple[str, str]]] = [[]]
+    for key, values in spec.grid:
+        points = [[*p, (key, v)] for p in points for v in values]
+    trials = []
+    for point in points:
+        params = {key: parse_override(f"{key}={raw}")[1] for key, raw in point}
+        label = ", ".join(f"{k}={raw}" for k, raw in point)
+        for i in range(spec.seeds):
+            seed = base.seed + i
+            # Trials never draw a progress bar: nobody sees a worker's terminal.
+            overrides = [
+                *spec.overrides,
+                *(f"{k}={raw}" for k, raw in point),
+                f"seed={seed}",
+                "progress=false",
+            ]
+            try:
+                config = resolve(
+                    env_id=spec.env, preset=spec.preset, overrides=overrides, total_steps=spec.steps
+                )
+            except ConfigError as e:
+                raise ConfigError(f"grid point {label}: {e}") from None
+            index = len(trials)
+            name = _slug(f"{index:03d}_" + "_".join(f"{k}={raw}" for k, raw in point) + f"_s{seed}")
+            trials.append(Trial(index, name, params, seed, config))
+    return trials
+
+
+def check_envs(spec: SweepSpec, trials: list[Trial]) -> None:
+    """Make each environment the sweep uses once, so an unknown id fails before any trial starts.
+
+    Only the sweep-wide env kwargs are used here: a grid over `env.*` may hold values that fail at
+    run time, and those fail their own trials, not the sweep.
+    """
+    from ddpg.envs import make_env
+
+    base = resolve(env_id=spec.env, preset=spec.preset, overrides=spec.overrides, total_steps=spec.steps)
+    for env_id in sorted({t.config.env_id for t in trials}):
+        make_env(env_id, base.env, max_episode_steps=base.max_episode_steps).close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running one trial (in a Ray worker or a pool process)
+
+
+def run_trial(config: dict[str, Any], run_dir: str, threads: int = 1) -> dict[str, Any]:
+    """Train one trial into `run_dir`; a failure is written to `run_dir/error.txt` and returned, never
+    raised, so one diverging or misconfigured trial does not stop the sweep."""
+    import torch
+
+    from ddpg.run.agent import DDPG
+
+    torch.set_num_threads(max(1, threads))
+    path = Path(run_dir)
+    if path.exists():
+        shutil.rmtree(path)  # the remains of an interrupted attempt: logs are append-only
+    try:
+        cfg = from_dict(config)
+        with DDPG(cfg.env_id, cfg) as agent:
+            summary = agent.learn(run_dir=path)
+        return {"status": "ok", "final_eval": summary["final_eval_mean_return"]}
+    except Exception as e:
+        path.mkdir(parents=True, exist_ok=True)
+        message = f"{type(e).__name__}: {e}".splitlines()[0]
+        atomic_write(path / "error.txt", message + "\n\n" + traceback.format_exc())
+        return {"status": "error", "error": message}
+
+
+def _tune_trainable(params: dict[str, Any]) -> None:
+    from ray import tune
+
+    job = params["trial"]
+    tune.report(run_trial(job["config"], job["run_dir"], job["threads"]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    trial: Trial
+    run_dir: Path
+    status: str  # ok | error
+    error: str = ""
+    final_eval: float = math.nan
+    eval_auc: float = math.nan
+    best_eval: float = math.nan
+    steps_per_s: float = math.nan
+    wall_time_s: float = math.nan
+
+
+def trial_result(trial: Trial, run_dir: Path, fallback_error: str = "") -> TrialResult:
+    """A trial's outcome as its run directory records it."""
+    if (run_dir / "summary.json").is_file():
+        run = compare.load_run(run_dir)
+        return TrialResult(
+            trial,
+            run_dir,
+            "ok",
+            final_eval=run.final_eval,
+            eval_auc=run.eval_auc,
+            best_eval=run.best_eval,
+            steps_per_s=run.steps_per_second,
+            wall_time_s=float(run.summary.get("wall_time_s", math.nan)),
+        )
+    error_file = run_dir / "error.txt"
+    if error_file.is_file():
+        error = error_file.read_text().splitlines()[0]
+    else:
+        error = fallback_error or "did not finish"
+    return TrialResult(trial, run_dir, "error", error=error)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    directory: Path
+    results: list[TrialResult]
+    settings: list[compare.SettingStats]
+    ran: int  # trials run by this call (the others were finished before a resume)
+    backend: str
+
+    @property
+    def failed(self) -> list[TrialResult]:
+        return [r for r in self.results if r.status != "ok"]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return compare.format_value(value)
+
+
+def write_reports(directory: Path, spec: SweepSpec, results: list[TrialResult]) -> list[compare.SettingStats]:
+    """results.csv, summary.md and comparison.png, all recomputed from the run directories."""
+    keys = [k for k, _ in spec.grid]
+    columns = ["trial", *keys, *(c for c in RESULT_COLUMNS if c != "trial"), "error", "run_dir"]
+    with atomic_file(directory / "results.csv") as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for r in results:
+            row = {
+                **r.trial.params,
+                **{c: getattr(r, c) for c in METRIC_COLUMNS},
+                "trial": r.trial.name,
+                "seed": r.trial.seed,
+                "status": r.status,
+                "error": r.error,
+                "run_dir": r.run_dir.relative_to(directory).as_posix(),
+            }
+            writer.writerow([_fmt(row[c]) for c in columns])
+    runs = [compare.load_run(r.run_dir) for r in results if r.status == "ok"]
+    settings = compare.group_runs(runs, keys)
+    env = spec.env or (runs[0].config.get("env_id") if runs else "")
+    title = f"Sweep {directory.name}: {env}, {spec.seeds} seeds per setting"
+    failures = [f"{r.trial.name}: {r.error}" for r in results if r.status != "ok"]
+    md = compare.summary_markdown(settings, title, failures)
+    atomic_write(directory / "summary.md", md)
+    if settings:
+        compare.comparison_figure(settings, directory / "comparison.png", title)
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running a sweep
+
+
+def default_directory(spec: SweepSpec) -> Path:
+    env = spec.env or spec.preset or Config.env_id
+    keys = "-".join(k for k, _ in spec.grid)
+    return Path("sweeps") / _slug(f"{env.split(':')[-1]}_{keys}_{datetime.now():%Y%m%d-%H%M%S}")
+
+
+def prepare(spec: SweepSpec, directory: Path) -> list[Trial]:
+    """Validate everything a new sweep needs, before anything is written."""
+    trials = plan(spec)
+    check_envs(spec, trials)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise SweepError(
+            f"sweep directory {directory} already exists; use --resume {directory} or another --out"
+        )
+    return trials
+
+
+def run_sweep(
+    spec: SweepSpec,
+    directory: Path,
+    *,
+    trials: list[Trial] | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    on_trial_done: Callable[[TrialResult, int, int], None] | None = None,
+) -> SweepReport:
+    """Run (or, with `resume`, finish) a sweep and write its reports.
+
+    `trials` is `plan(spec)` when the caller has it already (`prepare` returns it). A resumed sweep
+    re-runs only the trials whose run directory has no summary.json.
+    """
+    directory = Path(directory).absolute()
+    trials = plan(spec) if trials is None else trials
+    cpus = spec.cpus_per_trial
+    if address is None and cpus > usable_cpus():
+        # An embedded Ray would wait forever for a trial that cannot fit on this machine.
+        raise SweepError(f"--cpus-per-trial {cpus:g} exceeds this machine's {usable_cpus()} CPUs")
+    use_ray = ray_available()
+    if address is not None and not use_ray:
+        raise SweepError("--address needs Ray: pip install 'ddpg[sweep]'")
+    if not resume:
+        directory.mkdir(parents=True, exist_ok=True)
+        spec.save(directory / SPEC_FILE)
+    runs_dir = directory / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    pending = [t for t in trials if not (runs_dir / t.name / "summary.json").is_file()]
+    errors: dict[str, str] = {}
+    done = 0
+
+    def finished(trial: Trial, error: str = "") -> None:
+        nonlocal done
+        done += 1
+        errors[trial.name] = error
+        if on_trial_done is not None:
+            on_trial_done(trial_result(trial, runs_dir / trial.name, error), done, len(pending))
+
+    backend = "none"
+    if pending:
+        jobs = [
+            {"name": t.name, "config": t.config.to_dict(), "run_dir": str(runs_dir / t.name)} for t in pending
+        ]
+        by_name = {t.name: t for t in pending}
+        if use_ray:
+            backend = _run_with_ray(jobs, directory, address, cpus, lambda n, e: finished(by_name[n], e))
+        else:
+            backend = _run_with_pool(jobs, cpus, lambda n, e: finished(by_name[n], e))
+    results = [trial_result(t, runs_dir / t.name, errors.get(t.name, "")) for t in trials]
+    settings = write_reports(directory, spec, results)
+    return SweepReport(directory, results, settings, len(pending), backend)
+
+
+def ray_available() -> bool:
+    try:
+        import ray.tune  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _ray_session(address: str | None) -> Iterator[str]:
+    """Connect to `address`, or start a quiet embedded Ray whose files all live in one temporary
+    directory (sockets, logs, its auth token) that is removed afterwards; nothing goes to the home."""
+    import logging
+
+    quiet = {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AIR_NEW_OUTPUT": "0",
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    }
+    if address is not None:
+        with _environ(quiet):
+            import ray
+
+            # Ship this ddpg to the cluster's workers, so they run the driver's version of the code
+            # (torch, gymnasium and the other dependencies must be installed on every node).
+            package = str(Path(__file__).resolve().parent)
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env={"py_modules": [package]},
+            )
+            try:
+                yield f"Ray cluster at {address} ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"
+            finally:
+                ray.shutdown()
+        return
+    # The system temp dir, not the sweep directory: Ray's socket paths must stay under ~107 characters.
+    tmp = Path(tempfile.mkdtemp(prefix="ddpg-ray-"))
+    token = tmp / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    session = {
+        **quiet,
+        "RAY_TMPDIR": str(tmp),
+        # Ray otherwise writes a token to ~/.ray/auth_token; keep token auth on, with our own token.
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+    }
+    try:
+        with _environ(session):
+            import ray
+
+            _refresh_ray_auth()
+            cpus = usable_cpus()
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                _temp_dir=str(tmp),
+            )
+            try:
+                yield f"embedded Ray ({cpus} CPUs)"
+            finally:
+                ray.shutdown()
+        _refresh_ray_auth()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refresh_ray_auth() -> None:
+    # Ray caches its auth settings and token per process; re-read them after changing the environment.
+    try:
+        from ray._raylet import AuthenticationTokenLoader
+        from ray._raylet import Config as RayConfig
+    except ImportError:  # a Ray without token authentication
+        return
+    RayConfig.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def _run_with_ray(
+    jobs: list[dict[str, Any]],
+    directory: Path,
+    address: str | None,
+    cpus: float,
+    finished: Callable[[str, str], None],
+) -> str:
+    with _ray_session(address) as description:
+        from ray import tune
+
+        class Reporter(tune.Callback):
+            def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
+                finished(trial.config["trial"]["name"], "")
+
+            def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+                finished(trial.config["trial"]["name"], _worker_error(trial))
+
+        threads = max(1, int(cpus))
+        tuner = tune.Tuner(
+            tune.with_resources(_tune_trainable, {"cpu": cpus}),
+            param_space={"trial": tune.grid_search([{**j, "threads": threads} for j in jobs])},
+            tune_config=tune.TuneConfig(
+                reuse_actors=True,  # one import of torch per worker, not per trial
+                trial_name_creator=lambda t: t.config["trial"]["name"],
+                trial_dirname_creator=lambda t: t.config["trial"]["name"],
+            ),
+            run_config=tune.RunConfig(
+                name=f"tune_{datetime.now():%Y%m%d-%H%M%S}",
+                storage_path=str(directory / "ray"),
+                verbose=0,
+                callbacks=[Reporter()],
+            ),
+        )
+        tuner.fit()
+        return description
+
+
+def _worker_error(trial: Any) -> str:
+    """The last `SomeError: message` line of a Tune trial's error (the worker crashed or could not
+    import ddpg; exceptions inside training are caught in `run_trial`)."""
+    text = ""
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except (OSError, AttributeError):
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[\w.]+(Error|Exception): ", ln)]
+    return f"the Ray worker running it failed: {lines[-1]}" if lines else "the Ray worker running it failed"
+
+
+def _pool_trial(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return job["name"], run_trial(job["config"], job["run_dir"], job["threads"])
+
+
+def _run_with_pool(jobs: list[dict[str, Any]], cpus: float, finished: Callable[[str, str], None]) -> str:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, int(cpus))
+    workers = max(1, int(usable_cpus() // max(cpus, 1e-9)))
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_pool_trial, {**j, "threads": threads}) for j in jobs]
+        for future in as_completed(futures):
+            name, _ = future.result()
+            finished(name, "")
+    return f"local process pool ({workers} workers; install ddpg[sweep] for Ray)"

@@ -1,0 +1,88 @@
+"""Figures from run directories: returns with the evaluation curve, TD error and actor loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ddpg.run.checkpoint import atomic_file
+from ddpg.run.logs import read_csv
+
+
+def _smooth(values: list[float], window: int) -> np.ndarray:
+    """Trailing mean over the last `window` values (fewer at the start), aligned with the input."""
+    v = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.concatenate([[0.0], v]))
+    n = np.arange(1, len(v) + 1)
+    lo = np.maximum(n - window, 0)
+    return (sums[n] - sums[lo]) / (n - lo)
+
+
+def training_figure(run_dirs: list[Path], out: Path) -> Path:
+    """Seed 003's figure: returns (episodes and evaluations), TD error and actor loss against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+    for i, run in enumerate(run_dirs):
+        color = f"C{i}"
+        label = run.name if len(run_dirs) > 1 else None
+        metrics = read_csv(run / "metrics.csv")
+        updates = read_csv(run / "updates.csv")
+        evals = read_csv(run / "eval.csv")
+        if metrics.get("step"):
+            axes[0].plot(metrics["step"], metrics["return"], color=color, alpha=0.25, lw=0.8)
+            axes[0].plot(
+                metrics["step"],
+                _smooth(metrics["return"], 10),
+                color=color,
+                lw=1.2,
+                label=f"{label} episodes" if label else "episode return (smoothed)",
+            )
+        if evals.get("step"):
+            mean, std = np.asarray(evals["mean_return"]), np.asarray(evals["std_return"])
+            axes[0].plot(
+                evals["step"],
+                mean,
+                "o-",
+                color=color,
+                ms=3,
+                lw=1.5,
+                mec="k",
+                mew=0.4,
+                label=f"{label} eval" if label else "evaluation return",
+            )
+            axes[0].fill_between(evals["step"], mean - std, mean + std, color=color, alpha=0.15)
+        if updates.get("step"):
+            axes[1].plot(updates["step"], updates["td_error"], color=color, lw=1, label=label)
+            axes[2].plot(updates["step"], updates["actor_loss"], color=color, lw=1, label=label)
+    axes[0].set_ylabel("return")
+    axes[1].set_ylabel("mean |TD error|")
+    axes[1].set_yscale("log")
+    axes[2].set_ylabel("actor loss  −Q(s, μ(s))")
+    axes[2].set_xlabel("environment steps")
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(loc="lower right", fontsize=8)
+    if len(run_dirs) > 1:
+        axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    title = run_dirs[0].name if len(run_dirs) == 1 else f"{len(run_dirs)} runs"
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, out)
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Write a PNG under a temporary name and rename it into place: a reader never sees half a file."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    try:
+        with atomic_file(out) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+    return out

@@ -1,0 +1,438 @@
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ddpg import DDPG, Config
+from ddpg.agent.fast.backward import (
+    MatMul,
+    actor_backward,
+    actor_forward,
+    critic_action_grad,
+    critic_backward,
+    critic_forward,
+)
+from ddpg.agent.fast.update import (
+    AUTO_COMPILE_MIN_UPDATES,
+    FastActor,
+    FastUpdate,
+    choose_update,
+    unsupported_reason,
+)
+from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch
+from ddpg.agent.networks import Actor, Critic, CriticEnsemble
+from ddpg.cli import main
+from ddpg.config import ConfigError
+from tests.helpers import random_batch
+
+OBS, ACT, B = 3, 2, 32
+
+
+def make_learner(
+    action_layer=1,
+    batch_norm=False,
+    dropout=0.0,
+    layer_norm=False,
+    actor_sizes=(16, 16),
+    critic_sizes=(16, 16),
+    twin_critics=False,
+    **kw,
+) -> Learner:
+    torch.manual_seed(0)
+    norms = dict(batch_norm=batch_norm, dropout=dropout, layer_norm=layer_norm)
+    actor = Actor(OBS, ACT, list(actor_sizes), **norms)
+
+    def make_critic() -> Critic:
+        return Critic(OBS, ACT, list(critic_sizes), action_layer=action_layer, **norms)
+
+    critic = CriticEnsemble([make_critic(), make_critic()]) if twin_critics else make_critic()
+    settings = LearnerSettings(gamma=0.9, tau=0.05, actor_lr=1e-2, critic_lr=1e-2, **kw)
+    return Learner(actor, critic, settings)
+
+
+def make_batch(seed: int, kind: str = "one_step") -> TensorBatch:
+    """A random batch; `n_step` adds each transition's γ^k, `prioritized` importance weights."""
+    batch = random_batch(seed, B, OBS, ACT, p_terminal=0.3)
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "n_step":
+        return dataclasses.replace(batch, discount=0.9 ** torch.randint(1, 4, (B,), generator=gen).float())
+    if kind == "prioritized":
+        return dataclasses.replace(batch, weight=torch.rand(B, generator=gen) + 0.1)
+    return batch
+
+
+def assert_same_state(a: Learner, b: Learner, atol: float = 1e-5) -> None:
+    for (name, ma), mb in zip(a.modules().items(), b.modules().values()):
+        for (pname, pa), pb in zip(ma.state_dict().items(), mb.state_dict().values()):
+            torch.testing.assert_close(pa, pb, atol=atol, rtol=1e-4, msg=f"{name}.{pname}")
+    for opt_a, opt_b in zip(a.optimizers().values(), b.optimizers().values()):
+        sa, sb = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+        assert sa.keys() == sb.keys()
+        for pid in sa:
+            for key in ("step", "exp_avg", "exp_avg_sq"):
+                torch.testing.assert_close(sa[pid][key], sb[pid][key], atol=atol, rtol=1e-4)
+
+
+SETTINGS = {
+    "plain": {},
+    "action_with_state": {"action_layer": 0},
+    "weight_decay_and_clipping": {
+        "critic_weight_decay": 1e-2,
+        "actor_weight_decay": 1e-3,
+        "grad_clip_norm": 0.1,
+    },
+    "layer_norm": {"layer_norm": True},
+    "layer_norm_action_with_state": {"layer_norm": True, "action_layer": 0},
+}
+
+
+# Every product through oneDNN (min_size=1), so tiny networks exercise it too.
+ONEDNN = pytest.param(
+    MatMul(onednn=True, min_size=1),
+    id="onednn",
+    marks=pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN"),
+)
+NETWORKS = {
+    "64x64": {"actor_sizes": (64, 64), "critic_sizes": (64, 64)},
+    "asymmetric": {"actor_sizes": (24, 16, 8), "critic_sizes": (12, 20)},
+    # A linear actor has no LayerNorm to show that the critic's layers have one.
+    "linear_actor": {"actor_sizes": (), "critic_sizes": (12, 20)},
+}
+
+
+@pytest.mark.parametrize("matmul", [MatMul(onednn=False), ONEDNN], ids=["linear", "onednn"])
+@pytest.mark.parametrize("options", SETTINGS.values(), ids=SETTINGS.keys())
+@pytest.mark.parametrize("network", NETWORKS.values(), ids=NETWORKS.keys())
+def test_hand_written_update_matches_the_reference_over_several_steps(network, options, matmul):
+    reference, fast_learner = make_learner(**network, **options), make_learner(**network, **options)
+    fast = FastUpdate(fast_learner, compile=False, matmul=matmul)
+    for step in range(5):
+        batch = make_batch(step)
+        expected, got = reference.update(batch), fast(batch)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+    # LayerNorm's backward subtracts two means, so a near-zero gradient keeps ~1e-3 of float32 rounding,
+    # and Adam turns it into a step of ~lr: 1e-5 here. Its exactness is tested in float64 below.
+    assert_same_state(reference, fast_learner, atol=1e-4 if options.get("layer_norm") else 1e-5)
+
+
+@pytest.mark.parametrize("action_layer", [0, 1, 2])
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_hand_written_gradients_equal_autograd_in_float64(action_layer, layer_norm):
+    torch.manual_seed(0)
+    actor = Actor(OBS, ACT, [24, 16, 8], layer_norm=layer_norm).double()
+    critic = Critic(OBS, ACT, [20, 12, 8], action_layer=action_layer, layer_norm=layer_norm).double()
+    for p in [*actor.parameters(), *critic.parameters()]:
+        p.data += 0.1 * torch.randn_like(p)  # LayerNorm's gain and bias away from 1 and 0
+    obs = torch.randn(B, OBS, dtype=torch.float64)
+    mm = MatMul()
+
+    action = torch.rand(B, ACT, dtype=torch.float64, requires_grad=True)
+    grad_q = torch.randn(B, dtype=torch.float64)
+    *expected, expected_action = torch.autograd.grad(
+        critic(obs, action), [*critic.parameters(), action], grad_q
+    )
+    params = [p.detach() for p in critic.parameters()]
+    q, trace = critic_forward(mm, params, action_layer, obs, action.detach())
+    torch.testing.assert_close(q, critic(obs, action).detach(), atol=1e-12, rtol=0)
+    for got, want in zip(critic_backward(mm, params, trace, grad_q), expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+    got_action = critic_action_grad(mm, params, action_layer, trace, grad_q, ACT)
+    torch.testing.assert_close(got_action, expected_action, atol=1e-12, rtol=0)
+
+    mu = actor(obs)
+    grad_mu = torch.randn_like(mu)
+    expected = torch.autograd.grad(mu, list(actor.parameters()), grad_mu)
+    params = [p.detach() for p in actor.parameters()]
+    mu_fast, trace = actor_forward(mm, params, obs)
+    torch.testing.assert_close(mu_fast, mu.detach(), atol=1e-12, rtol=0)
+    for got, want in zip(actor_backward(mm, params, trace, mu_fast, grad_mu), expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["n_step", "prioritized"])
+def test_hand_written_update_matches_the_reference_on_n_step_and_weighted_batches(kind):
+    # n-step: each transition bootstraps with its own γ^k; prioritized: the loss is importance-weighted
+    # and the batch's |TD error| is left for the priorities.
+    reference, fast_learner = make_learner(), make_learner()
+    fast = FastUpdate(fast_learner, compile=False)
+    for step in range(4):
+        batch = make_batch(step, kind)
+        expected, got = reference.update(batch), fast(batch)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+        torch.testing.assert_close(fast_learner.td_abs, reference.td_abs, atol=1e-5, rtol=1e-4)
+    assert_same_state(reference, fast_learner)
+
+
+# TD3's switches one at a time and together. Smoothing: σ 1 clipped at 1.5, so both the noise clip and
+# the [−1, 1] clamp of the smoothed action come into play.
+SMOOTHING = {"target_policy_noise": 1.0, "target_noise_clip": 1.5}
+TD3 = {
+    "twin_critics": {"twin_critics": True},
+    "smoothing": SMOOTHING,
+    "delay": {"policy_delay": 2},
+    "td3": {"twin_critics": True, **SMOOTHING, "policy_delay": 2},
+    "td3_layer_norm": {"twin_critics": True, **SMOOTHING, "policy_delay": 2, "layer_norm": True},
+}
+
+
+def run_side_by_side(options: dict, update=None, kind: str = "one_step", steps: int = 5) -> None:
+    """`steps` updates by the reference and by `update` (the fast path) from the same global generator
+    seed; asserts the same statistics, |TD error|, update count and final state. Five steps with a
+    delay of 2: the actor steps twice and is skipped three times."""
+    reference, fast_learner = make_learner(**options), make_learner(**options)
+    fast = (update or (lambda learner: FastUpdate(learner, compile=False)))(fast_learner)
+    batches = [make_batch(step, kind) for step in range(steps)]
+    runs = []
+    for learner, fn in ((reference, reference.update), (fast_learner, fast)):
+        torch.manual_seed(1)  # the smoothing noise comes from the global generator
+        runs.append([(fn(b), learner.td_abs.clone(), learner.critic_updates) for b in batches])
+        runs[-1].append(torch.get_rng_state())
+    *expected, expected_rng = runs[0]
+    *got, got_rng = runs[1]
+    for step, ((want, want_td, want_n), (have, have_td, have_n)) in enumerate(zip(expected, got)):
+        for key in want:
+            torch.testing.assert_close(have[key], want[key], atol=1e-5, rtol=1e-4, msg=f"{key} at {step}")
+        torch.testing.assert_close(have_td, want_td, atol=1e-5, rtol=1e-4, msg=f"td_abs at {step}")
+        assert have_n == want_n == step + 1
+    assert torch.equal(got_rng, expected_rng)  # the same number of draws from the global generator
+    assert_same_state(reference, fast_learner, atol=1e-4 if options.get("layer_norm") else 1e-5)
+
+
+@pytest.mark.parametrize("matmul", [MatMul(onednn=False), ONEDNN], ids=["linear", "onednn"])
+@pytest.mark.parametrize("options", TD3.values(), ids=TD3.keys())
+def test_hand_written_update_matches_the_reference_with_td3_switches(options, matmul):
+    run_side_by_side(options, lambda learner: FastUpdate(learner, compile=False, matmul=matmul))
+
+
+@pytest.mark.parametrize("kind", ["n_step", "prioritized"])
+def test_hand_written_td3_update_matches_the_reference_on_n_step_and_weighted_batches(kind):
+    run_side_by_side(TD3["td3"], kind=kind)
+
+
+@pytest.mark.parametrize("options", [TD3["td3"], TD3["td3_layer_norm"]], ids=["td3", "td3_layer_norm"])
+def test_compiled_td3_update_agrees_with_the_eager_reference(options):
+    # Two graphs (with and without the actor's step), each compiled once: four updates use both twice.
+    matmul = MatMul(onednn=torch.backends.mkldnn.is_available(), min_size=1)
+    run_side_by_side(
+        options, lambda learner: FastUpdate(learner, compile=True, matmul=matmul), "prioritized", 4
+    )
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
+def test_onednn_products_equal_torch_for_transposed_and_sliced_operands():
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(256, 401, generator=gen), torch.randn(300, 401, generator=gen)
+    b, g = torch.randn(300, generator=gen), torch.randn(256, 300, generator=gen)
+    mm = MatMul(onednn=True)
+    products = {
+        "forward x·Wᵀ + b": (mm(x, w, b), x @ w.T + b),
+        "input gradient g·W[:, :400]": (mm(g, w[:, :400].t()), g @ w[:, :400]),
+        "weight gradient gᵀ·x": (mm(g.t(), x.t()), g.T @ x),
+    }
+    for name, (got, expected) in products.items():
+        torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-4, msg=name)
+
+
+def test_learning_rate_schedule_reuses_one_tensor_per_optimiser():
+    learner = make_learner()
+    fast = FastUpdate(learner, compile=False)
+    first = fast._lr(learner.actor_opt)
+    learner.set_learning_rates(5e-3, 5e-3)
+    assert fast._lr(learner.actor_opt) is first and first.item() == pytest.approx(5e-3)
+
+
+def test_fast_update_follows_learning_rate_changes():
+    reference, fast_learner = make_learner(), make_learner()
+    fast = FastUpdate(fast_learner, compile=False)
+    for step in range(4):
+        lr = 1e-2 / (step + 1)
+        reference.set_learning_rates(lr, 2 * lr)
+        fast_learner.set_learning_rates(lr, 2 * lr)
+        reference.update(make_batch(step))
+        fast(make_batch(step))
+    assert_same_state(reference, fast_learner)
+
+
+def test_compiled_update_agrees_with_the_eager_reference():
+    reference, fast_learner = make_learner(), make_learner()
+    # oneDNN where available: under torch.compile it runs as the opaque ddpg::onednn_linear op.
+    matmul = MatMul(onednn=torch.backends.mkldnn.is_available(), min_size=1)
+    fast = FastUpdate(fast_learner, compile=True, matmul=matmul)
+    for step in range(3):
+        expected, got = reference.update(make_batch(step)), fast(make_batch(step))
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4, msg=key)
+    assert_same_state(reference, fast_learner)
+    assert fast.compile_seconds is not None and fast.compile_seconds > 0
+
+
+def test_training_continues_identically_after_save_and_load_of_fast_updates(tmp_path):
+    config = Config(hidden_sizes=[16, 16], batch_size=16, learning_starts=50, eval_episodes=0, progress=False)
+    agent = DDPG(config=config)
+    agent.learn(60)  # fills the buffer and creates the optimiser state
+    fast = FastUpdate(agent.learner, compile=False)
+    batches = [make_batch(i) for i in range(3)]
+    fast(_pendulum(batches[0]))
+    agent.save(tmp_path / "ckpt")
+    loaded = DDPG.load(tmp_path / "ckpt")
+    assert_same_state(agent.learner, loaded.learner, atol=0)
+    # Either path continues from the saved state: the fast one on the original, the reference on the copy.
+    for b in batches[1:]:
+        expected, got = loaded.learner.update(_pendulum(b)), fast(_pendulum(b))
+        torch.testing.assert_close(got["critic_loss"], expected["critic_loss"], atol=1e-5, rtol=1e-4)
+    assert_same_state(agent.learner, loaded.learner)
+
+
+def _pendulum(batch: TensorBatch) -> TensorBatch:
+    # Pendulum-v1: 3 observations, 1 action.
+    return TensorBatch(batch.obs, batch.action[:, :1], batch.reward, batch.next_obs, batch.terminated)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_fast_actor_acts_like_the_learner(layer_norm):
+    learner = make_learner(layer_norm=layer_norm)
+    FastUpdate(learner, compile=False)(make_batch(0))
+    obs = np.random.default_rng(0).normal(size=(5, OBS)).astype(np.float32)
+    np.testing.assert_allclose(FastActor(learner)(obs), learner.act(obs), atol=1e-6)
+
+
+def test_auto_mode_runs_the_hand_written_update_uncompiled_for_a_short_run():
+    choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES - 1)
+    assert choice.path == "manual" and isinstance(choice.update, FastUpdate)
+    assert not choice.update.compiled
+
+
+def test_auto_mode_compiles_the_hand_written_update_for_a_long_run():
+    choice = choose_update(make_learner(), "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES)
+    assert choice.path == "compiled" and isinstance(choice.update, FastUpdate)
+    assert choice.update.compiled
+
+
+def test_compile_false_runs_the_reference_update():
+    learner = make_learner()
+    choice = choose_update(learner, False, planned_updates=10**6)
+    assert choice.path == "eager" and choice.update == learner.update
+
+
+def test_critic_whose_action_never_enters_falls_back_to_the_reference():
+    learner = make_learner(action_layer=2)  # two hidden layers: 0 and 1
+    choice = choose_update(learner, True, planned_updates=10**6)
+    assert choice.path == "eager" and "action" in choice.reason
+
+
+def _layer_norm_eps(learner: Learner) -> Learner:
+    learner.critic.hidden[0][1].eps = 1e-3
+    return learner
+
+
+def _layer_norm_in_the_critic_only(learner: Learner) -> Learner:
+    torch.manual_seed(0)
+    learner.critic = Critic(OBS, ACT, [16, 16], layer_norm=True)
+    return learner
+
+
+@pytest.mark.parametrize(
+    ("options", "change"),
+    [
+        ({"batch_norm": True}, None),
+        ({"dropout": 0.1}, None),
+        ({"layer_norm": True}, _layer_norm_eps),
+        ({}, _layer_norm_in_the_critic_only),
+    ],
+    ids=["batch_norm", "dropout", "layer_norm_eps", "layer_norm_in_one_network"],
+)
+def test_unsupported_networks_fall_back_to_the_reference_even_when_compile_is_forced(options, change):
+    learner = make_learner(**options)
+    if change is not None:
+        learner = change(learner)
+    choice = choose_update(learner, True, planned_updates=10**6)
+    assert choice.path == "eager" and choice.update == learner.update
+    assert unsupported_reason(learner) in choice.reason
+
+
+def test_fast_update_refuses_an_unsupported_configuration():
+    with pytest.raises(ValueError, match="batch norm"):
+        FastUpdate(make_learner(batch_norm=True))
+
+
+def test_short_training_run_reports_the_uncompiled_hand_written_path():
+    config = Config(hidden_sizes=[8, 8], batch_size=8, learning_starts=20, eval_episodes=0, progress=False)
+    summary = DDPG(config=config).learn(40)
+    assert summary["update_path"] == "manual" and summary["compile_seconds"] is None
+
+
+@pytest.mark.parametrize("value", ["auto", True, False])
+def test_compile_field_accepts_auto_true_and_false(value):
+    assert Config(compile=value).compile == value
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_compile_field_rejects_other_values(value):
+    with pytest.raises(ConfigError, match="compile"):
+        Config(compile=value)
+
+
+def test_bench_without_stable_baselines3_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # makes `import stable_baselines3` fail
+    assert main(["bench", "speed"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: stable-baselines3 is not installed") and "[bench]" in err
+
+
+def test_bench_speed_refuses_bad_sizes(capsys):
+    assert main(["bench", "speed", "--arch", "64,0"]) == 2
+    assert capsys.readouterr().err.startswith("error: argument --arch")
+
+
+def test_bench_solve_refuses_an_unknown_preset(capsys):
+    assert main(["bench", "solve", "--preset", "no-such-preset"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown preset 'no-such-preset'")
+
+
+def test_stopwatch_times_exactly_the_steps_between_start_and_stop():
+    import gymnasium as gym
+    from ddpg.bench_speed import Stopwatch
+
+    env = Stopwatch(gym.make("Pendulum-v1"), start=3, stop=8)
+    env.reset(seed=0)
+    for _ in range(10):
+        env.step(env.action_space.sample())
+    assert env.t_start is not None and env.t_stop is not None and env.t_stop > env.t_start
+    assert env.rate == pytest.approx((8 - 3) / (env.t_stop - env.t_start))
+
+
+def test_bench_speed_measures_both_libraries_in_every_round():
+    pytest.importorskip("stable_baselines3")
+    from ddpg.bench_speed import SpeedSettings, run_speed
+
+    settings = SpeedSettings(steps=20, learning_starts=256, settle=4, rounds=1, compile=False)
+    result = run_speed(settings)
+    assert len(result.ddpg) == len(result.sb3) == len(result.ratios) == 1
+    assert result.ratios[0] == pytest.approx(result.ddpg[0] / result.sb3[0])
+
+
+@pytest.mark.parametrize(
+    "switch", [{"prioritized": True}, {"n_step": 3}, {"algo": "td3"}, {"algo": "td3", "prioritized": True}]
+)
+def test_prioritized_n_step_and_td3_runs_take_the_fast_update(switch):
+    config = Config(hidden_sizes=[8, 8], batch_size=8, learning_starts=10, progress=False, **switch)
+    agent = DDPG("Pendulum-v1", config)
+    agent.learn(30)
+    assert agent.update_choice.path == "manual"
+    assert agent.learner.td_abs.shape == (8,)  # what prioritized replay's priorities are set from
+    assert agent.learner.critic_updates == agent.updates  # the phase of TD3's delayed actor steps
+
+
+def test_td3_run_on_the_fast_update_resumes_exactly_between_a_critic_only_and_a_full_update(tmp_path):
+    from tests.run.test_resume import TINY_STATE, assert_continues_like_a, resumed_at
+
+    # Stopped after an odd number of updates: the next one is critic-only, and the actor's steps keep
+    # their phase (and the smoothing noise its generator state) across the resume.
+    agent = resumed_at(Config(**TINY_STATE, algo="td3"), 70, tmp_path)
+    assert agent.learner.critic_updates % 2 == 1
+    assert_continues_like_a(agent, tmp_path)
+    assert agent.update_choice.path == "manual"
