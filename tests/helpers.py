@@ -117,7 +117,7 @@ def random_batch(seed: int, size: int, obs_dim: int, action_dim: int, p_terminal
     import torch
 
     from ddpg.agent.learner import TensorBatch
-    from ddpg.data.replay import Batch
+    from ddpg.types import Batch
 
     rng = np.random.default_rng(seed)
     f = np.float32

@@ -17,7 +17,8 @@ from typing import NoReturn
 from ddpg.config import ConfigError
 from ddpg.envs import EnvError
 from ddpg.experiments.sweep import SweepError
-from ddpg.run.checkpoint import CheckpointError, atomic_file
+from ddpg.files import atomic_file
+from ddpg.run.checkpoint import CheckpointError
 
 
 class UsageError(ValueError):

@@ -5,12 +5,12 @@ import torch
 from ddpg.agent.networks import (
     ACTOR_FINAL_INIT,
     CRITIC_FINAL_INIT,
-    ActionScale,
     Actor,
     Critic,
     build_networks,
 )
 from ddpg.config import Config
+from ddpg.types import ActionScale
 
 
 def test_actions_stay_within_bounds_for_any_input():

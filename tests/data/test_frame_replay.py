@@ -2,10 +2,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ddpg.data.collector import Transition
 from ddpg.data.nstep import NStepAggregator
 from ddpg.data.replay import FrameReplayBuffer, ReplayBuffer
 from ddpg.envs.wrappers import FrameStack
+from ddpg.types import Transition
 
 
 class NoiseFrames(gym.Env):

@@ -4,8 +4,8 @@ import torch
 
 from ddpg import DDPG, Config
 from ddpg.agent.learner import critic_target
-from ddpg.data.collector import Transition
 from ddpg.data.nstep import NStepAggregator
+from ddpg.types import Transition
 from tests.helpers import CountingEnv
 
 GAMMA = 0.5

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from ddpg.data.collector import Transition
 from ddpg.data.nstep import NStepAggregator
 from ddpg.data.prioritized import PrioritizedReplayBuffer, SumTree, annealed_beta, importance_weights
 from ddpg.data.replay import FrameReplayBuffer, ReplayBuffer
 from ddpg.envs.wrappers import FrameStack
+from ddpg.types import Transition
 from tests.data.test_frame_replay import NoiseFrames
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ddpg.run.checkpoint import atomic_file, atomic_write
+from ddpg.files import atomic_file, atomic_write
 
 
 def test_write_failing_midway_leaves_the_old_file_intact_and_no_temporary_behind(tmp_path):

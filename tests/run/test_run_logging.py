@@ -72,7 +72,7 @@ def test_negative_video_every_is_refused():
 
 def test_resumed_run_hides_the_tensorboard_events_its_csvs_dropped(tmp_path):
     pytest.importorskip("tensorboard")
-    from ddpg.run.checkpoint import point_link
+    from ddpg.files import point_link
 
     run = tmp_path / "run"
     config = Config(**SMALL, video=False, checkpoint_every=100, keep_checkpoints=3)

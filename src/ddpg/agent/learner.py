@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ddpg.agent.networks import CriticEnsemble
-from ddpg.data.replay import Batch
+from ddpg.types import Batch
 
 
 @dataclass(frozen=True)

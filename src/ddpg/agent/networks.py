@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,20 +18,6 @@ from ddpg.config import Config, ConfigError, min_frame_size
 
 ACTOR_FINAL_INIT = 3e-3
 CRITIC_FINAL_INIT = 3e-4
-
-
-@dataclass(frozen=True)
-class ActionScale:
-    """Affine map between normalised actions in [-1, 1] and the environment's [low, high]."""
-
-    low: np.ndarray
-    high: np.ndarray
-
-    def to_env(self, action: np.ndarray) -> np.ndarray:
-        return (self.low + (action + 1.0) * 0.5 * (self.high - self.low)).astype(self.low.dtype)
-
-    def from_env(self, action: np.ndarray) -> np.ndarray:
-        return (2.0 * (action - self.low) / (self.high - self.low) - 1.0).astype(np.float32)
 
 
 def fan_in_uniform_(layer: nn.Linear) -> None:

@@ -16,26 +16,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ddpg.agent.networks import ActionScale
 from ddpg.agent.noise import ActionNoise
-
-
-@dataclass(frozen=True)
-class Transition:
-    obs: np.ndarray
-    action: np.ndarray  # normalised, as stored and learned from
-    reward: float
-    next_obs: np.ndarray
-    terminated: bool
-    truncated: bool
-
-
-@dataclass(frozen=True)
-class Episode:
-    index: int
-    ret: float
-    length: int
-    info: dict[str, Any]
+from ddpg.types import ActionScale, Episode, Transition
 
 
 @dataclass

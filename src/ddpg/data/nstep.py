@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ddpg.data.collector import Transition
+from ddpg.types import Transition
 
 
 @dataclass(frozen=True)

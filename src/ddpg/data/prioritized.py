@@ -13,7 +13,8 @@ import dataclasses
 
 import numpy as np
 
-from ddpg.data.replay import Batch, ReplayBuffer
+from ddpg.data.replay import ReplayBuffer
+from ddpg.types import Batch
 
 
 class SumTree:

@@ -6,23 +6,9 @@ first out): evicting at random, as some course code does, silently throws away r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Batch:
-    """A sampled minibatch; every array has leading dimension `batch`."""
-
-    obs: np.ndarray
-    action: np.ndarray  # normalised to [-1, 1]
-    reward: np.ndarray  # (batch,)
-    next_obs: np.ndarray  # the true next observation, also at a truncation
-    terminated: np.ndarray  # (batch,) 1.0 where the episode ended in a terminal state, else 0.0
-    discount: np.ndarray | None = None  # (batch,) γ^k of n-step transitions; None: the config's gamma
-    weight: np.ndarray | None = None  # (batch,) importance weights of prioritized replay
-    index: np.ndarray | None = None  # (batch,) buffer slots, to update their priorities
+from ddpg.types import Batch
 
 
 class ReplayBuffer:

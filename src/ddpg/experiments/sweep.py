@@ -32,7 +32,7 @@ import yaml
 
 from ddpg.config import Config, ConfigError, from_dict, parse_override, resolve
 from ddpg.experiments import compare
-from ddpg.run.checkpoint import atomic_file, atomic_write
+from ddpg.files import atomic_file, atomic_write
 from ddpg.run.resources import usable_cpus
 
 SPEC_FILE = "sweep.yaml"

@@ -26,16 +26,17 @@ import torch
 
 from ddpg.agent.fast.update import UpdateChoice, choose_update, planned_updates
 from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch, overestimation
-from ddpg.agent.networks import ActionScale, build_networks
+from ddpg.agent.networks import build_networks
 from ddpg.agent.noise import ActionNoise, schedule_factor
 from ddpg.agent.normalization import ObservationNormalizer
 from ddpg.config import Config, config_yaml, from_dict
-from ddpg.data.collector import Collector, Episode, NonFiniteError, Transition, vector_env
+from ddpg.data.collector import Collector, NonFiniteError, vector_env
 from ddpg.data.nstep import NStepAggregator
 from ddpg.data.prioritized import PrioritizedReplayBuffer, annealed_beta
-from ddpg.data.replay import Batch, FrameReplayBuffer, ReplayBuffer
+from ddpg.data.replay import FrameReplayBuffer, ReplayBuffer
 from ddpg.envs import EnvError, check_spaces
 from ddpg.envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
+from ddpg.files import atomic_write, discard, point_link, remove_leftovers
 from ddpg.run import checkpoint as ckpt
 from ddpg.run import persistence as resume
 from ddpg.run.evaluation import EvalResult, evaluate
@@ -49,6 +50,7 @@ from ddpg.run.logs import (
     TensorBoardLog,
 )
 from ddpg.run.resources import check_resources
+from ddpg.types import ActionScale, Batch, Episode, Transition
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
 OBS_NORM = "obs_norm"  # checkpoint tensors of the observation statistics: obs_norm.mean, .var, .count
@@ -71,7 +73,7 @@ def _write_summary(root: Path, summary: dict[str, Any]) -> None:
     """What a run directory gets after its last step: summary.json and plots/training.png."""
     from ddpg.run.plots import training_figure
 
-    ckpt.atomic_write(root / "summary.json", json.dumps(summary, indent=1))
+    atomic_write(root / "summary.json", json.dumps(summary, indent=1))
     training_figure([root], root / "plots" / "training.png")
 
 
@@ -281,7 +283,7 @@ class DDPG:
         files = None
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write(root / "config.yaml", config_yaml(c))
+            atomic_write(root / "config.yaml", config_yaml(c))
             files = _RunFiles.open(root, c, self.step)
         self._run_dir = root
         if self.collector is None:
@@ -535,15 +537,15 @@ class DDPG:
                 )
         directory = root / "checkpoints"
         name = f"step_{self.step:09d}"
-        ckpt.remove_leftovers(directory)
+        remove_leftovers(directory)
         latest = directory / "latest"
         if latest.is_symlink() and os.readlink(latest) == name:
             return  # the same step again (end of the loop): rewriting it would briefly unlink `latest`
         self.save(directory / name, training_state=True)
-        ckpt.point_link(latest, name)
+        point_link(latest, name)
         steps = sorted(p for p in directory.glob("step_*") if p.is_dir())
         for old in steps[: -self.config.keep_checkpoints]:
-            ckpt.discard(old)
+            discard(old)
 
     def _keep_best(self, directory: Path) -> None:
         """Weights of the best evaluation so far in checkpoints/best (a link flipped atomically)."""
@@ -557,9 +559,9 @@ class DDPG:
             return  # already written by the session that crashed after it
         previous = link.resolve() if link.is_symlink() else None
         self.save(directory / name)
-        ckpt.point_link(link, name)
+        point_link(link, name)
         if previous is not None and previous.name != name and previous.is_dir():
-            ckpt.discard(previous)
+            discard(previous)
 
     def save(self, directory: Path | str, *, training_state: bool = False) -> None:
         """Weights, target weights and optimiser states (safetensors) and metadata (JSON).

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +18,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ddpg.files import atomic_directory
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-# Names of work in progress; whatever carries them after a kill is safe to remove.
-TMP, OLD, TRASH = ".tmp-", ".old-", ".trash-"
 
 
 class CheckpointError(ValueError):
@@ -122,84 +118,6 @@ def write_checkpoint(
     atomic_directory(directory, write)
 
 
-def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
-    """Fill a fresh temporary sibling of `target`, then swap it in with renames."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f"{TMP}{target.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        write(tmp)
-        _fsync_tree(tmp)
-        if target.exists() or target.is_symlink():
-            old = target.parent / f"{OLD}{target.name}-{uuid.uuid4().hex[:8]}"
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True) if not old.is_symlink() else old.unlink()
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-@contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `path` to write; when the block ends without an error it replaces
-    `path` whole, otherwise it is removed and `path` is left as it was. The temporary name keeps the
-    suffix, so writers that choose a format by it (matplotlib, imageio) still do."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP}{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        yield tmp
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write `data` to `path` so that a reader, or a kill, never leaves half of it there."""
-    with atomic_file(path) as tmp:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data)
-
-
-def point_link(link: Path, target_name: str) -> None:
-    """Atomically make `link` a relative symlink to `target_name` (a sibling)."""
-    tmp = link.parent / f"{TMP}link-{uuid.uuid4().hex[:8]}"
-    os.symlink(target_name, tmp)
-    os.replace(tmp, link)
-    _fsync_dir(link.parent)
-
-
-def _fsync_tree(path: Path) -> None:
-    for f in path.iterdir():
-        if f.is_file():
-            with f.open("rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    # A rename is durable across a power cut only once its directory is synced (a kill needs nothing).
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -270,26 +188,3 @@ def read_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     if not isinstance(meta, dict):
         raise CheckpointError(f"cannot read {directory / 'meta.json'}: not a JSON object")
     return tensors, meta
-
-
-def discard(path: Path) -> None:
-    """Remove a checkpoint directory; renamed first, so a kill mid-delete leaves no half checkpoint
-    under a checkpoint's name."""
-    trash = path.parent / f"{TRASH}{path.name}-{uuid.uuid4().hex[:8]}"
-    try:
-        os.replace(path, trash)
-    except OSError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def remove_leftovers(directory: Path) -> None:
-    """Remove what killed writes and deletes left behind (one writer per run directory)."""
-    if not directory.is_dir():
-        return
-    for leftover in directory.glob(".*-*"):
-        if leftover.name.startswith((TMP, OLD, TRASH)):
-            if leftover.is_symlink() or leftover.is_file():
-                leftover.unlink(missing_ok=True)
-            else:
-                shutil.rmtree(leftover, ignore_errors=True)

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ddpg.run.checkpoint import atomic_file
+from ddpg.files import atomic_file
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddpg.run.checkpoint import atomic_file
+from ddpg.files import atomic_file
 from ddpg.run.logs import read_csv
 
 
