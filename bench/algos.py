@@ -165,6 +165,7 @@ def update_rate(changes: dict, updates: int) -> float:
     import time
 
     from ddpg import DDPG, Config
+    from ddpg.run.loop import Loop
 
     config = Config(
         hidden_sizes=[256, 256],
@@ -177,11 +178,12 @@ def update_rate(changes: dict, updates: int) -> float:
     ).replace(**changes)
     agent = DDPG(config=config)
     agent.learn(10_000)  # fills the buffer with warm-up transitions, no updates yet
-    agent.step = config.learning_starts
-    agent._train_round(None)  # first-call allocations out of the timing
+    agent.state.step = config.learning_starts
+    loop = Loop(agent, config.total_steps, None)
+    loop._train_round()  # first-call allocations out of the timing
     start = time.perf_counter()
     for _ in range(updates):
-        agent._train_round(None)
+        loop._train_round()
     return updates / (time.perf_counter() - start)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ddpg import DDPG
 from ddpg.config import resolve
+from ddpg.run.run_dir import RunDirectory
 
 
 def main() -> None:
@@ -39,11 +40,12 @@ def main() -> None:
         for name in ("obs", "next_obs", "action", "reward"):
             getattr(b, name)[:] = rng.standard_normal(getattr(b, name).shape)
         b.size, b.pos = b.capacity, 0
+        directory = RunDirectory(run, agent.config, agent.step)
         save, load, size = [], [], 0
         for _ in range(args.repeats):
-            agent.step += 1  # a new step_N each time (the same step is not rewritten)
+            agent.state.step += 1  # a new step_N each time (the same step is not rewritten)
             t0 = time.perf_counter()
-            agent._checkpoint(run)
+            agent.checkpoint(directory)
             save.append(time.perf_counter() - t0)
             latest = run / "checkpoints" / "latest"
             size = sum(p.stat().st_size for p in latest.resolve().iterdir())

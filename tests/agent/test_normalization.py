@@ -5,6 +5,7 @@ import torch
 from ddpg import DDPG, Config
 from ddpg.agent.normalization import ObservationNormalizer
 from ddpg.config import ConfigError
+from ddpg.run.loop import sample
 
 
 def test_running_statistics_equal_those_of_all_observations_whatever_the_batches():
@@ -67,7 +68,7 @@ def test_training_counts_every_stored_observation_and_acts_on_rescaled_ones():
 def test_batches_reach_the_update_rescaled_while_the_buffer_keeps_raw_observations():
     agent = DDPG(config=Config(**SMALL))
     agent.learn(80)
-    batch = agent._sample()
+    batch = sample(agent)
     assert np.abs(agent.buffer.obs[:80, 2]).max() > 1.5  # Pendulum's angular velocity, raw
     assert np.abs(batch.obs).max() <= 5.0 and np.abs(batch.next_obs).max() <= 5.0
     # The batch's rows are buffer rows, rescaled: undoing the map finds each of them in the buffer.

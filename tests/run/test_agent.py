@@ -233,13 +233,16 @@ def test_a_critic_above_any_possible_return_is_warned_about_once_and_remembered(
         agent.learn(600, run_dir=tmp_path / "run")
     flagged = [w for w in caught if issubclass(w.category, OverestimationWarning)]
     assert len(flagged) == (1 if inflate else 0)
-    assert -16.5 < agent.reward_max <= 0 and 10 < agent.reward_scale < 16.5
+    assert -16.5 < agent.state.reward_max <= 0 and 10 < agent.state.reward_scale < 16.5
     if inflate:
         # The first row of updates.csv: the 10th update, at step 209 (updates start at step 200).
         assert "step 209: the critic overestimates: mean Q(s, a) = 1e+04" in str(flagged[0].message)
     resumed = DDPG.resume(tmp_path / "run", total_steps=700)
-    assert (resumed.reward_max, resumed.reward_scale) == (agent.reward_max, agent.reward_scale)
-    assert resumed._overestimation_warned == bool(inflate)  # not again after a resume
+    assert (resumed.state.reward_max, resumed.state.reward_scale) == (
+        agent.state.reward_max,
+        agent.state.reward_scale,
+    )
+    assert resumed.state.overestimation_warned == bool(inflate)  # not again after a resume
     # A checkpoint from before the warning existed: the range comes from the rewards in its buffer.
     meta_file = tmp_path / "run" / "checkpoints" / "latest" / "meta.json"
     meta = json.loads(meta_file.read_text())
@@ -247,5 +250,5 @@ def test_a_critic_above_any_possible_return_is_warned_about_once_and_remembered(
     meta_file.write_text(json.dumps(meta))
     write_manifest(meta_file.parent)
     older = DDPG.resume(tmp_path / "run", total_steps=700)
-    assert older.reward_max == pytest.approx(agent.reward_max, abs=1e-5)  # stored as float32
-    assert older.reward_scale == pytest.approx(agent.reward_scale, abs=1e-5)
+    assert older.state.reward_max == pytest.approx(agent.state.reward_max, abs=1e-5)  # stored as float32
+    assert older.state.reward_scale == pytest.approx(agent.state.reward_scale, abs=1e-5)

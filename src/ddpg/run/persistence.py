@@ -1,179 +1,218 @@
-"""What an exact resume needs beyond weights and optimisers.
+"""The checkpoint schema, in one place: what a checkpoint holds and how it is read back.
 
-A training checkpoint also holds: every random generator (Python's `random`, numpy's legacy global,
-the agent's `np.random.Generator`, torch's CPU and CUDA generators, the environment's `np_random` and
-its spaces'), the replay ring exactly as laid out in memory, the n-step window, the exploration-noise
-state, the current episode, and how many bytes each CSV log had. This module captures and restores those
-pieces; it knows the collector, the buffer and the logs, never the trainer.
-
-The environment is not saved (most cannot be): it is *replayed*. `EpisodeRecorder`, around each of the
-collector's envs, remembers how the current episode began (the reset seed, or the generator states just
-before the reset) and every action since; on resume the environment is reset from the same generator
-states and stepped through the same actions, and the resulting observation is checked against the one
-saved.
+Every checkpoint has the networks, their targets and the optimisers (`model.safetensors`) and what
+`load` needs to rebuild the agent (`meta.json`: the config, shapes, action bounds, counters). A training
+checkpoint also holds what an exact resume needs (`meta.json`'s `training` and `state.npz`): every
+random generator (Python's `random`, numpy's legacy global, the agent's `np.random.Generator`,
+torch's CPU and CUDA generators, the environment's `np_random` and its spaces'), the replay ring
+exactly as laid out in memory, the n-step windows, the exploration-noise state, the current episode
+(replayed, see recorder.py), the loop's counters (`TrainingState`) and how many bytes each CSV log had.
+checkpoint.py is the container (safetensors + JSON + a manifest, written atomically); this module is
+the only one that knows the names inside it.
 """
 
 from __future__ import annotations
 
-import random
+import math
+import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from ddpg.config import from_dict
 from ddpg.data.collector import Collector
 from ddpg.data.nstep import NStepAggregator
-from ddpg.data.replay import FrameReplayBuffer, ReplayBuffer
+from ddpg.run import checkpoint as ckpt
 from ddpg.run.checkpoint import CheckpointError, section, verify
+from ddpg.run.evaluation import EvalResult
+from ddpg.run.recorder import from_json, global_rng_state, restore_generator, set_global_rng_state, to_json
+
+if TYPE_CHECKING:
+    from ddpg.run.agent import DDPG
 
 STATE_FILE = "state.npz"
 LOG_FILES = ("metrics.csv", "updates.csv", "eval.csv")
+OBS_NORM = "obs_norm"  # checkpoint tensors of the observation statistics: obs_norm.mean, .var, .count
+REQUIRED_META = ("obs_shape", "action_shape", "step", "updates", "optimizers")
 
 
-# ---------------------------------------------------------------------------------------------------
-# Generator states as JSON: numpy states hold small arrays (MT19937's key), Python's a tuple.
+@dataclass
+class TrainingState:
+    """What the loop counts and checkpoints carry: steps, updates, evaluations, the reward range."""
 
+    step: int = 0
+    updates: int = 0
+    last_eval: EvalResult | None = None
+    best_eval: float | None = None  # best mean evaluation return, kept in checkpoints/best
+    best_step: int | None = None  # the step of that evaluation
+    elapsed: float = 0.0  # wall seconds of earlier sessions of this run (resume)
+    # The largest reward and |reward| of any step so far, which bound what Q can honestly be.
+    reward_max: float = -math.inf
+    reward_scale: float = 0.0
+    overestimation_warned: bool = False
 
-def to_json(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def from_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "__ndarray__" in value:
-            return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
-        return {k: from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_json(v) for v in value]
-    return value
-
-
-def global_rng_state() -> dict[str, Any]:
-    """Python's and numpy's global generators, which third-party environments often draw from."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(legacy=False)}
-
-
-def set_global_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    np.random.set_state(state["numpy"])
-
-
-def restore_generator(generator: np.random.Generator, state: dict[str, Any]) -> np.random.Generator:
-    """`generator` set to `state` in place (so every holder of it sees the change), or a new one when the
-    bit generator differs."""
-    if type(generator.bit_generator).__name__ == state["bit_generator"]:
-        generator.bit_generator.state = state
-        return generator
-    bit_generator = getattr(np.random, state["bit_generator"])()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)
-
-
-def _space_generators(env: gym.Env) -> dict[str, gym.spaces.Space]:
-    return {"action_space": env.action_space, "observation_space": env.observation_space}
-
-
-# ---------------------------------------------------------------------------------------------------
-# The environment: record the episode, replay it on resume.
-
-
-class EpisodeRecorder(gym.Wrapper):
-    """Remembers how the current episode began and the actions taken since, so it can be replayed.
-
-    It wraps each of the collector's envs, inside the env's own process when envs run in subprocesses,
-    so `snapshot` and `restore` run there too (through the vector env's `call`).
-    """
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.start: dict[str, Any] = {"seed": None, "env": None, "globals": None}
-        self.actions: list[np.ndarray] = []
-        self.pending: dict[str, Any] | None = None  # a snapshot for `restore_pending` (set_attr)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        # A vector env passes its own reset_mask down; it means nothing to a single env.
-        options = {k: v for k, v in (options or {}).items() if k != "reset_mask"}
-        if options:
-            raise ValueError("EpisodeRecorder cannot replay resets with options")
-        # A seeded reset re-creates the env's generator; an unseeded one continues it, so only then does
-        # its state before the reset decide the episode. Environments that draw from the global
-        # generators depend on those either way.
-        env_rng = None if seed is not None else self.env.unwrapped.np_random.bit_generator.state
-        self.start = {"seed": seed, "env": env_rng, "globals": global_rng_state()}
-        self.actions = []
-        return self.env.reset(seed=seed)
-
-    def step(self, action):
-        self.actions.append(np.array(action, copy=True))
-        return self.env.step(action)
-
-    def replay(self, start: dict[str, Any], actions: np.ndarray) -> np.ndarray:
-        """Reset as the recorded episode did and take its actions again; the observation reached."""
-        if start["env"] is not None:
-            unwrapped = self.env.unwrapped
-            unwrapped.np_random = restore_generator(unwrapped.np_random, start["env"])
-        set_global_rng_state(start["globals"])
-        obs, _ = self.reset(seed=start["seed"])
-        for action in actions:
-            obs, *_ = self.step(action)
-        return obs
-
-    def snapshot(self) -> dict[str, Any]:
-        """The current episode and every generator this env (and its process) draws from."""
-        shape = self.action_space.shape
+    def to_json(self, elapsed: float) -> dict[str, Any]:
         return {
-            "start": to_json(self.start),
-            "action_dtype": str(self.actions[0].dtype) if self.actions else "float32",
-            "actions": (
-                np.stack([np.asarray(a, dtype=np.float64).reshape(shape) for a in self.actions])
-                if self.actions
-                else np.zeros((0, *shape))
-            ),
-            "rng": to_json(
-                {
-                    **global_rng_state(),
-                    "env": self.env.unwrapped.np_random.bit_generator.state,
-                    **{k: s.np_random.bit_generator.state for k, s in _space_generators(self).items()},
-                }
-            ),
+            "best_eval": self.best_eval,
+            "best_step": self.best_step,
+            "rewards": [None if math.isinf(self.reward_max) else self.reward_max, self.reward_scale],
+            "overestimation_warned": self.overestimation_warned,
+            "last_eval": None if self.last_eval is None else self.last_eval.to_json(),
+            "elapsed": elapsed,
         }
 
-    def restore(self, snapshot: dict[str, Any]) -> np.ndarray:
-        """Replay the snapshot's episode, then set every generator as it was; the observation reached."""
-        actions = np.asarray(snapshot["actions"]).astype(np.dtype(snapshot["action_dtype"]))
-        obs = self.replay(from_json(snapshot["start"]), actions)
-        # The replay advanced the generators; set each to its state at the snapshot.
-        rng = from_json(snapshot["rng"])
-        set_global_rng_state(rng)
-        unwrapped = self.env.unwrapped
-        unwrapped.np_random = restore_generator(unwrapped.np_random, rng["env"])
-        for name, space in _space_generators(self).items():
-            generator = restore_generator(space.np_random, rng[name])
-            if generator is not space.np_random:
-                space._np_random = generator  # spaces have no public setter
-        return obs
-
-    def restore_pending(self) -> np.ndarray:
-        """`restore(self.pending)`: a vector env's `call` passes the same arguments to every env, so
-        each env's own snapshot is put in place first with `set_attr`."""
-        snapshot, self.pending = self.pending, None
-        return self.restore(snapshot)
+    def load_json(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.best_eval = None if state["best_eval"] is None else float(state["best_eval"])
+        self.best_step = state.get("best_step")  # absent from checkpoints older than it
+        if state["last_eval"] is not None:
+            self.last_eval = EvalResult(state["last_eval"]["returns"], state["last_eval"]["lengths"])
+        self.elapsed = float(state["elapsed"])
+        if "rewards" in state:
+            high, scale = state["rewards"]
+            self.reward_max, self.reward_scale = -math.inf if high is None else float(high), float(scale)
+        elif len(stored := arrays.get("buffer.reward", ())):  # a checkpoint older than the warning
+            # The buffer's rewards (n-step sums with n_step > 1: a looser bound, never a false alarm).
+            self.reward_max, self.reward_scale = float(stored.max()), float(np.abs(stored).max())
+        self.overestimation_warned = bool(state.get("overestimation_warned", False))
 
 
 # ---------------------------------------------------------------------------------------------------
-# Capture and restore.
+# Saving and loading an agent.
+
+
+def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
+    """Weights, target weights and optimiser states (safetensors) and metadata (JSON); with
+    `training_state`, everything `resume` needs to continue exactly (docs/resume.md)."""
+    learner = agent.learner
+    opt_tensors, opt_meta = ckpt.optimizer_state(learner.optimizers())
+    tensors = {**ckpt.module_tensors(learner.modules()), **{f"opt.{k}": v for k, v in opt_tensors.items()}}
+    if agent.obs_norm is not None:
+        tensors.update({f"{OBS_NORM}.{k}": torch.from_numpy(v) for k, v in agent.obs_norm.state().items()})
+    meta: dict[str, Any] = {
+        "config": agent.config.to_dict(),
+        "obs_shape": list(agent.obs_shape),
+        "action_shape": list(agent.action_shape),
+        "action_low": agent.scale.low.tolist(),
+        "action_high": agent.scale.high.tolist(),
+        "step": agent.state.step,
+        "updates": agent.state.updates,
+        "optimizers": opt_meta,
+    }
+    extra = None
+    if training_state:
+        if agent.collector is None:
+            raise ValueError("there is no training state before learn() has started")
+        state, arrays, rng_tensors = capture(agent.collector, agent.buffer, learner.device, agent.nsteps)
+        tensors.update(rng_tensors)
+        meta["training"] = {
+            **state,
+            **agent.state.to_json(agent.elapsed()),
+            "logs": log_sizes(agent.run_dir) if agent.run_dir is not None else {},
+        }
+
+        def extra(tmp: Path) -> None:
+            write_arrays(tmp / STATE_FILE, arrays)
+
+    ckpt.write_checkpoint(Path(directory), tensors, meta, extra)
+
+
+def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
+    """`save`'s directory itself, or a run directory's `checkpoint`: latest, best or a kept step_N."""
+    checkpoints = directory / "checkpoints"
+    if not checkpoints.is_dir() and checkpoint == "latest":
+        return directory
+    if Path(checkpoint).name != checkpoint or not (checkpoints / checkpoint / ckpt.MANIFEST).exists():
+        kept = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
+        raise CheckpointError(
+            f"{directory} has no checkpoint {checkpoint!r}; it keeps: {', '.join(kept) or 'none'}"
+        )
+    return checkpoints / checkpoint
+
+
+def load(cls: type[DDPG], directory: Path, env: gym.Env | None, checkpoint: str = "latest") -> DDPG:
+    directory = checkpoint_directory(directory, checkpoint)
+    tensors, meta = ckpt.read_checkpoint(directory)
+    return _from_checkpoint(cls, directory, tensors, meta, env)
+
+
+def _from_checkpoint(
+    cls: type[DDPG],
+    directory: Path,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    env: gym.Env | None,
+) -> DDPG:
+    """An agent with the checkpoint's config, weights, optimisers and counters."""
+    try:
+        config = from_dict(meta["config"])
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {directory} has an unusable config: {e}") from None
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise CheckpointError(f"checkpoint {directory} has no {missing[0]} in meta.json")
+    agent = cls(env, config)
+    for what, mine, theirs in (
+        ("observation", agent.obs_shape, meta["obs_shape"]),
+        ("action", agent.action_shape, meta["action_shape"]),
+    ):
+        if list(mine) != list(theirs):
+            raise CheckpointError(
+                f"checkpoint {directory} is for {what} shape {tuple(theirs)}, "
+                f"the environment has {tuple(mine)}"
+            )
+    ckpt.load_modules(agent.learner.modules(), tensors)
+    if agent.obs_norm is not None:
+        try:
+            agent.obs_norm.load_state({k: v.numpy() for k, v in section(tensors, OBS_NORM).items()})
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(
+                f"checkpoint {directory} has no usable observation statistics: {e}"
+            ) from None
+    ckpt.load_optimizers(agent.learner.optimizers(), section(tensors, "opt"), meta["optimizers"])
+    agent.state.step, agent.state.updates = meta["step"], meta["updates"]
+    agent.learner.critic_updates = meta["updates"]  # keeps the phase of TD3's delayed actor steps
+    return agent
+
+
+def resume(cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env | None) -> DDPG:
+    """The agent of `run_dir` exactly as at its latest checkpoint (see `DDPG.resume`)."""
+    directory = run_dir / "checkpoints" / "latest"
+    if not directory.exists():
+        raise CheckpointError(f"{run_dir} has no checkpoints/latest to resume from")
+    tensors, meta = ckpt.read_checkpoint(directory)
+    if not isinstance(meta.get("training"), dict):
+        raise CheckpointError(
+            f"checkpoint {directory} holds weights only (written by save()); it can be evaluated, not resumed"
+        )
+    state = meta["training"]
+    agent = _from_checkpoint(cls, directory, tensors, meta, env)
+    step = agent.state.step
+    total = total_steps if total_steps is not None else agent.config.total_steps
+    unsummarised = total == step and not (run_dir / "summary.json").is_file()
+    if total <= step and not unsummarised:
+        raise CheckpointError(finished_message(run_dir, step, total))
+    agent.config = agent.config.replace(total_steps=total)
+    arrays = read_arrays(directory / STATE_FILE)
+    agent.collector = agent.make_collector()
+    warning = restore(state, arrays, tensors, agent.collector, agent.buffer, agent.nsteps)
+    try:
+        agent.state.load_json(state, arrays)
+        logs = {str(name): int(size) for name, size in state["logs"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None
+    truncate_logs(run_dir, logs)
+    if warning is not None:
+        warnings.warn(warning, stacklevel=3)
+    return agent
+
+
+# ---------------------------------------------------------------------------------------------------
+# The collector, the buffer, the generators and the logs.
 
 
 def log_sizes(root: Path) -> dict[str, int]:
@@ -197,7 +236,7 @@ def truncate_logs(root: Path, sizes: dict[str, int]) -> None:
 
 def capture(
     collector: Collector,
-    buffer: ReplayBuffer | FrameReplayBuffer,
+    buffer: Any,
     device: torch.device,
     nsteps: list[NStepAggregator] = (),
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, torch.Tensor]]:
@@ -246,7 +285,7 @@ def restore(
     arrays: dict[str, np.ndarray],
     tensors: dict[str, torch.Tensor],
     collector: Collector,
-    buffer: ReplayBuffer | FrameReplayBuffer,
+    buffer: Any,
     nsteps: list[NStepAggregator] = (),
 ) -> str | None:
     """Put the collector, its envs, the buffer and every generator back as `capture` saw them.
@@ -289,9 +328,7 @@ def restore(
     return warning
 
 
-def _restore_buffer(
-    buffer: ReplayBuffer | FrameReplayBuffer, meta: dict[str, Any], arrays: dict[str, np.ndarray]
-) -> None:
+def _restore_buffer(buffer: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     if meta["kind"] != type(buffer).__name__ or int(meta["capacity"]) != buffer.capacity:
         raise ValueError(f"a {meta['kind']} of capacity {meta['capacity']} does not fit this run's buffer")
     # The ring is restored as laid out in memory, not oldest-first: sampling draws indices, and the

@@ -1,0 +1,218 @@
+"""The training loop: collect a step of every env, store it, update, evaluate, log, checkpoint.
+
+It is the one place that knows every part: the collector's transitions go to the replay buffer (through
+the n-step windows), the buffer's batches to the update, the update's statistics to the logs, and the
+policy back to the collector.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ddpg.agent.learner import TensorBatch, overestimation
+from ddpg.agent.noise import schedule_factor
+from ddpg.config import Schedule
+from ddpg.data.collector import NonFiniteError
+from ddpg.data.prioritized import PrioritizedReplayBuffer, annealed_beta
+from ddpg.run.logs import Progress
+from ddpg.run.run_dir import RunDirectory, video_name
+from ddpg.types import Batch, Episode, Transition
+
+if TYPE_CHECKING:
+    from ddpg.run.agent import DDPG
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight became NaN or infinite; the message names the step."""
+
+
+class NonFiniteWarning(UserWarning):
+    """A non-finite transition was skipped (`on_nonfinite: skip`)."""
+
+
+class OverestimationWarning(UserWarning):
+    """The critic's Q values exceed any return the rewards seen allow (given once per run)."""
+
+
+def passed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of `every` lies in (before, after]: steps advance by n_envs at a time."""
+    return after // every > before // every
+
+
+def sample(agent: DDPG) -> Batch:
+    """A minibatch as the update takes it: importance-weighted with β annealed when prioritized, and
+    observations rescaled when `obs_norm` is on (the buffer keeps them raw)."""
+    c, buffer = agent.config, agent.buffer
+    if isinstance(buffer, PrioritizedReplayBuffer):
+        beta = annealed_beta(c.per_beta0, agent.state.step, c.total_steps)
+        batch = buffer.sample(c.batch_size, agent.rng, beta=beta)
+    else:
+        batch = buffer.sample(c.batch_size, agent.rng)
+    if agent.obs_norm is None:
+        return batch
+    return dataclasses.replace(batch, obs=agent.obs_norm(batch.obs), next_obs=agent.obs_norm(batch.next_obs))
+
+
+class Loop:
+    """One call of `DDPG.learn`: runs the agent from its current step to `total`."""
+
+    def __init__(self, agent: DDPG, total: int, run: RunDirectory | None) -> None:
+        assert agent.collector is not None and agent.update_choice is not None
+        self.agent, self.total, self.run = agent, total, run
+        self.collector, self.update = agent.collector, agent.update_choice.update
+        self.state, self.config = agent.state, agent.config
+
+    def run_until_total(self, started: float) -> float:
+        """Train to `total`; returns the wall seconds spent evaluating (not training)."""
+        c, state = self.config, self.state
+        progress = Progress(self.total, state.step, enabled=c.progress)
+        eval_time, last_return = 0.0, None
+        try:
+            while state.step < self.total:
+                before = state.step
+                episodes = self._collect_step()
+                state.step += c.n_envs  # every env made one step
+                for episode in episodes:
+                    last_return = episode.ret
+                    if self.run is not None:
+                        self.run.episode(state.step, episode, time.perf_counter() - started)
+                for _ in range(self._update_rounds(before)):
+                    self._train_round()
+                eval_due = c.eval_episodes > 0 and (
+                    passed(before, state.step, c.eval_every) or state.step == self.total
+                )
+                if eval_due:
+                    t0 = time.perf_counter()
+                    self._evaluate()
+                    eval_time += time.perf_counter() - t0
+                if (
+                    self.run is not None
+                    and c.checkpoint_every
+                    and passed(before, state.step, c.checkpoint_every)
+                ):
+                    self.agent.checkpoint(self.run)
+                if passed(before, state.step, 100) or eval_due or state.step == self.total:
+                    elapsed = time.perf_counter() - started - eval_time
+                    latest_eval = state.last_eval.mean_return if eval_due and state.last_eval else None
+                    progress.update(state.step, state.step / max(elapsed, 1e-9), last_return, latest_eval)
+        finally:
+            progress.close()
+        return eval_time
+
+    # ------------------------------------------------------------------------------------------------
+    # Collecting and storing
+
+    def _collect_step(self) -> list[Episode]:
+        """One step of every env, stored; the episodes that ended."""
+        agent, state = self.agent, self.state
+        warm_up = state.step < self.config.learning_starts
+        actions = self.collector.explore(None if warm_up else agent.policy, state.step)
+        try:
+            result = self.collector.step(actions)
+        except NonFiniteError as e:
+            raise TrainingDiverged(f"{e} at step {state.step + 1}") from None
+        for i in result.skipped:
+            warnings.warn(
+                f"the environment returned a non-finite observation or reward at step {state.step + 1}: "
+                "transition skipped, episode restarted (on_nonfinite=skip)",
+                NonFiniteWarning,
+                stacklevel=2,
+            )
+            if agent.nsteps:
+                agent.nsteps[i].clear()
+        for i, transition in result.transitions:
+            self._store(i, transition)
+            state.reward_max = max(state.reward_max, transition.reward)
+            state.reward_scale = max(state.reward_scale, abs(transition.reward))
+        if agent.obs_norm is not None and result.transitions:
+            agent.obs_norm.update(np.stack([t.obs for _, t in result.transitions]))
+        return result.episodes
+
+    def _store(self, env: int, transition: Transition) -> None:
+        # `stream`: a pixel buffer chains each env's frames on their own.
+        agent = self.agent
+        if not agent.nsteps:
+            t = transition
+            agent.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, stream=env)
+            return
+        if agent.frames is not None:
+            agent.frames.observe(transition.obs, transition.next_obs, stream=env)
+        for t in agent.nsteps[env].push(transition):
+            agent.buffer.add(
+                t.obs,
+                t.action,
+                t.reward,
+                t.next_obs,
+                t.terminated,
+                discount=t.discount,
+                steps=t.steps,
+                stream=env,
+            )
+
+    # ------------------------------------------------------------------------------------------------
+    # Updating
+
+    def _update_rounds(self, before: int) -> int:
+        """Rounds of updates due for the steps after `before` up to now: one per multiple of
+        `train_freq` passed at or after `learning_starts` (with one env, 1 or 0 per step)."""
+        c, step = self.config, self.state.step
+        if step < c.learning_starts or len(self.agent.buffer) < c.batch_size:
+            return 0
+        return step // c.train_freq - max(before, c.learning_starts - 1) // c.train_freq
+
+    def _train_round(self) -> None:
+        c, agent, state = self.config, self.agent, self.state
+        if c.actor_lr_schedule.kind != "constant" or c.critic_lr_schedule.kind != "constant":
+            agent.learner.set_learning_rates(
+                c.actor_lr * self._factor(c.actor_lr_schedule),
+                c.critic_lr * self._factor(c.critic_lr_schedule),
+            )
+        for _ in range(c.gradient_steps):
+            batch = sample(agent)
+            stats = self.update(TensorBatch.from_numpy(batch, agent.learner.device))
+            if batch.index is not None:  # prioritized: priorities from |TD error|, a host sync per update
+                agent.buffer.update_priorities(batch.index, agent.learner.td_abs.cpu().numpy())
+            state.updates += 1
+            if state.updates % c.log_every == 0:
+                self._log_update(stats)
+
+    def _log_update(self, stats: dict[str, Any]) -> None:
+        # The only host sync in the loop, once every `log_every` updates.
+        state = self.state
+        row = {k: float(v) for k, v in stats.items()}
+        if not all(np.isfinite(list(row.values()))):
+            raise TrainingDiverged(
+                f"non-finite loss at step {state.step} (update {state.updates}): "
+                f"{row}; lower the learning rates or set grad_clip_norm"
+            )
+        if self.run is not None:
+            self.run.updates.write({"step": state.step, **row})
+        if not state.overestimation_warned:
+            message = overestimation(row["q_mean"], state.reward_max, state.reward_scale, self.config.gamma)
+            if message is not None:
+                state.overestimation_warned = True
+                warnings.warn(f"step {state.step}: {message}", OverestimationWarning, stacklevel=2)
+
+    def _factor(self, schedule: Schedule) -> float:
+        t = self.state.step if schedule.unit == "step" else self.collector.episode
+        return schedule_factor(schedule, t)
+
+    # ------------------------------------------------------------------------------------------------
+    # Evaluating
+
+    def _evaluate(self) -> None:
+        # A run whose env cannot render still trains and evaluates; it just gets no video.
+        agent, state, run = self.agent, self.state, self.run
+        renders = "rgb_array" in agent.env.metadata.get("render_modes", [])
+        name = video_name(self.config, state.step, self.total) if run is not None and renders else None
+        video = run.video_path(name) if run is not None else None
+        state.last_eval = agent.evaluate(self.config.eval_episodes, video_path=video, video_episodes=1)
+        if run is not None:
+            run.evaluation(state.step, state.last_eval)
+            if run.keep_best(state.step, state.last_eval.mean_return, state.best_eval, agent.save):
+                state.best_eval, state.best_step = state.last_eval.mean_return, state.step

@@ -1,0 +1,112 @@
+"""The run directory as the loop writes it: config.yaml, the CSV logs (and TensorBoard), evaluations,
+videos, checkpoint rotation, the best policy, and summary.json with the training figure at the end.
+
+Checkpoint *contents* are persistence.py's; this module decides when and where they go and keeps the
+links `checkpoints/latest` and `checkpoints/best` pointing at whole checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ddpg.config import Config, config_yaml
+from ddpg.files import atomic_write, discard, point_link, remove_leftovers
+from ddpg.run.evaluation import EvalResult
+from ddpg.run.logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, TeeLog, TensorBoardLog
+from ddpg.types import Episode
+
+Save = Callable[[Path], None]  # writes a checkpoint into the directory given
+
+
+def write_summary(root: Path, summary: dict[str, Any]) -> None:
+    """What a run directory gets after its last step: summary.json and plots/training.png."""
+    from ddpg.run.plots import training_figure
+
+    atomic_write(root / "summary.json", json.dumps(summary, indent=1))
+    training_figure([root], root / "plots" / "training.png")
+
+
+def video_name(config: Config, step: int, total: int) -> str | None:
+    """videos/final.mp4 at the end; step_N.mp4 at every `video_every`-th evaluation before it."""
+    if not config.video:
+        return None
+    if step == total:
+        return "final.mp4"
+    if config.video_every and (step // config.eval_every) % config.video_every == 0:
+        return f"step_{step}.mp4"
+    return None
+
+
+class RunDirectory:
+    """The open logs of a run directory and the checkpoints in it."""
+
+    def __init__(self, root: Path, config: Config, step: int) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write(root / "config.yaml", config_yaml(config))
+        self.root = root
+        self.checkpoints = root / "checkpoints"
+        tb = TensorBoardLog.open(root, config.to_dict(), step) if config.tensorboard else None
+        self.tensorboard = tb
+        self.metrics = TeeLog(
+            CsvLog(root / "metrics.csv", METRICS_COLUMNS), tb, "episode", skip=("episode", "wall_time")
+        )
+        self.updates = TeeLog(CsvLog(root / "updates.csv", UPDATES_COLUMNS), tb, "train")
+        self.evals = TeeLog(CsvLog(root / "eval.csv", EVAL_COLUMNS), tb, "eval")
+
+    def episode(self, step: int, episode: Episode, wall_time: float) -> None:
+        self.metrics.write(
+            {
+                "step": step,
+                "episode": episode.index,
+                "return": episode.ret,
+                "length": episode.length,
+                "wall_time": round(wall_time, 3),
+            }
+        )
+
+    def evaluation(self, step: int, result: EvalResult) -> None:
+        self.evals.write({"step": step, "mean_return": result.mean_return, "std_return": result.std_return})
+
+    def video_path(self, name: str | None) -> Path | None:
+        return self.root / "videos" / name if name is not None else None
+
+    def checkpoint(self, step: int, keep: int, save: Save) -> None:
+        """Write checkpoints/step_N, point checkpoints/latest at it, keep the newest `keep`."""
+        name = f"step_{step:09d}"
+        remove_leftovers(self.checkpoints)
+        latest = self.checkpoints / "latest"
+        if latest.is_symlink() and os.readlink(latest) == name:
+            return  # the same step again (end of the loop): rewriting it would briefly unlink `latest`
+        save(self.checkpoints / name)
+        point_link(latest, name)
+        steps = sorted(p for p in self.checkpoints.glob("step_*") if p.is_dir())
+        for old in steps[:-keep]:
+            discard(old)
+
+    def keep_best(self, step: int, mean: float, best: float | None, save: Save) -> bool:
+        """Weights of an evaluation better than `best` in checkpoints/best (a link flipped atomically);
+        whether it was better."""
+        if not np.isfinite(mean) or (best is not None and mean <= best):
+            return False
+        name = f"best_step_{step:09d}"
+        link = self.checkpoints / "best"
+        if link.is_symlink() and os.readlink(link) == name:
+            return True  # already written by the session that crashed after it
+        previous = link.resolve() if link.is_symlink() else None
+        save(self.checkpoints / name)
+        point_link(link, name)
+        if previous is not None and previous.name != name and previous.is_dir():
+            discard(previous)
+        return True
+
+    def close(self) -> None:
+        for log in (self.metrics, self.updates, self.evals):
+            log.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
