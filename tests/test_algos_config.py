@@ -9,8 +9,8 @@ from ddpg import DDPG
 from ddpg.agent.networks import CriticEnsemble
 from ddpg.cli import main
 from ddpg.config import Config, ConfigError, from_dict, resolve
+from ddpg.data.frames import FrameReplayBuffer
 from ddpg.data.prioritized import PrioritizedReplayBuffer
-from ddpg.data.replay import FrameReplayBuffer
 
 
 def test_td3_fills_the_td3_paper_defaults():

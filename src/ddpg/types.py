@@ -35,6 +35,7 @@ class Transition:
     next_obs: np.ndarray
     terminated: bool
     truncated: bool
+    first: bool = False  # `obs` is the first observation of its episode (the collector knows)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def test_importance_weights_scale_each_transitions_squared_td_error():
         expected = (batch.weight * (learner.critic(batch.obs, batch.action) - y) ** 2).mean()
     stats = learner.update(batch)
     assert stats["critic_loss"].item() == pytest.approx(expected.item(), rel=1e-6)
-    assert learner.td_abs.shape == (B,)
+    assert stats["td_abs"].shape == (B,)
 
 
 def test_unit_weights_give_exactly_the_unweighted_update():

@@ -2,8 +2,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from ddpg.data.frames import FrameReplayBuffer
 from ddpg.data.nstep import NStepAggregator
-from ddpg.data.replay import FrameReplayBuffer, ReplayBuffer
+from ddpg.data.replay import ReplayBuffer
 from ddpg.envs.wrappers import FrameStack
 from ddpg.types import Transition
 
@@ -36,16 +37,23 @@ def fill(buffers, env, steps, seed=0):
     truncated episodes."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
-    truncated_finals = []
+    truncated_finals, first = [], True
     for _ in range(steps):
         action = rng.uniform(-1, 1, 1).astype(np.float32)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         for buffer in buffers:
-            buffer.add(obs, action, reward, next_obs, terminated)
+            buffer.add(obs, action, reward, next_obs, terminated, first=first)
         if truncated:
             truncated_finals.append(next_obs)
         obs = env.reset()[0] if terminated or truncated else next_obs
+        first = terminated or truncated
     return truncated_finals
+
+
+def last_next_obs(buffer, stream=0):
+    """The newest frame stack `stream` reached: where its open episode continues."""
+    slots = (buffer.pos - buffer.size + np.arange(buffer.size)) % buffer.capacity
+    return buffer.transitions().next_obs[buffer.stream[slots] == stream][-1]
 
 
 def naive_and_frames(capacity, k=3, **env_kwargs):
@@ -134,7 +142,7 @@ def test_saved_state_restores_the_buffer_exactly():
     a, b = frames.sample(16, np.random.default_rng(1)), restored.sample(16, np.random.default_rng(1))
     for name in ("obs", "action", "reward", "next_obs", "terminated"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    obs = frames._previous_next[0]
+    obs = last_next_obs(frames)
     for buffer in (frames, restored):  # the open episode continues in both
         buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False)
     np.testing.assert_array_equal(frames.transitions().obs, restored.transitions().obs)
@@ -144,11 +152,11 @@ def test_a_checkpoint_written_before_streams_existed_still_loads():
     # Such checkpoints hold one previous observation and four counters, and no `has_previous`.
     env, _, frames = naive_and_frames(capacity=40)
     fill([frames], env, steps=90)
-    saved = {k: v.copy() for k, v in frames.arrays().items() if k != "has_previous"}
-    saved["previous_next"] = saved["previous_next"][0]
+    saved = {k: v.copy() for k, v in frames.arrays().items()}
+    saved["previous_next"] = last_next_obs(frames)  # as those checkpoints held it
     restored = FrameReplayBuffer(40, env.observation_space.shape, 1, frame_stack=3)
     restored.load_arrays(saved)
-    obs = frames._previous_next[0]
+    obs = last_next_obs(frames)
     for buffer in (frames, restored):
         buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False)
     np.testing.assert_array_equal(frames.transitions().obs, restored.transitions().obs)
@@ -161,17 +169,18 @@ def fill_nstep(naive, frames, env, steps, n, gamma=0.9, seed=0):
     rng = np.random.default_rng(seed)
     aggregator = NStepAggregator(n, gamma)
     obs, _ = env.reset(seed=seed)
-    ends = {"terminated": 0, "truncated": 0}
+    ends, first = {"terminated": 0, "truncated": 0}, True
     for _ in range(steps):
         action = rng.uniform(-1, 1, 1).astype(np.float32)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        frames.observe(obs, next_obs)
+        frames.observe(obs, next_obs, first=first)
         for t in aggregator.push(Transition(obs, action, reward, next_obs, terminated, truncated)):
             naive.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
             frames.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount, steps=t.steps)
         ends["terminated"] += terminated
         ends["truncated"] += truncated
         obs = env.reset()[0] if terminated or truncated else next_obs
+        first = terminated or truncated
     return ends
 
 
@@ -222,15 +231,16 @@ def fill_streams(naive, frames, envs, steps, n=1, gamma=0.9, seed=0):
     rng = np.random.default_rng(seed)
     windows = [NStepAggregator(n, gamma) for _ in envs]
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    first = [True] * len(envs)
     for _ in range(steps):
         for i, env in enumerate(envs):
             action = rng.uniform(-1, 1, 1).astype(np.float32)
             next_obs, reward, terminated, truncated, _ = env.step(action)
             if n == 1:
                 naive.add(obs[i], action, reward, next_obs, terminated)
-                frames.add(obs[i], action, reward, next_obs, terminated, stream=i)
+                frames.add(obs[i], action, reward, next_obs, terminated, stream=i, first=first[i])
             else:
-                frames.observe(obs[i], next_obs, stream=i)
+                frames.observe(obs[i], next_obs, stream=i, first=first[i])
                 for t in windows[i].push(Transition(obs[i], action, reward, next_obs, terminated, truncated)):
                     naive.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
                     frames.add(
@@ -244,6 +254,7 @@ def fill_streams(naive, frames, envs, steps, n=1, gamma=0.9, seed=0):
                         stream=i,
                     )
             obs[i] = env.reset()[0] if terminated or truncated else next_obs
+            first[i] = terminated or truncated
 
 
 def stream_buffers(capacity, k, n, p_ends, max_len=12):
@@ -288,7 +299,7 @@ def test_several_streams_round_trip_through_saved_state_and_continue_alike():
     restored.load_arrays({k: v.copy() for k, v in frames.arrays().items()})
     for buffer in (frames, restored):  # both streams' open episodes continue in both buffers
         for s in (1, 0, 1):
-            obs = buffer._previous_next[s]
+            obs = last_next_obs(frames, s)
             buffer.add(obs, np.zeros(1, np.float32), 0.0, obs, False, stream=s)
     a, b = frames.transitions(), restored.transitions()
     for name in ("obs", "next_obs", "reward"):

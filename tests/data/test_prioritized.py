@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from ddpg.data.frames import FrameReplayBuffer
 from ddpg.data.nstep import NStepAggregator
 from ddpg.data.prioritized import PrioritizedReplayBuffer, SumTree, annealed_beta, importance_weights
-from ddpg.data.replay import FrameReplayBuffer, ReplayBuffer
+from ddpg.data.replay import ReplayBuffer
 from ddpg.envs.wrappers import FrameStack
 from ddpg.types import Transition
 from tests.data.test_frame_replay import NoiseFrames
@@ -108,19 +109,20 @@ def test_prioritized_frame_buffer_only_draws_stored_transitions_after_early_evic
     aggregator = NStepAggregator(n_step, 0.9)
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
-    evicted_before_wrap, adds = False, 0
+    evicted_before_wrap, adds, first = False, 0, True
     for _ in range(200):
         action = rng.uniform(-1, 1, 1).astype(np.float32)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         if n_step == 1:
-            buffer.add(obs, action, reward, next_obs, terminated)
+            buffer.add(obs, action, reward, next_obs, terminated, first=first)
             adds += 1
         else:
-            frames.observe(obs, next_obs)
+            frames.observe(obs, next_obs, first=first)
             for t in aggregator.push(Transition(obs, action, reward, next_obs, terminated, truncated)):
                 buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount, steps=t.steps)
                 adds += 1
         obs = env.reset()[0] if terminated or truncated else next_obs
+        first = terminated or truncated
         if not len(frames):
             continue
         stored = (frames.pos - frames.size + np.arange(frames.size)) % frames.capacity

@@ -9,7 +9,8 @@ import pytest
 
 from ddpg.cli import main
 from ddpg.config import ConfigError
-from ddpg.experiments.sweep import SweepSpec, parse_grid, plan, prepare, run_trial, split_values
+from ddpg.experiments.backends import run_trial
+from ddpg.experiments.sweep import SweepSpec, parse_grid, plan, prepare, split_values
 
 pytest.importorskip("ray.tune")
 

@@ -8,7 +8,7 @@ from ddpg import DDPG, Config
 from ddpg.agent.networks import ConvEncoder, build_networks
 from ddpg.cli import main
 from ddpg.config import ConfigError
-from ddpg.data.replay import FrameReplayBuffer
+from ddpg.data.frames import FrameReplayBuffer
 from ddpg.envs import EnvError
 from ddpg.envs.wrappers import ActionRepeat, FrameStack, Grayscale, make_wrapped_env, resize_frame
 from tests.helpers import CountingEnv, PixelEnv
@@ -191,7 +191,7 @@ def test_several_pixel_envs_keep_each_envs_frames_in_its_own_stacks(tmp_path, n_
         assert set(np.diff(t)) <= {0, 1} and (np.diff(t) == 0).sum() == k - 1 - min(t[-1], k - 1)
         assert later[-1, 0] // 10 == t[-1] + j
         tags.add(int(now[0, 1]))
-    pending = sum(len(w.window) for w in agent.nsteps)  # n-step: each env's last steps wait for more
+    pending = sum(len(w.window) for w in agent.buffer.windows)  # n-step: each env's last steps wait for more
     assert len(tags) == 3 and len(stored.obs) == 150 - pending
     agent.close()
 

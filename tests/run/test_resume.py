@@ -390,13 +390,13 @@ def test_run_with_observation_normalisation_resumes_with_its_statistics_exactly(
 
 def test_n_step_run_resumes_with_its_pending_window_exactly(tmp_path):
     agent = resumed_at(Config(**TINY_STATE, n_step=5), 70, tmp_path)
-    assert len(agent.nsteps[0].window) == 4  # n − 1 steps not yet in the buffer
+    assert len(agent.buffer.windows[0].window) == 4  # n − 1 steps not yet in the buffer
     assert_continues_like_a(agent, tmp_path)
 
 
 def test_pixel_run_with_prioritized_n_step_replay_resumes_exactly(tmp_path):
     agent = resumed_at(Config(**TINY_PIXELS, prioritized=True, n_step=3), 57, tmp_path)
-    assert len(agent.nsteps[0].window) == 2
+    assert len(agent.buffer.windows[0].window) == 2
     assert_continues_like_a(agent, tmp_path)
 
 
@@ -418,6 +418,6 @@ def test_run_with_several_envs_resumes_each_envs_episode_exactly(tmp_path, vecto
     config = config.replace(total_steps=150, max_episode_steps=37)
     agent = resumed_at(config, 72, tmp_path)
     assert agent.collector.episode_length.tolist() == [24, 24, 24]
-    assert all(len(window.window) == 2 for window in agent.nsteps)
+    assert all(len(window.window) == 2 for window in agent.buffer.windows)
     assert_continues_like_a(agent, tmp_path)
     agent.close()

@@ -156,10 +156,10 @@ class Learner:
         )
         self.critic_updates = 0  # counts updates, so the actor steps every `policy_delay`-th
         self.actor_loss = torch.zeros((), device=self.device)  # reported between delayed actor steps
-        self.td_abs = torch.zeros(0, device=self.device)  # (B,) |Q_1 − y| of the last update, for PER
 
     def update(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
-        """One DDPG update. Returns detached scalars; reading them (`.item()`) is the caller's choice.
+        """One DDPG update. Returns detached scalars for the logs, and `td_abs` (B,) for prioritized
+        replay's priorities; reading them (`.item()`, `.cpu()`) is the caller's choice.
 
         With TD3's switches: the target takes the minimum over the critics of μ'(s') plus clipped
         noise, and the actor and the targets move every `policy_delay`-th update only."""
@@ -189,12 +189,12 @@ class Learner:
 
             polyak_update(self.actor_target, self.actor, s.tau)
             polyak_update(self.critic_target, self.critic, s.tau)
-        self.td_abs = td_error[:, 0].detach().abs()
         return {
             "critic_loss": critic_loss.detach(),
             "actor_loss": self.actor_loss,
             "td_error": td_error.detach().abs().mean(),
             "q_mean": q.detach().mean(),
+            "td_abs": td_error[:, 0].detach().abs(),  # (B,) the first critic's |Q − y|, for priorities
         }
 
     def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module) -> None:

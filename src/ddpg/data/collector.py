@@ -96,7 +96,13 @@ class Collector:
                 result.skipped.append(i)
                 continue
             transition = Transition(
-                self.obs[i], actions[i], float(reward[i]), last, bool(terminated[i]), bool(truncated[i])
+                self.obs[i],
+                actions[i],
+                float(reward[i]),
+                last,
+                bool(terminated[i]),
+                bool(truncated[i]),
+                first=self.episode_length[i] == 0,
             )
             result.transitions.append((i, transition))
             self.episode_return[i] += float(reward[i])

@@ -10,11 +10,13 @@ O(log N) and, here, vectorised over the batch: one numpy operation per tree leve
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
+from ddpg.data.nstep import NStepAggregator
 from ddpg.data.replay import ReplayBuffer
-from ddpg.types import Batch
+from ddpg.types import Batch, Transition
 
 
 class SumTree:
@@ -92,11 +94,22 @@ class PrioritizedReplayBuffer:
     def capacity(self) -> int:
         return self.buffer.capacity
 
-    def add(self, *args, **kwargs) -> None:
+    @property
+    def windows(self) -> list[NStepAggregator]:
+        return self.buffer.windows
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
         slot = self.buffer.pos
         self.buffer.add(*args, **kwargs)
         self._forget_evicted(keep=slot)
         self.tree.set_one(slot, self.max_priority**self.alpha)
+
+    def store(self, transition: Transition, stream: int = 0) -> None:
+        # The wrapped buffer's windows decide what is added; each addition comes through `add` here.
+        self.buffer.store(transition, stream, add=self.add)
+
+    def restart(self, stream: int) -> None:
+        self.buffer.restart(stream)
 
     def _forget_evicted(self, keep: int = -1) -> None:
         """Priority 0 for the slots whose transitions left the wrapped buffer since last time.

@@ -58,12 +58,7 @@ class DDPG:
             parts.scale,
             parts.obs_norm,
         )
-        self.learner, self.buffer, self.frames, self.nsteps = (
-            parts.learner,
-            parts.buffer,
-            parts.frames,
-            parts.nsteps,
-        )
+        self.learner, self.buffer = parts.learner, parts.buffer
         self.noise, self.rng = parts.noise, parts.rng
         self.obs_shape = tuple(self.env.observation_space.shape)
         self.action_shape = tuple(self.env.action_space.shape)

@@ -23,9 +23,9 @@ from ddpg.agent.noise import ActionNoise
 from ddpg.agent.normalization import ObservationNormalizer
 from ddpg.config import Config
 from ddpg.data.collector import Collector, vector_env
-from ddpg.data.nstep import NStepAggregator
+from ddpg.data.frames import FrameReplayBuffer
 from ddpg.data.prioritized import PrioritizedReplayBuffer
-from ddpg.data.replay import FrameReplayBuffer, ReplayBuffer
+from ddpg.data.replay import Replay, ReplayBuffer
 from ddpg.envs import EnvError, check_spaces
 from ddpg.envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from ddpg.run.recorder import EpisodeRecorder
@@ -61,9 +61,7 @@ class Parts:
     scale: ActionScale
     obs_norm: ObservationNormalizer | None
     learner: Learner
-    buffer: Any  # ReplayBuffer, FrameReplayBuffer, or either behind PrioritizedReplayBuffer
-    frames: FrameReplayBuffer | None  # n-step pixel replay: records every step's frames itself
-    nsteps: list[NStepAggregator]
+    buffer: Replay
     noise: ActionNoise
     rng: np.random.Generator
 
@@ -121,7 +119,7 @@ def build(env: gym.Env | str | None, config: Config) -> Parts:
         **{f.name: getattr(config, f.name) for f in dataclasses.fields(LearnerSettings)}
     )
     rng = np.random.default_rng(config.seed)
-    buffer, frames, nsteps = _replay(config, obs_shape, action_dim, pixels)
+    buffer = _replay(config, obs_shape, action_dim, pixels)
     return Parts(
         env=env,
         recipe=recipe,
@@ -129,36 +127,30 @@ def build(env: gym.Env | str | None, config: Config) -> Parts:
         obs_norm=ObservationNormalizer(obs_shape, config.obs_norm_clip) if config.obs_norm else None,
         learner=Learner(actor, critic, settings, device=config.device),
         buffer=buffer,
-        frames=frames,
-        nsteps=nsteps,
         noise=ActionNoise(config.noise, action_dim, rng, config.n_envs),
         rng=rng,
     )
 
 
-def _replay(
-    config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels: bool
-) -> tuple[Any, FrameReplayBuffer | None, list[NStepAggregator]]:
-    buffer: Any
+def _replay(config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels: bool) -> Replay:
+    # One stream per env: its frames chain on their own, and its n-step window never mixes two envs.
+    c = config
+    ring: FrameReplayBuffer | ReplayBuffer
     if pixels:
-        # Each env's frames chain on their own stream.
-        buffer = FrameReplayBuffer(
-            config.buffer_size,
+        ring = FrameReplayBuffer(
+            c.buffer_size,
             obs_shape,
             action_dim,
-            config.frame_stack,
-            n_step=config.n_step,
-            streams=config.n_envs,
+            c.frame_stack,
+            n_step=c.n_step,
+            streams=c.n_envs,
+            gamma=c.gamma,
         )
     else:
-        buffer = ReplayBuffer(config.buffer_size, obs_shape, action_dim, store_discount=config.n_step > 1)
-    # n-step pixel replay records every step's frames itself; the aggregator's output refers to them.
-    frames = buffer if pixels and config.n_step > 1 else None
-    if config.prioritized:
-        buffer = PrioritizedReplayBuffer(buffer, config.per_alpha, config.per_eps)
-    # One n-step window per env: a window never mixes two envs' steps. No window for 1-step returns.
-    windows = config.n_envs if config.n_step > 1 else 0
-    return buffer, frames, [NStepAggregator(config.n_step, config.gamma) for _ in range(windows)]
+        ring = ReplayBuffer(
+            c.buffer_size, obs_shape, action_dim, n_step=c.n_step, gamma=c.gamma, streams=c.n_envs
+        )
+    return PrioritizedReplayBuffer(ring, c.per_alpha, c.per_eps) if c.prioritized else ring
 
 
 def _recorded_env(recipe: EnvRecipe, config: Config) -> gym.Env:

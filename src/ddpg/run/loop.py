@@ -18,10 +18,10 @@ from ddpg.agent.learner import TensorBatch, overestimation
 from ddpg.agent.noise import schedule_factor
 from ddpg.config import Schedule
 from ddpg.data.collector import NonFiniteError
-from ddpg.data.prioritized import PrioritizedReplayBuffer, annealed_beta
+from ddpg.data.prioritized import annealed_beta
 from ddpg.run.logs import Progress
 from ddpg.run.run_dir import RunDirectory, video_name
-from ddpg.types import Batch, Episode, Transition
+from ddpg.types import Batch, Episode
 
 if TYPE_CHECKING:
     from ddpg.run.agent import DDPG
@@ -47,12 +47,10 @@ def passed(before: int, after: int, every: int) -> bool:
 def sample(agent: DDPG) -> Batch:
     """A minibatch as the update takes it: importance-weighted with β annealed when prioritized, and
     observations rescaled when `obs_norm` is on (the buffer keeps them raw)."""
-    c, buffer = agent.config, agent.buffer
-    if isinstance(buffer, PrioritizedReplayBuffer):
-        beta = annealed_beta(c.per_beta0, agent.state.step, c.total_steps)
-        batch = buffer.sample(c.batch_size, agent.rng, beta=beta)
-    else:
-        batch = buffer.sample(c.batch_size, agent.rng)
+    c = agent.config
+    batch = agent.buffer.sample(
+        c.batch_size, agent.rng, beta=annealed_beta(c.per_beta0, agent.state.step, c.total_steps)
+    )
     if agent.obs_norm is None:
         return batch
     return dataclasses.replace(batch, obs=agent.obs_norm(batch.obs), next_obs=agent.obs_norm(batch.next_obs))
@@ -123,36 +121,14 @@ class Loop:
                 NonFiniteWarning,
                 stacklevel=2,
             )
-            if agent.nsteps:
-                agent.nsteps[i].clear()
+            agent.buffer.restart(i)
         for i, transition in result.transitions:
-            self._store(i, transition)
+            agent.buffer.store(transition, stream=i)
             state.reward_max = max(state.reward_max, transition.reward)
             state.reward_scale = max(state.reward_scale, abs(transition.reward))
         if agent.obs_norm is not None and result.transitions:
             agent.obs_norm.update(np.stack([t.obs for _, t in result.transitions]))
         return result.episodes
-
-    def _store(self, env: int, transition: Transition) -> None:
-        # `stream`: a pixel buffer chains each env's frames on their own.
-        agent = self.agent
-        if not agent.nsteps:
-            t = transition
-            agent.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, stream=env)
-            return
-        if agent.frames is not None:
-            agent.frames.observe(transition.obs, transition.next_obs, stream=env)
-        for t in agent.nsteps[env].push(transition):
-            agent.buffer.add(
-                t.obs,
-                t.action,
-                t.reward,
-                t.next_obs,
-                t.terminated,
-                discount=t.discount,
-                steps=t.steps,
-                stream=env,
-            )
 
     # ------------------------------------------------------------------------------------------------
     # Updating
@@ -175,8 +151,9 @@ class Loop:
         for _ in range(c.gradient_steps):
             batch = sample(agent)
             stats = self.update(TensorBatch.from_numpy(batch, agent.learner.device))
+            td_abs = stats.pop("td_abs")
             if batch.index is not None:  # prioritized: priorities from |TD error|, a host sync per update
-                agent.buffer.update_priorities(batch.index, agent.learner.td_abs.cpu().numpy())
+                agent.buffer.update_priorities(batch.index, td_abs.cpu().numpy())
             state.updates += 1
             if state.updates % c.log_every == 0:
                 self._log_update(stats)

@@ -26,7 +26,7 @@ import torch
 
 from ddpg.config import from_dict
 from ddpg.data.collector import Collector
-from ddpg.data.nstep import NStepAggregator
+from ddpg.data.replay import Replay
 from ddpg.run import checkpoint as ckpt
 from ddpg.run.checkpoint import CheckpointError, section, verify
 from ddpg.run.evaluation import EvalResult
@@ -107,7 +107,7 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
     if training_state:
         if agent.collector is None:
             raise ValueError("there is no training state before learn() has started")
-        state, arrays, rng_tensors = capture(agent.collector, agent.buffer, learner.device, agent.nsteps)
+        state, arrays, rng_tensors = capture(agent.collector, agent.buffer, learner.device)
         tensors.update(rng_tensors)
         meta["training"] = {
             **state,
@@ -199,7 +199,7 @@ def resume(cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env
     agent.config = agent.config.replace(total_steps=total)
     arrays = read_arrays(directory / STATE_FILE)
     agent.collector = agent.make_collector()
-    warning = restore(state, arrays, tensors, agent.collector, agent.buffer, agent.nsteps)
+    warning = restore(state, arrays, tensors, agent.collector, agent.buffer)
     try:
         agent.state.load_json(state, arrays)
         logs = {str(name): int(size) for name, size in state["logs"].items()}
@@ -236,14 +236,13 @@ def truncate_logs(root: Path, sizes: dict[str, int]) -> None:
 
 def capture(
     collector: Collector,
-    buffer: Any,
+    buffer: Replay,
     device: torch.device,
-    nsteps: list[NStepAggregator] = (),
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, torch.Tensor]]:
     """Everything the collector, its envs, the buffer and the generators hold: (JSON, arrays for
     state.npz, tensors)."""
     arrays = {f"buffer.{name}": value for name, value in buffer.arrays().items()}
-    for i, window in enumerate(nsteps):
+    for i, window in enumerate(buffer.windows):
         arrays.update({f"nstep.{i}.{name}": value for name, value in window.arrays().items()})
     arrays["noise"] = np.asarray(collector.noise.state)
     arrays["obs"] = np.asarray(collector.obs)
@@ -285,8 +284,7 @@ def restore(
     arrays: dict[str, np.ndarray],
     tensors: dict[str, torch.Tensor],
     collector: Collector,
-    buffer: Any,
-    nsteps: list[NStepAggregator] = (),
+    buffer: Replay,
 ) -> str | None:
     """Put the collector, its envs, the buffer and every generator back as `capture` saw them.
 
@@ -295,7 +293,7 @@ def restore(
     """
     try:
         _restore_buffer(buffer, meta["buffer"], arrays)
-        for i, window in enumerate(nsteps):
+        for i, window in enumerate(buffer.windows):
             window.load_arrays(section(arrays, f"nstep.{i}"))
         noise = collector.noise
         noise.state = arrays["noise"].astype(np.float64).reshape(noise.state.shape).copy()

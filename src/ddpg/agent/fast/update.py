@@ -245,8 +245,8 @@ class FastUpdate:
     With `compile=True` the first call compiles (`compile_seconds` says how long it took; with TD3's
     policy delay, two graphs: with and without the actor's step). `matmul` does the products
     (default: oneDNN for the large ones where it is available). Like the reference, it counts
-    `learner.critic_updates`, keeps the last `learner.actor_loss` and leaves the batch's |TD error| in
-    `learner.td_abs` for prioritized replay.
+    `learner.critic_updates`, keeps the last `learner.actor_loss` and returns the batch's |TD error|
+    as `td_abs` for prioritized replay.
     """
 
     def __init__(self, learner: Learner, compile: bool = True, matmul: MatMul | None = None) -> None:
@@ -341,7 +341,7 @@ class FastUpdate:
         # the same way on both paths; the compiled graph only scales, clips and adds it.
         noise = torch.randn_like(batch.action) if s.target_policy_noise != 0 else None
         with torch.no_grad():
-            actor_loss, critic_loss, td_error, q_mean, lrn.td_abs = self._fns[step_actor](
+            actor_loss, critic_loss, td_error, q_mean, td_abs = self._fns[step_actor](
                 *self._weights,
                 *self._optimizer_state(lrn.actor_opt),
                 *self._optimizer_state(lrn.critic_opt),
@@ -366,6 +366,7 @@ class FastUpdate:
             "actor_loss": lrn.actor_loss,
             "td_error": td_error,
             "q_mean": q_mean,
+            "td_abs": td_abs,
         }
 
 

@@ -1,0 +1,220 @@
+"""Where a sweep's trials run: an embedded or remote Ray (Tune), or a local process pool.
+
+Each trial is `run_trial`: one ordinary run directory. The backends only schedule trials and report
+each one's end; sweep.py plans them and writes the reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ddpg
+from ddpg.config import from_dict
+from ddpg.files import atomic_write
+from ddpg.run.resources import usable_cpus
+
+Finished = Callable[[str, str], None]  # (trial name, error or "")
+
+
+def run_trial(config: dict[str, Any], run_dir: str, threads: int = 1) -> dict[str, Any]:
+    """Train one trial into `run_dir`; a failure is written to `run_dir/error.txt` and returned, never
+    raised, so one diverging or misconfigured trial does not stop the sweep."""
+    import torch
+
+    from ddpg.run.agent import DDPG
+
+    torch.set_num_threads(max(1, threads))
+    path = Path(run_dir)
+    if path.exists():
+        shutil.rmtree(path)  # the remains of an interrupted attempt: logs are append-only
+    try:
+        cfg = from_dict(config)
+        with DDPG(cfg.env_id, cfg) as agent:
+            summary = agent.learn(run_dir=path)
+        return {"status": "ok", "final_eval": summary["final_eval_mean_return"]}
+    except Exception as e:
+        path.mkdir(parents=True, exist_ok=True)
+        message = f"{type(e).__name__}: {e}".splitlines()[0]
+        atomic_write(path / "error.txt", message + "\n\n" + traceback.format_exc())
+        return {"status": "error", "error": message}
+
+
+def _tune_trainable(params: dict[str, Any]) -> None:
+    from ray import tune
+
+    job = params["trial"]
+    tune.report(run_trial(job["config"], job["run_dir"], job["threads"]))
+
+
+def ray_available() -> bool:
+    try:
+        import ray.tune  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _ray_session(address: str | None) -> Iterator[str]:
+    """Connect to `address`, or start a quiet embedded Ray whose files all live in one temporary
+    directory (sockets, logs, its auth token) that is removed afterwards; nothing goes to the home."""
+    import logging
+
+    quiet = {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AIR_NEW_OUTPUT": "0",
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    }
+    if address is not None:
+        with _environ(quiet):
+            import ray
+
+            # Ship this ddpg to the cluster's workers, so they run the driver's version of the code
+            # (torch, gymnasium and the other dependencies must be installed on every node).
+            package = str(Path(ddpg.__file__).resolve().parent)
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env={"py_modules": [package]},
+            )
+            try:
+                yield f"Ray cluster at {address} ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"
+            finally:
+                ray.shutdown()
+        return
+    # The system temp dir, not the sweep directory: Ray's socket paths must stay under ~107 characters.
+    tmp = Path(tempfile.mkdtemp(prefix="ddpg-ray-"))
+    token = tmp / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    session = {
+        **quiet,
+        "RAY_TMPDIR": str(tmp),
+        # Ray otherwise writes a token to ~/.ray/auth_token; keep token auth on, with our own token.
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+    }
+    try:
+        with _environ(session):
+            import ray
+
+            _refresh_ray_auth()
+            cpus = usable_cpus()
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                _temp_dir=str(tmp),
+            )
+            try:
+                yield f"embedded Ray ({cpus} CPUs)"
+            finally:
+                ray.shutdown()
+        _refresh_ray_auth()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refresh_ray_auth() -> None:
+    # Ray caches its auth settings and token per process; re-read them after changing the environment.
+    try:
+        from ray._raylet import AuthenticationTokenLoader
+        from ray._raylet import Config as RayConfig
+    except ImportError:  # a Ray without token authentication
+        return
+    RayConfig.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def run_with_ray(
+    jobs: list[dict[str, Any]],
+    directory: Path,
+    address: str | None,
+    cpus: float,
+    finished: Finished,
+) -> str:
+    with _ray_session(address) as description:
+        from ray import tune
+
+        class Reporter(tune.Callback):
+            def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
+                finished(trial.config["trial"]["name"], "")
+
+            def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+                finished(trial.config["trial"]["name"], _worker_error(trial))
+
+        threads = max(1, int(cpus))
+        tuner = tune.Tuner(
+            tune.with_resources(_tune_trainable, {"cpu": cpus}),
+            param_space={"trial": tune.grid_search([{**j, "threads": threads} for j in jobs])},
+            tune_config=tune.TuneConfig(
+                reuse_actors=True,  # one import of torch per worker, not per trial
+                trial_name_creator=lambda t: t.config["trial"]["name"],
+                trial_dirname_creator=lambda t: t.config["trial"]["name"],
+            ),
+            run_config=tune.RunConfig(
+                name=f"tune_{datetime.now():%Y%m%d-%H%M%S}",
+                storage_path=str(directory / "ray"),
+                verbose=0,
+                callbacks=[Reporter()],
+            ),
+        )
+        tuner.fit()
+        return description
+
+
+def _worker_error(trial: Any) -> str:
+    """The last `SomeError: message` line of a Tune trial's error (the worker crashed or could not
+    import ddpg; exceptions inside training are caught in `run_trial`)."""
+    text = ""
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except (OSError, AttributeError):
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[\w.]+(Error|Exception): ", ln)]
+    return f"the Ray worker running it failed: {lines[-1]}" if lines else "the Ray worker running it failed"
+
+
+def _pool_trial(job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return job["name"], run_trial(job["config"], job["run_dir"], job["threads"])
+
+
+def run_with_pool(jobs: list[dict[str, Any]], cpus: float, finished: Finished) -> str:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, int(cpus))
+    workers = max(1, int(usable_cpus() // max(cpus, 1e-9)))
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_pool_trial, {**j, "threads": threads}) for j in jobs]
+        for future in as_completed(futures):
+            name, _ = future.result()
+            finished(name, "")
+    return f"local process pool ({workers} workers; install ddpg[sweep] for Ray)"
