@@ -60,7 +60,7 @@ def test_bad_input_is_one_error_line_and_exit_2(args, message, capsys):
 
 def test_runs_as_a_script(tmp_path):
     # The script imports the ddpg under test, wherever the test run found it.
-    env = {**os.environ, "PYTHONPATH": str(Path(ddpg.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(ddpg.__file__).resolve().parents[1])}
     result = subprocess.run(
         [sys.executable, str(BENCH / "replay.py"), *SMALL, "--json"],
         capture_output=True,
