@@ -1,16 +1,24 @@
-"""`ddpg bench replay`: memory per transition and sampling rate of the frame replay buffer.
+"""Memory per transition and sampling rate of the frame replay buffer.
 
-Bytes are measured from the arrays the buffer actually allocated; the naive layout (obs and next_obs
-as full stacks) is reported beside it for comparison.
+    python bench/replay.py [--frame-shape 64x64x3] [--frame-stack 3] [--transitions N] [--batch-size B]
+                           [--episode-length L] [--json]
+
+Fills a buffer of N transitions with random frames, then times batches of B. Bytes are measured from
+the arrays the buffer actually allocated; the naive layout (obs and next_obs as full stacks) is
+reported beside it for comparison. Bad input is one line `error: …` and exit status 2.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ddpg.cli.shared import Parser, UsageError, positive, run_command
 from ddpg.data.replay import FrameReplayBuffer
 
 
@@ -92,3 +100,51 @@ def bench_replay(
         stacks_per_second=2 * batch_size * samples / elapsed,
         fill_transitions_per_second=fill_rate,
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    b = Parser(
+        prog="python bench/replay.py",
+        description="Fill a frame replay buffer with random frames, report the bytes per transition "
+        "(from the arrays allocated) and how many stacks per second a batch of 256 samples.",
+    )
+    b.add_argument("--frame-shape", default="64x64x3", metavar="HxWxC", help="frame shape (default 64x64x3)")
+    b.add_argument("--frame-stack", type=positive, default=3, help="frames per observation (default 3)")
+    b.add_argument("--transitions", type=positive, default=100_000, help="buffer capacity, filled full")
+    b.add_argument("--batch-size", type=positive, default=256, help="sampled batch size (default 256)")
+    b.add_argument("--episode-length", type=positive, default=500, help="steps per episode (default 500)")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.set_defaults(func=cmd_replay)
+    return b
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    try:
+        shape = parse_frame_shape(args.frame_shape)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.batch_size > args.transitions:
+        raise UsageError(
+            f"--batch-size ({args.batch_size}) must not exceed --transitions ({args.transitions})"
+        )
+    result = bench_replay(shape, args.frame_stack, args.transitions, args.batch_size, args.episode_length)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        h, w, c = result.frame_shape
+        print(
+            f"frames {h}x{w}x{c}, stack {result.frame_stack}, {result.transitions} transitions: "
+            f"{result.bytes_per_transition:,.0f} bytes per transition "
+            f"({result.frames_per_transition:.3f} frames; "
+            f"naive layout {result.naive_bytes_per_transition:,.0f})"
+        )
+        print(f"sampling: {result.stacks_per_second:,.0f} stacks/s in batches of {result.batch_size}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,15 +1,23 @@
-"""`ddpg bench speed` and `ddpg bench solve`: ddpg against Stable-Baselines3, side by side.
+"""ddpg against Stable-Baselines3, side by side: training speed and wall-clock to solve Pendulum-v1.
+
+    python bench/speed.py speed [--arch 64,64] [--steps N] [--rounds R] [--threads T]
+                                [--compile true|false|auto] [--json]
+    python bench/speed.py solve [--seeds 5] [--max-steps N] [--preset P] [--threads T] [--json]
 
 Both libraries run in one process, interleaved (ddpg, SB3, ddpg, SB3, …) so that a machine shared with
 other work slows both alike, with the same `torch.set_num_threads`. Timing is library-agnostic: a
 wrapper around the environment notes the clock at given step counts, so "steps per second" means the
-same thing for both (environment step + acting + storing + the update cadence around it).
+same thing for both (environment step + acting + storing + the update cadence around it). Needs the
+bench extra (stable-baselines3); without it, one line says how to install it.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,7 +28,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.config import Config, resolve
+from ddpg.cli.shared import Parser, UsageError, positive, run_command
+from ddpg.config import Config, load_preset, resolve
 from ddpg.envs import make_env
 from ddpg.run.evaluation import evaluate
 from ddpg.run.resources import usable_cpus
@@ -114,30 +123,33 @@ def _ddpg_speed(s: SpeedSettings, seed: int) -> tuple[float, float | None]:
     return env.rate, getattr(agent.update_choice.update, "compile_seconds", None)
 
 
-def _sb3_speed(s: SpeedSettings, seed: int) -> float:
+def _sb3_ddpg(env: gym.Env, seed: int, settings: dict[str, Any]) -> Any:
+    """SB3's DDPG on the CPU: `settings` are its arguments, with `noise_std` and `net_arch`."""
     sb3 = require_sb3()
     from stable_baselines3.common.noise import NormalActionNoise
 
-    start = s.learning_starts + s.settle
-    env = Stopwatch(make_env(s.env_id), start, start + s.steps)
+    kwargs = dict(settings)
     dim = int(np.prod(env.action_space.shape))
-    model = sb3.DDPG(
+    noise = NormalActionNoise(np.zeros(dim), kwargs.pop("noise_std") * np.ones(dim))
+    policy = {"net_arch": list(kwargs.pop("net_arch"))}
+    return sb3.DDPG(
         "MlpPolicy",
         env,
-        learning_rate=1e-3,
-        buffer_size=200_000,
-        learning_starts=s.learning_starts,
-        batch_size=s.batch_size,
-        tau=0.005,
-        gamma=0.98,
-        train_freq=1,
-        gradient_steps=1,
-        action_noise=NormalActionNoise(np.zeros(dim), 0.1 * np.ones(dim)),
-        policy_kwargs={"net_arch": list(s.hidden_sizes)},
+        action_noise=noise,
+        policy_kwargs=policy,
         seed=seed,
         device="cpu",
         verbose=0,
+        **kwargs,
     )
+
+
+def _sb3_speed(s: SpeedSettings, seed: int) -> float:
+    start = s.learning_starts + s.settle
+    env = Stopwatch(make_env(s.env_id), start, start + s.steps)
+    fixed = {"learning_rate": 1e-3, "buffer_size": 200_000, "tau": 0.005, "gamma": 0.98, "noise_std": 0.1}
+    ours = {"learning_starts": s.learning_starts, "batch_size": s.batch_size, "net_arch": s.hidden_sizes}
+    model = _sb3_ddpg(env, seed, {**fixed, **ours, "train_freq": 1, "gradient_steps": 1})
     model.learn(start + s.steps)
     return env.rate
 
@@ -252,27 +264,7 @@ def _ddpg_solve(s: SolveSettings, seed: int, config: Config) -> SolveRun:
 
 
 def _sb3_solve(s: SolveSettings, seed: int) -> SolveRun:
-    sb3 = require_sb3()
-    from stable_baselines3.common.noise import NormalActionNoise
-
-    z = SB3_ZOO_PENDULUM
-    env = make_env("Pendulum-v1")
-    dim = int(np.prod(env.action_space.shape))
-    model = sb3.DDPG(
-        "MlpPolicy",
-        env,
-        learning_rate=z["learning_rate"],
-        buffer_size=z["buffer_size"],
-        learning_starts=z["learning_starts"],
-        gamma=z["gamma"],
-        train_freq=z["train_freq"],
-        gradient_steps=z["gradient_steps"],
-        action_noise=NormalActionNoise(np.zeros(dim), z["noise_std"] * np.ones(dim)),
-        policy_kwargs={"net_arch": z["net_arch"]},
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
+    model = _sb3_ddpg(make_env("Pendulum-v1"), seed, SB3_ZOO_PENDULUM)
 
     def train_to(step: int) -> None:
         model.learn(step - model.num_timesteps, reset_num_timesteps=False)
@@ -331,3 +323,114 @@ def run_solve(s: SolveSettings, report: Callable[[str], None] = lambda _: None) 
             )
             report(f"seed {seed}: {r.library} {when} (last eval {r.last_return:.0f})")
     return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line.
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64,64, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 64,64, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python bench/speed.py", description="ddpg against Stable-Baselines3.")
+    sub = parser.add_subparsers(dest="bench", required=True, parser_class=Parser, metavar="BENCHMARK")
+    p = sub.add_parser(
+        "speed",
+        help="training steps/s of ddpg and Stable-Baselines3, interleaved",
+        description="Pendulum-v1, batch 256, one update per step, same threads; rounds alternate "
+        "ddpg and SB3 and the ratio is taken per round. Needs the bench extra (stable-baselines3).",
+    )
+    p.add_argument("--arch", type=_sizes, default=[64, 64], help="hidden sizes, e.g. 400,300 (default 64,64)")
+    p.add_argument("--steps", type=positive, default=2000, help="measured steps per run (default 2000)")
+    p.add_argument("--rounds", type=positive, default=3, help="ddpg/SB3 pairs (default 3)")
+    p.add_argument("--threads", type=positive, default=1, help="torch threads for both (default 1)")
+    p.add_argument("--compile", choices=["true", "false", "auto"], default="true", help="ddpg's update path")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_speed)
+    p = sub.add_parser(
+        "solve",
+        help="wall-clock to solve Pendulum-v1, ddpg preset vs SB3 RL-Zoo settings",
+        description="Each seed trains ddpg (its Pendulum-v1 preset) then SB3 (RL-Zoo hyper-parameters), "
+        "evaluating every 1000 steps; reports the training time to the first evaluation >= -200.",
+    )
+    p.add_argument("--seeds", type=positive, default=5, help="seeds per library (default 5)")
+    p.add_argument("--max-steps", type=positive, default=20_000, help="give up after (default 20000)")
+    p.add_argument("--preset", default="Pendulum-v1", help="ddpg preset or YAML (default Pendulum-v1)")
+    p.add_argument("--threads", type=positive, default=1, help="torch threads for both (default 1)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_solve)
+    return parser
+
+
+def _reporter(json_mode: bool) -> Callable[[str], None]:
+    # With --json, stdout carries only the JSON; progress goes to stderr.
+    stream = sys.stderr if json_mode else sys.stdout
+    return lambda message: print(message, file=stream, flush=True)
+
+
+def _check_sb3() -> None:
+    try:
+        require_sb3()
+    except BenchError as e:
+        raise UsageError(str(e)) from None
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    _check_sb3()
+    compile = {"true": True, "false": False}.get(args.compile, "auto")
+    settings = SpeedSettings(
+        hidden_sizes=tuple(args.arch),
+        steps=args.steps,
+        rounds=args.rounds,
+        threads=args.threads,
+        compile=compile,
+    )
+    result = run_speed(settings, report=_reporter(args.json))
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({**asdict(result), "summary": summary}))
+    else:
+        print(
+            f"median: ddpg {summary['ddpg_median']:.0f} steps/s, SB3 {summary['sb3_median']:.0f} steps/s, "
+            f"ratio ×{summary['ratio_median']:.2f} "
+            f"(rounds ×{summary['ratio_min']:.2f}–×{summary['ratio_max']:.2f})"
+        )
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    _check_sb3()
+    load_preset(args.preset)  # a bad preset is a one-line error before anything runs
+    settings = SolveSettings(
+        seeds=args.seeds, max_steps=args.max_steps, threads=args.threads, preset=args.preset
+    )
+    result = run_solve(settings, report=_reporter(args.json))
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({**asdict(result), "summary": summary}))
+    else:
+        for lib in ("ddpg", "sb3"):
+            s = summary[lib]
+            print(
+                f"{lib}: median {s['median_seconds']:.1f} s, {s['median_steps']} steps "
+                f"({s['solved']}/{s['runs']} solved)"
+            )
+        if summary["speedup_median"] is not None:
+            print(f"ddpg solves ×{summary['speedup_median']:.2f} faster (median wall-clock)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,9 +1,12 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import ddpg
 from ddpg.cli import main
 from tests.helpers import error_line
 
@@ -113,6 +116,7 @@ def test_console_script_prints_no_traceback_on_bad_input(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(ddpg.__file__).resolve().parents[1])},  # this ddpg
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from types import ModuleType
 from typing import Any
 
 import gymnasium as gym
@@ -17,16 +18,32 @@ class EnvError(ValueError):
     """The environment cannot be made or is not one DDPG can act in; the message says why."""
 
 
+OWN_ENVS = ("slot_car", "lane_following")  # the packages under ddpg/envs that hold an environment
+
+
+def _own(suffix: str = "") -> list[ModuleType]:
+    """The module `ddpg.envs.<name><suffix>` of each of OWN_ENVS, skipping any that is not there."""
+    found = []
+    for name in OWN_ENVS:
+        package = f"{__name__}.{name}"
+        try:
+            found.append(importlib.import_module(package + suffix))
+        except ModuleNotFoundError as e:
+            if e.name not in (package, package + suffix):
+                raise
+    return found
+
+
 def register_all() -> None:
     """Register ddpg's own environments with Gymnasium (idempotent)."""
-    for name in ("slot_car", "lane_following"):
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
-            continue
-        module.register()
+    for package in _own():
+        package.register()
+
+
+def cli_modules() -> list[ModuleType]:
+    """The command-line groups of ddpg's own environments (`ddpg slotcar …`, `ddpg lane …`): each
+    package's `cli` module, whose `register(subparsers)` adds its commands. Imported only when called."""
+    return _own(".cli")
 
 
 def make_env(

@@ -1,0 +1,7 @@
+"""`python -m ddpg.cli …`, the same as `ddpg …`."""
+
+import sys
+
+from ddpg.cli import main
+
+sys.exit(main())

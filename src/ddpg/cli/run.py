@@ -1,0 +1,230 @@
+"""`ddpg train`, `evaluate`, `plot`, `resume` and `envs`: one run directory at a time (plot: several)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ddpg.cli.shared import UsageError, add_overrides, png, positive, require_run, seed
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_train(sub)
+    _register_evaluate(sub)
+    _register_plot(sub)
+    _register_resume(sub)
+    p = sub.add_parser("envs", help="list presets and ddpg's own environments")
+    p.set_defaults(func=cmd_envs)
+
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an agent and write a run directory",
+        description="Train DDPG. The preset is chosen by --env unless --preset is given; "
+        "--set overrides any config field (dotted for nested: noise.sigma=0.2, "
+        "env.KEY=VALUE for the environment's constructor).",
+    )
+    p.add_argument(
+        "--env", help="Gymnasium id or package.module:ClassName (default: the preset's, Pendulum-v1)"
+    )
+    p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
+    p.add_argument("--steps", type=positive, help="total environment steps")
+    p.add_argument("--seed", type=seed, help="random seed (a CPU run is reproducible bit for bit)")
+    p.add_argument("--run-dir", type=Path, help="where to write the run (default: runs/<generated name>)")
+    p.add_argument(
+        "--algo",
+        choices=("ddpg", "td3"),
+        help="ddpg (default) or td3: twin critics, target smoothing, delayed actor (docs/algorithms.md)",
+    )
+    add_overrides(p, "KEY=VALUE", "override config fields, e.g. --set tau=0.005 hidden_sizes=[64,64]")
+    p.set_defaults(func=cmd_train)
+
+
+def _register_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="run the deterministic policy of a run",
+        description="Evaluate a run's checkpoint (the latest unless --checkpoint says otherwise) without "
+        "noise, networks in eval mode.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument(
+        "--checkpoint",
+        default="latest",
+        metavar="NAME",
+        help="latest (default), best (the best evaluation so far) or a kept step_N under RUN_DIR/checkpoints",
+    )
+    p.add_argument(
+        "--episodes", type=positive, default=None, help="episodes (default: the run's eval_episodes)"
+    )
+    p.add_argument("--seed", type=seed, default=None, help="seed of the first episode (default: the run's)")
+    p.add_argument("--video", type=Path, metavar="FILE.mp4|FILE.gif", help="record the episodes")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _register_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="plot one run or overlay several",
+        description="Episode returns with the evaluation curve, TD error and actor loss.",
+    )
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "--out",
+        type=png,
+        help="output PNG (default: RUN_DIR/plots/training.png for one run, comparison.png for several)",
+    )
+    p.add_argument(
+        "--group-by",
+        dest="group_by",
+        action="append",
+        default=[],
+        metavar="KEY[,KEY]",
+        help="aggregate seeds: mean eval curve with a 95%% bootstrap CI per value of these config keys "
+        "(e.g. --group-by tau,noise.sigma); a directory of runs (a sweep) counts as its runs",
+    )
+    p.set_defaults(func=cmd_plot)
+
+
+def _register_resume(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "resume",
+        help="continue a run from its latest checkpoint",
+        description="Continue RUN_DIR from checkpoints/latest with everything restored (weights, "
+        "optimisers, replay buffer, noise, every random generator, the current episode), so the logs "
+        "match an uninterrupted run's on CPU (except wall_time). Rows logged after that checkpoint "
+        "are removed first and written again (TensorBoard hides them). Set checkpoint_every to checkpoint "
+        "during training. A run killed after its last checkpoint but before summary.json only gets its "
+        "summary.json and plot written.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument(
+        "--steps",
+        type=positive,
+        help="new total environment steps (default: the run's total_steps); extends a finished run",
+    )
+    p.set_defaults(func=cmd_resume)
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def _report(summary: dict, episodes: int, run_dir: Path) -> None:
+    mean, std = summary["final_eval_mean_return"], summary["final_eval_std_return"]
+    if mean is not None:
+        print(f"final evaluation: {mean:.1f} ± {std:.1f} over {episodes} episodes")
+        best, step = summary.get("best_eval_mean_return"), summary.get("best_eval_step")
+        if best is not None and step is not None and best > mean:
+            print(f"best evaluation: {best:.1f} at step {step} (ddpg evaluate {run_dir} --checkpoint best)")
+    print(f"{summary['train_steps_per_second']:.0f} steps/s; run directory: {run_dir}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ddpg.config import resolve
+    from ddpg.run.agent import DDPG, run_name
+
+    config = resolve(
+        env_id=args.env,
+        preset=args.preset,
+        overrides=args.overrides,
+        total_steps=args.steps,
+        seed=args.seed,
+        algo=args.algo,
+    )
+    run_dir = args.run_dir or Path("runs") / run_name(config)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        resumable = (run_dir / "checkpoints" / "latest").exists()
+        hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
+        raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
+    with DDPG(config.env_id, config) as agent:  # makes and checks the env before anything is written
+        print(f"run directory: {run_dir}", flush=True)
+        _report(agent.learn(run_dir=run_dir), config.eval_episodes, run_dir)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ddpg.run.agent import DDPG
+
+    require_run(args.run_dir)
+    if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
+        raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
+    with DDPG.load(args.run_dir, checkpoint=args.checkpoint) as agent:
+        result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
+    if args.json:
+        out = result.to_json()
+        print(json.dumps({k: out[k] for k in ("mean_return", "std_return", "episodes", "info_means")}))
+    else:
+        print(f"{result.mean_return:.2f} ± {result.std_return:.2f} over {len(result.returns)} episodes")
+        if args.video:
+            print(f"video: {args.video}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ddpg.run.plots import training_figure
+
+    if args.group_by:
+        return _plot_grouped(args)
+    for run in args.run_dirs:
+        if not (run / "metrics.csv").is_file():
+            raise UsageError(f"{run} is not a run directory (no metrics.csv)")
+    out = args.out or (
+        args.run_dirs[0] / "plots" / "training.png" if len(args.run_dirs) == 1 else Path("comparison.png")
+    )
+    training_figure(args.run_dirs, out)
+    print(out)
+    return 0
+
+
+def _plot_grouped(args: argparse.Namespace) -> int:
+    from ddpg.experiments import compare
+
+    keys = [k.strip() for text in args.group_by for k in text.split(",") if k.strip()]
+    runs = compare.find_runs(args.run_dirs)
+    if not runs:
+        raise UsageError("no run directories (with config.yaml and eval.csv) among the paths given")
+    out = args.out or Path("comparison.png")
+    try:
+        settings = compare.group_runs([compare.load_run(r) for r in runs], keys)
+    except compare.UnknownKeyError as e:
+        raise UsageError(f"--group-by {e.args[0]}: not a key of the runs' config.yaml") from None
+    if not settings:
+        raise UsageError("none of the runs has finished (summary.json) with an evaluation")
+    compare.comparison_figure(settings, out, f"{len(runs)} runs grouped by {', '.join(keys)}")
+    print(compare.summary_markdown(settings, f"{len(runs)} runs grouped by {', '.join(keys)}"), end="")
+    print(out)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from ddpg.run.agent import DDPG
+
+    if not args.run_dir.is_dir():
+        raise UsageError(f"run directory {args.run_dir} does not exist")
+    with DDPG.resume(args.run_dir, total_steps=args.steps) as agent:
+        if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
+            agent.finish(args.run_dir)
+            wrote = "wrote summary.json and plots/training.png"
+            print(f"{args.run_dir} had trained all {agent.step} steps; {wrote}")
+            return 0
+        print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
+        _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from ddpg.config import load_preset, preset_names
+    from ddpg.envs import registered_ids
+
+    print("presets (ddpg train --preset NAME; chosen automatically by --env ID):")
+    for name in preset_names():
+        env_id = load_preset(name).get("env_id", "")
+        print(f"  {name:32s} {env_id}")
+    print("ddpg's own environments:")
+    for env_id in registered_ids():
+        print(f"  {env_id}")
+    print("any other Gymnasium id with a Box action space, or package.module:ClassName, works too")
+    return 0
