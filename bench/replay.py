@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ddpg.cli.shared import Parser, UsageError, positive, run_command
-from ddpg.data.replay import FrameReplayBuffer
+from ddpg.data.frames import FrameReplayBuffer
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def bench_replay(
         if t % episode_length == 0:
             stack = np.concatenate([pool[t % 61]] * k)
         next_stack = np.concatenate([stack[c:], pool[(t * 7 + 3) % 64]])
-        buffer.add(stack, action, 0.0, next_stack, False)
+        buffer.add(stack, action, 0.0, next_stack, False, first=t % episode_length == 0)
         stack = next_stack
     fill_rate = transitions / (time.perf_counter() - start)
     buffer.sample(batch_size, rng)  # first touch of the pages out of the timing
