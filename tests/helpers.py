@@ -1,5 +1,7 @@
 """Small environments whose every step is known, for tests."""
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -7,7 +9,7 @@ import numpy as np
 class CountingEnv(gym.Env):
     """Observation = [t, episode]; terminates at t == terminate_at if set; reward = action[0]."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012 (Gymnasium declares it so)
 
     def __init__(self, terminate_at: int | None = None, render_mode: str | None = None):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
@@ -53,14 +55,14 @@ class HugeRewardEnv(CountingEnv):
     """Rewards so large that squared TD errors overflow float32: the critic loss becomes inf."""
 
     def step(self, action):
-        obs, reward, terminated, truncated, info = super().step(action)
+        obs, _reward, terminated, truncated, info = super().step(action)
         return obs, 1e30, terminated, truncated, info
 
 
 class NoRenderEnv(CountingEnv):
     """Takes no render_mode and cannot render."""
 
-    metadata = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium declares it so)
 
     def __init__(self):
         super().__init__()

@@ -95,7 +95,7 @@ def test_very_short_episodes_evict_oldest_first_and_stay_exact():
 
 
 def test_truncation_keeps_the_true_final_frame():
-    env, naive, frames = naive_and_frames(capacity=100, p_end=0.0, max_len=7)
+    env, _naive, frames = naive_and_frames(capacity=100, p_end=0.0, max_len=7)
     finals = fill([frames], env, steps=21)
     stored = frames.transitions()
     ends = np.flatnonzero(np.arange(1, 22) % 7 == 0)

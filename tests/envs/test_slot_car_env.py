@@ -115,7 +115,7 @@ def drive_until_crash(env):
     env.reset(seed=0)
     while True:
         before = env.state.distance, env.state.time
-        _, reward, terminated, truncated, info = env.step([1.0])
+        _, reward, terminated, _truncated, info = env.step([1.0])
         if info["crashes"]:
             return before, reward, terminated, info
 

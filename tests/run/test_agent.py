@@ -190,7 +190,7 @@ def test_several_envs_keep_the_steps_updates_and_evaluations_of_one(tmp_path, n_
 
 
 def test_several_envs_need_a_total_that_is_a_multiple_of_n_envs():
-    with pytest.raises(ValueError, match="total_steps .* multiple of n_envs"):
+    with pytest.raises(ValueError, match=r"total_steps .* multiple of n_envs"):
         Config(**SMALL, n_envs=3, total_steps=100)
 
 

@@ -99,7 +99,7 @@ def test_bad_pixel_settings_name_the_field(fields, name):
 
 def test_native_frames_too_small_for_the_encoder_are_refused():
     config = Config(env_id="LaneFollowing-v0", env={"camera_width": 16, "camera_height": 16}, **TINY)
-    with pytest.raises(ConfigError, match="frame_size.*too small"):
+    with pytest.raises(ConfigError, match=r"frame_size.*too small"):
         DDPG(config=config.replace(conv_kernel=5))
 
 

@@ -30,19 +30,17 @@ class TensorBatch:
 
     @staticmethod
     def from_numpy(batch: Batch, device: torch.device) -> TensorBatch:
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a).to(device, non_blocking=True)
+
         return TensorBatch(
-            *(
-                None if a is None else torch.from_numpy(a).to(device, non_blocking=True)
-                for a in (
-                    batch.obs,
-                    batch.action,
-                    batch.reward,
-                    batch.next_obs,
-                    batch.terminated,
-                    batch.discount,
-                    batch.weight,
-                )
-            )
+            tensor(batch.obs),
+            tensor(batch.action),
+            tensor(batch.reward),
+            tensor(batch.next_obs),
+            tensor(batch.terminated),
+            None if batch.discount is None else tensor(batch.discount),
+            None if batch.weight is None else tensor(batch.weight),
         )
 
 
@@ -106,7 +104,8 @@ def overestimation(q_mean: float, reward_max: float, reward_scale: float, gamma:
 @torch.no_grad()
 def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """θ' ← τ θ + (1 − τ) θ'. Batch-norm running statistics are copied: they are not learned."""
-    target_params, source_params = list(target.parameters()), list(source.parameters())
+    target_params: list[torch.Tensor] = list(target.parameters())
+    source_params: list[torch.Tensor] = list(source.parameters())
     torch._foreach_lerp_(target_params, source_params, tau)
     for t, s in zip(target.buffers(), source.buffers()):
         t.copy_(s)

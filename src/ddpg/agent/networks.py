@@ -7,6 +7,7 @@ so the replay buffer, the noise and the critic never see the environment's own u
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -70,7 +71,7 @@ class Actor(nn.Module):
         self.input_norm = nn.BatchNorm1d(obs_dim) if batch_norm else nn.Identity()
         sizes = [obs_dim, *hidden_sizes]
         self.hidden = nn.Sequential(
-            *(_hidden_block(i, o, batch_norm, dropout, layer_norm) for i, o in zip(sizes, sizes[1:]))
+            *(_hidden_block(i, o, batch_norm, dropout, layer_norm) for i, o in itertools.pairwise(sizes))
         )
         self.out = nn.Linear(sizes[-1], action_dim)
         final_uniform_(self.out, ACTOR_FINAL_INIT)
@@ -221,8 +222,9 @@ def _build_pixel_networks(
     obs_shape: tuple[int, ...], action_dim: int, config: Config
 ) -> tuple[Actor, Critic | CriticEnsemble]:
     def encoder() -> ConvEncoder:
+        channels, height, width = obs_shape  # a stack of frames, channels first
         return ConvEncoder(
-            tuple(obs_shape),
+            (channels, height, width),
             config.conv_channels,
             config.conv_kernel,
             config.conv_strides,

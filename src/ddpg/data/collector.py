@@ -34,7 +34,10 @@ class NonFiniteError(RuntimeError):
     """The environment returned a NaN or infinite observation or reward."""
 
 
-def vector_env(make: list[Callable[[], gym.Env]], asynchronous: bool = False) -> gym.vector.VectorEnv:
+VectorEnv = gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv  # both can `call` their envs' methods
+
+
+def vector_env(make: list[Callable[[], gym.Env]], asynchronous: bool = False) -> VectorEnv:
     """The envs `make` builds, stepped together. An env that ends is reset in the same step, and the
     step's info carries its true final observation (`final_obs`)."""
     mode = gym.vector.AutoresetMode.SAME_STEP
@@ -53,7 +56,7 @@ class Collector:
 
     def __init__(
         self,
-        envs: gym.vector.VectorEnv,
+        envs: VectorEnv,
         noise: ActionNoise,
         rng: np.random.Generator,
         seed: int,
@@ -65,8 +68,9 @@ class Collector:
         self.rng = rng
         self.skip_nonfinite = skip_nonfinite
         space = envs.single_action_space
+        assert isinstance(space, gym.spaces.Box)  # make_env refuses any other action space
         self.scale = ActionScale(space.low, space.high)
-        self.action_shape = space.shape
+        self.action_shape: tuple[int, ...] = space.shape
         self.action_dim = int(np.prod(space.shape))
         self.obs, _ = envs.reset(seed=seed)  # env i is seeded with seed + i
         self.episode = 0  # episodes ended so far, all envs together
@@ -85,7 +89,7 @@ class Collector:
         env_actions = self.scale.to_env(actions).reshape(self.n, *self.action_shape)
         next_obs, reward, terminated, truncated, info = self.envs.step(env_actions)
         ended = terminated | truncated
-        final_obs = info.get("final_obs")
+        final_obs: Any = info.get("final_obs", next_obs)  # absent when no env ended this step
         result = StepResult()
         for i in range(self.n):
             # Gymnasium has already reset an env that ended: its final observation is in the info.

@@ -154,6 +154,7 @@ class FrameReplayBuffer:
         if not 1 <= steps <= self.n_step or newest < self._episode_first[stream]:
             raise ValueError(f"a transition {steps} steps long does not fit the observed episode")
         self._store(stream, newest, action, reward, terminated)
+        assert self.discount is not None  # made with n_step > 1, like `steps`
         self.steps[self.pos - 1] = steps
         self.discount[self.pos - 1] = discount
 

@@ -126,7 +126,7 @@ class PrioritizedReplayBuffer:
         gone = (pos - size + np.arange(left)) % self.capacity
         gone = gone[gone != keep]
         if gone.size:
-            self.tree.set(gone, 0.0)
+            self.tree.set(gone, np.zeros(gone.size))
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
         """Stratified proportional sampling: one draw from each of `batch_size` equal slices of mass."""

@@ -124,8 +124,8 @@ class ReplayBuffer:
             t = transition
             add(t.obs, t.action, t.reward, t.next_obs, t.terminated)
             return
-        for t in self.windows[stream].push(transition):
-            add(t.obs, t.action, t.reward, t.next_obs, t.terminated, discount=t.discount)
+        for n in self.windows[stream].push(transition):
+            add(n.obs, n.action, n.reward, n.next_obs, n.terminated, discount=n.discount)
 
     def restart(self, stream: int) -> None:
         if self.windows:

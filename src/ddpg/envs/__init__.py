@@ -96,6 +96,13 @@ def _make_from_class(spec: str, kwargs: dict[str, Any]) -> gym.Env:
         raise EnvError(f"environment '{spec}' rejected its arguments: {e}") from None
 
 
+def shape(space: gym.Space) -> tuple[int, ...]:
+    """A space's shape: Gymnasium types it optional, and every space ddpg accepts has one."""
+    if space.shape is None:
+        raise EnvError(f"a {type(space).__name__} space without a shape cannot be acted in")
+    return space.shape
+
+
 def check_spaces(env: gym.Env, env_id: str) -> None:
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):

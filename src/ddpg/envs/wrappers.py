@@ -8,24 +8,29 @@ replay buffer expect. Frames stay uint8 all the way to the network, which scales
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Protocol, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 
-from ddpg.envs import EnvError, make_env
+from ddpg.envs import EnvError, make_env, shape
 
 DEFAULT_RENDER_SIZE = 64  # side of frames rendered from a state env when frame_size is not given
 
 
 class PixelSettings(Protocol):
-    """The config fields the wrappers read (a `Config` has them all)."""
+    """The config fields the wrappers read (a `Config` has them all), read-only."""
 
-    pixels: bool
-    frame_size: int | None
-    grayscale: bool
-    frame_stack: int
-    action_repeat: int
+    @property
+    def pixels(self) -> bool: ...
+    @property
+    def frame_size(self) -> int | None: ...
+    @property
+    def grayscale(self) -> bool: ...
+    @property
+    def frame_stack(self) -> int: ...
+    @property
+    def action_repeat(self) -> int: ...
 
 
 def is_pixel_space(space: gym.Space) -> bool:
@@ -82,7 +87,7 @@ class ResizeFrame(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, size: int) -> None:
         super().__init__(env)
-        channels = env.observation_space.shape[-1]
+        channels = shape(env.observation_space)[-1]
         self.size = size
         self.observation_space = gym.spaces.Box(0, 255, (size, size, channels), np.uint8)
 
@@ -97,7 +102,7 @@ class Grayscale(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        h, w = env.observation_space.shape[:2]
+        h, w = shape(env.observation_space)[:2]
         self.observation_space = gym.spaces.Box(0, 255, (h, w, 1), np.uint8)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
@@ -115,7 +120,7 @@ class FrameStack(gym.Wrapper):
         super().__init__(env)
         if k < 1:
             raise EnvError(f"frame_stack must be >= 1, got {k}")
-        h, w, c = env.observation_space.shape
+        h, w, c = shape(env.observation_space)
         self.k = k
         self.frames: deque[np.ndarray] = deque(maxlen=k)
         self.observation_space = gym.spaces.Box(0, 255, (k * c, h, w), np.uint8)
@@ -130,7 +135,7 @@ class FrameStack(gym.Wrapper):
             self.frames.append(frame)
         return self._stack(), info
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.frames.append(np.ascontiguousarray(np.moveaxis(obs, -1, 0)))
         return self._stack(), reward, terminated, truncated, info
@@ -166,12 +171,12 @@ def wrap_env(env: gym.Env, settings: PixelSettings) -> gym.Env:
             env = ResizeFrame(env, DEFAULT_RENDER_SIZE)
     if not is_pixel_space(env.observation_space):
         return env
-    if settings.frame_size is not None and env.observation_space.shape[:2] != (
+    if settings.frame_size is not None and shape(env.observation_space)[:2] != (
         settings.frame_size,
         settings.frame_size,
     ):
         env = ResizeFrame(env, settings.frame_size)
-    if settings.grayscale and env.observation_space.shape[-1] >= 3:
+    if settings.grayscale and shape(env.observation_space)[-1] >= 3:
         env = Grayscale(env)
     return FrameStack(env, settings.frame_stack)
 
@@ -188,14 +193,14 @@ def make_wrapped_env(
     if not settings.pixels:
         env = make_env(env_id, kwargs, render_mode=render_mode, max_episode_steps=max_episode_steps)
         return wrap_env(env, settings)
+    cannot = EnvError(f"environment '{env_id}' cannot render rgb_array frames, so pixels=true cannot work")
     try:
         env = make_env(env_id, kwargs, render_mode="rgb_array", max_episode_steps=max_episode_steps)
     except EnvError:
         # An env without a render_mode argument cannot render: say that, not "rejected its arguments".
         make_env(env_id, kwargs, max_episode_steps=max_episode_steps).close()
-        env = None
-    if env is None or "rgb_array" not in env.metadata.get("render_modes", []):
-        if env is not None:
-            env.close()
-        raise EnvError(f"environment '{env_id}' cannot render rgb_array frames, so pixels=true cannot work")
+        raise cannot from None
+    if "rgb_array" not in env.metadata.get("render_modes", []):
+        env.close()
+        raise cannot
     return wrap_env(env, settings)

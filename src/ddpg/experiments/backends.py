@@ -144,8 +144,8 @@ def _ray_session(address: str | None) -> Iterator[str]:
 def _refresh_ray_auth() -> None:
     # Ray caches its auth settings and token per process; re-read them after changing the environment.
     try:
-        from ray._raylet import AuthenticationTokenLoader
-        from ray._raylet import Config as RayConfig
+        from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
+        from ray._raylet import Config as RayConfig  # type: ignore[attr-defined]
     except ImportError:  # a Ray without token authentication
         return
     RayConfig.initialize("")
@@ -163,10 +163,10 @@ def run_with_ray(
         from ray import tune
 
         class Reporter(tune.Callback):
-            def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
+            def on_trial_complete(self, iteration, trials, trial, **info):
                 finished(trial.config["trial"]["name"], "")
 
-            def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+            def on_trial_error(self, iteration, trials, trial, **info):
                 finished(trial.config["trial"]["name"], _worker_error(trial))
 
         threads = max(1, int(cpus))

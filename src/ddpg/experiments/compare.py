@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,7 +270,9 @@ def _interval(i: Interval) -> str:
     return f"{i.mean:.1f} [{i.low:.1f}, {i.high:.1f}]"
 
 
-def summary_markdown(stats: list[SettingStats], title: str = "Comparison", failures: list[str] = ()) -> str:
+def summary_markdown(
+    stats: list[SettingStats], title: str = "Comparison", failures: Sequence[str] = ()
+) -> str:
     """A ranking table: final evaluation and area under the eval curve with 95% bootstrap CIs."""
     lines = [
         f"# {title}",

@@ -155,7 +155,7 @@ def plan(spec: SweepSpec) -> list[Trial]:
     points: list[list[tuple[str, str]]] = [[]]
     for key, values in spec.grid:
         points = [[*p, (key, v)] for p in points for v in values]
-    trials = []
+    trials: list[Trial] = []
     for point in points:
         params = {key: parse_override(f"{key}={raw}")[1] for key, raw in point}
         label = ", ".join(f"{k}={raw}" for k, raw in point)
@@ -222,7 +222,7 @@ def trial_result(trial: Trial, run_dir: Path, fallback_error: str = "") -> Trial
             eval_auc=run.eval_auc,
             best_eval=run.best_eval,
             steps_per_s=run.steps_per_second,
-            wall_time_s=float(run.summary.get("wall_time_s", math.nan)),
+            wall_time_s=float((run.summary or {}).get("wall_time_s", math.nan)),
         )
     error_file = run_dir / "error.txt"
     if error_file.is_file():

@@ -18,7 +18,7 @@ import torch
 from ddpg.agent.fast.update import UpdateChoice, choose_update, planned_updates
 from ddpg.config import Config
 from ddpg.data.collector import Collector
-from ddpg.envs import EnvError
+from ddpg.envs import EnvError, shape
 from ddpg.envs.wrappers import wrap_env
 from ddpg.run import persistence
 from ddpg.run.builder import build, make_collector, run_name
@@ -60,8 +60,8 @@ class DDPG:
         )
         self.learner, self.buffer = parts.learner, parts.buffer
         self.noise, self.rng = parts.noise, parts.rng
-        self.obs_shape = tuple(self.env.observation_space.shape)
-        self.action_shape = tuple(self.env.action_space.shape)
+        self.obs_shape = shape(self.env.observation_space)
+        self.action_shape = shape(self.env.action_space)
         self._eval_env = wrap_env(eval_env, config) if eval_env is not None else None
         self.collector: Collector | None = None
         self.state = TrainingState()

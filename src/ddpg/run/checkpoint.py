@@ -61,10 +61,11 @@ def load_modules(modules: dict[str, nn.Module], tensors: dict[str, torch.Tensor]
 
 def optimizer_state(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], dict]:
     """Optimiser states as (tensors, JSON-able data)."""
-    tensors, meta = {}, {}
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
     for name, opt in optimizers.items():
         state = opt.state_dict()
-        entries = {}
+        entries: dict[str, dict[str, Any]] = {}
         for pid, pstate in state["state"].items():
             for key, value in pstate.items():
                 if isinstance(value, torch.Tensor):

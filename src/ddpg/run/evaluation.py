@@ -63,7 +63,7 @@ def evaluate(
         obs, info = env.reset(seed=seed + i)
         filming = video_path is not None and i < record
         if filming:
-            frames.append(env.render())
+            frames.append(_frame(env))
         total, length, done = 0.0, 0, False
         while not done:
             obs, reward, terminated, truncated, info = env.step(act(obs))
@@ -71,13 +71,18 @@ def evaluate(
             length += 1
             done = terminated or truncated
             if filming:
-                frames.append(env.render())
+                frames.append(_frame(env))
         returns.append(total)
         lengths.append(length)
         finals.append(info)
     if video_path is not None:
         write_video(video_path, frames, env.metadata.get("render_fps") or 30)
     return EvalResult(returns, lengths, info_means(finals))
+
+
+def _frame(env: gym.Env) -> np.ndarray:
+    # A `render_mode="rgb_array"` env renders one (H, W, 3) array per call.
+    return np.asarray(env.render())
 
 
 def info_means(infos: list[dict[str, Any]]) -> dict[str, float]:

@@ -75,7 +75,7 @@ class TrainingState:
         if "rewards" in state:
             high, scale = state["rewards"]
             self.reward_max, self.reward_scale = -math.inf if high is None else float(high), float(scale)
-        elif len(stored := arrays.get("buffer.reward", ())):  # a checkpoint older than the warning
+        elif len(stored := arrays.get("buffer.reward", np.zeros(0))):  # a checkpoint older than the warning
             # The buffer's rewards (n-step sums with n_step > 1: a looser bound, never a false alarm).
             self.reward_max, self.reward_scale = float(stored.max()), float(np.abs(stored).max())
         self.overestimation_warned = bool(state.get("overestimation_warned", False))
@@ -265,7 +265,7 @@ def capture(
 
 def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with path.open("wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:

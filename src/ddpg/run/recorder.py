@@ -113,7 +113,7 @@ class EpisodeRecorder(gym.Wrapper):
 
     def snapshot(self) -> dict[str, Any]:
         """The current episode and every generator this env (and its process) draws from."""
-        shape = self.action_space.shape
+        shape = tuple(self.action_space.shape or ())
         return {
             "start": to_json(self.start),
             "action_dtype": str(self.actions[0].dtype) if self.actions else "float32",
@@ -150,4 +150,6 @@ class EpisodeRecorder(gym.Wrapper):
         """`restore(self.pending)`: a vector env's `call` passes the same arguments to every env, so
         each env's own snapshot is put in place first with `set_attr`."""
         snapshot, self.pending = self.pending, None
+        if snapshot is None:
+            raise ValueError("restore_pending() without a snapshot set in `pending`")
         return self.restore(snapshot)

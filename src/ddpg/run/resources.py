@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -60,4 +61,4 @@ def check_resources(config: Config, obs_shape: tuple[int, ...], action_dim: int)
 
 
 def _mlp_params(sizes: list[int]) -> int:
-    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return sum((a + 1) * b for a, b in itertools.pairwise(sizes))

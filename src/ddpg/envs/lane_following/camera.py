@@ -51,7 +51,8 @@ class Palette:
 
         def jitter(colour: tuple[int, int, int]) -> tuple[int, int, int]:
             shifted = np.clip(np.array(colour) + rng.integers(-amount, amount + 1, size=3), 0, 255)
-            return tuple(int(c) for c in shifted)
+            r, g, b = (int(c) for c in shifted)
+            return r, g, b
 
         return Palette(*(jitter(c) for c in (self.grass, self.road, self.white, self.yellow, self.sky)))
 

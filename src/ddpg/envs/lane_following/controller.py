@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ class ScriptedController:
     cruise: float = 0.5  # fraction of full speed
     dist_gain: float = 50.0  # rad/s of turn per metre of lateral error, per m/s of speed
     angle_gain: float = 8.0  # rad/s of turn per radian of heading error
-    robot: RobotParams = RobotParams()
+    robot: RobotParams = field(default_factory=RobotParams)
 
     def __call__(self, info: Mapping[str, Any]) -> np.ndarray:
         speed = self.cruise * self.robot.max_wheel_speed

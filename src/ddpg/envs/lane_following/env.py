@@ -72,7 +72,7 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
     direction is closest to its heading.
     """
 
-    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 30}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array", "human"], "render_fps": 30}  # noqa: RUF012 (Gymnasium declares it so)
 
     def __init__(
         self,
@@ -160,6 +160,7 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
             self._pose, self._direction = self._random_start()
         self._steps = 0
         fallback = self.road_map.segment_at(self._pose.x, self._pose.y)
+        assert fallback is not None  # every start is placed on a road tile
         self._frame = lane_frame(self.road_map, self._pose.x, self._pose.y, self._direction, fallback)
         self._lane_pose = self._make_lane_pose(self._frame, 0.0, 0.0, 0.0, (0.0, 0.0))
         if self.render_mode == "human":

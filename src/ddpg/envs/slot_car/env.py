@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -14,6 +14,9 @@ from gymnasium import spaces
 from ddpg.envs.slot_car import physics as dyn
 from ddpg.envs.slot_car.physics import CarParams, car_params
 from ddpg.envs.slot_car.track import Track, make_track
+
+if TYPE_CHECKING:  # rendering loads PIL and matplotlib only when asked for
+    from ddpg.envs.slot_car.render import EgoView, TrackRenderer
 
 OBSERVATIONS = ("minimal", "lookahead", "pixels")
 ON_CRASH = ("terminate", "reset")
@@ -75,7 +78,7 @@ class SlotCarEnv(gym.Env):
     ``self.np_random`` and lap timing then begins at the first crossing of the line.
     """
 
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 60}
+    metadata: dict[str, Any] = {"render_modes": ["human", "rgb_array"], "render_fps": 60}  # noqa: RUF012 (Gymnasium declares it so)
 
     def __init__(
         self,
@@ -116,9 +119,10 @@ class SlotCarEnv(gym.Env):
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         self.observation_space = self._make_observation_space()
-        self._ego = None
-        self._renderer = None
-        self._window = None
+        # Made when first needed: pixel observations, rendering, a window.
+        self._ego: EgoView | None = None
+        self._renderer: TrackRenderer | None = None
+        self._window: tuple[Any, Any] | None = None
         self._trail: list[tuple[float, float, float]] = []
         self.state = RaceState()
 

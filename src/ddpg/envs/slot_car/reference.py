@@ -118,7 +118,7 @@ def best_constant_throttle(
     action = np.array([lo], dtype=np.float32)
     crashed = False
     while True:
-        _, _, terminated, truncated, info = env.step(action)
+        _, _, terminated, truncated, _info = env.step(action)
         laps = env.state.lap_times
         if terminated:
             crashed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class TrackRenderer:
         self._hud_rows = hud
         self._trail_radius = max(1.0, 0.12 * TRACK_WIDTH_M * ppm)
         self._car_shape = self._car_points(ppm)
-        self._font = None
+        self._font: Any = None  # PIL's default font, loaded when text is first drawn
         self.reset()
 
     def reset(self) -> None:
@@ -181,8 +182,8 @@ class EgoView:
         raster_ppm = 2.0 * ppm  # oversampled so nearest-neighbour lookups do not alias the slot line
         pad = view_m
         x0, y1 = float(track.x.min()) - pad, float(track.y.max()) + pad
-        cols = int(math.ceil((float(track.x.max()) + pad - x0) * raster_ppm))
-        rows = int(math.ceil((y1 - float(track.y.min()) + pad) * raster_ppm))
+        cols = math.ceil((float(track.x.max()) + pad - x0) * raster_ppm)
+        rows = math.ceil((y1 - float(track.y.min()) + pad) * raster_ppm)
         self._raster = np.empty((rows, cols, 3), dtype=np.uint8)
         self._raster[:] = GRASS
         self._to_px = _WorldToPixels(x0, y1, raster_ppm)
@@ -206,7 +207,7 @@ class EgoView:
         img = self._raster[r, c]
         img[self._car_mask] = CAR
         height, width = self.size
-        bar = int(round(np.clip(speed_fraction, 0.0, 1.0) * width))
+        bar = round(np.clip(speed_fraction, 0.0, 1.0) * width)
         img[height - 2 :, :] = SLOT
         img[height - 2 :, :bar] = TEXT
         return img

@@ -60,7 +60,7 @@ class Track:
         """Position (x, y) in metres and heading (rad) at arc length `s`."""
         x = float(self._interp(self.x, s))
         y = float(self._interp(self.y, s))
-        i = int(round((s % self.length) / self.spacing)) % len(self.s)
+        i = round((s % self.length) / self.spacing) % len(self.s)
         return x, y, float(self.heading[i])
 
     def _interp(self, values: np.ndarray, s: np.ndarray | float) -> np.ndarray:
@@ -249,7 +249,7 @@ def _spline_track(pts: np.ndarray, name: str, spacing: float, crossings_allowed:
     steps = np.diff(np.append(fine_t, knots[-1])) * 0.5 * (speed_closed[:-1] + speed_closed[1:])
     fine_s = np.concatenate([[0.0], np.cumsum(steps)])
     length = float(fine_s[-1])
-    n = max(64, int(math.ceil(length / spacing)))
+    n = max(64, math.ceil(length / spacing))
     s = np.arange(n) * (length / n)
     t = np.interp(s, fine_s, np.append(fine_t, knots[-1]))
     pos, d1, d2 = _spline_eval(knots, h, pts, m, t)
@@ -343,12 +343,12 @@ def _curvature_program(
     kappa: list[np.ndarray] = []
     for kind, size, angle in moves:
         if kind == "S":
-            kappa.append(np.zeros(int(round(size / fine))))
+            kappa.append(np.zeros(round(size / fine)))
         else:
             sign = 1.0 if kind == "L" else -1.0
-            kappa.append(np.full(int(round(size * math.radians(angle) / fine)), sign / size))
+            kappa.append(np.full(round(size * math.radians(angle) / fine), sign / size))
     k = np.concatenate(kappa)
-    window = int(round(blend / fine))
+    window = round(blend / fine)
     # A periodic moving average keeps the total turning (exactly 360 degrees) unchanged.
     padded = np.concatenate([k[-window:], k, k[:window]])
     k = np.convolve(padded, np.ones(window) / window, mode="same")[window:-window]
@@ -357,5 +357,5 @@ def _curvature_program(
     pts = np.concatenate([[[0.0, 0.0]], pts])
     gap = pts[-1] - pts[0]
     pts = pts - np.outer(np.linspace(0.0, 1.0, len(pts)), gap)
-    every = int(round(step / fine))
+    every = round(step / fine)
     return pts[:-1:every]
