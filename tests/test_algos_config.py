@@ -138,6 +138,6 @@ def test_every_combination_trains_on_states_and_pixels_and_reloads(
     batch = agent.buffer.sample(8, np.random.default_rng(0))
     assert batch.obs.dtype == (np.uint8 if pixels else np.float32)
     assert (batch.weight is not None) == prioritized and (batch.discount is not None) == (n_step > 1)
-    loaded = DDPG.load(tmp_path / "run")
+    loaded = DDPG.load(tmp_path / "run", env=env_id)  # a module:Class env is named again
     probe = np.zeros(agent.obs_shape, dtype=np.uint8 if pixels else np.float32)
     np.testing.assert_array_equal(loaded.act(probe), agent.act(probe))

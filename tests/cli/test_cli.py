@@ -128,7 +128,8 @@ def test_evaluate_video_of_an_env_that_cannot_render_is_one_error_line(tmp_path,
     args = ["train", "--env", "tests.helpers:NoRenderEnv", "--steps", "60", "--run-dir", str(run), *FAST]
     assert main([*args, "max_episode_steps=20"]) == 0
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--video", str(tmp_path / "v.mp4")]) == 2
+    video = ["--video", str(tmp_path / "v.mp4"), "--env", "tests.helpers:NoRenderEnv"]
+    assert main(["evaluate", str(run), *video]) == 2
     assert "cannot render" in error_line(capsys)
     assert not (tmp_path / "v.mp4").exists()
 

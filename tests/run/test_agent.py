@@ -166,7 +166,7 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_p
     )
     with pytest.raises(TrainingDiverged, match="non-finite loss at step 40"):
         DDPG(config=config).learn(100, run_dir=tmp_path / "run")
-    good = DDPG.load(tmp_path / "run")  # the step-40 checkpoint was never written over
+    good = DDPG.load(tmp_path / "run", env=config.env_id)  # the step-40 checkpoint was never written over
     assert good.step == 20
 
 

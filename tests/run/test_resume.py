@@ -295,7 +295,7 @@ def test_resume_warns_when_the_environment_does_not_replay_deterministically(tmp
     )
     DDPG(config=config).learn(20, run_dir=tmp_path / "run")
     with pytest.warns(UserWarning, match="did not reproduce the saved observation"):
-        agent = DDPG.resume(tmp_path / "run", total_steps=40)
+        agent = DDPG.resume(tmp_path / "run", total_steps=40, env=config.env_id)
     assert agent.step == 20
 
 
@@ -320,7 +320,7 @@ def resumed_at(config: Config, stop: int, tmp_path: Path) -> DDPG:
     """Run `config` straight through into a/, and only to `stop` into b/; return b's resumed agent."""
     DDPG(config=config).learn(run_dir=tmp_path / "a")
     DDPG(config=config).learn(stop, run_dir=tmp_path / "b")
-    return DDPG.resume(tmp_path / "b")
+    return DDPG.resume(tmp_path / "b", env=config.env_id)  # a module:Class env is named again
 
 
 def assert_continues_like_a(agent: DDPG, tmp_path: Path) -> None:

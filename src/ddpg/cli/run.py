@@ -62,7 +62,26 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=None, help="seed of the first episode (default: the run's)")
     p.add_argument("--video", type=Path, metavar="FILE.mp4|FILE.gif", help="record the episodes")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_trust(p)
     p.set_defaults(func=cmd_evaluate)
+
+
+def _add_trust(p: argparse.ArgumentParser) -> None:
+    # A run directory is data: code it names (an env class, a reward function) is imported only when
+    # the user names it too.
+    p.add_argument(
+        "--env",
+        metavar="ID",
+        help="the environment (default: the run's); a run whose env is package.module:ClassName "
+        "needs it given here, as ddpg imports nothing a run directory names",
+    )
+    p.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
+        help="import this code, named by the run's env arguments (e.g. a reward function)",
+    )
 
 
 def _register_plot(sub: argparse._SubParsersAction) -> None:
@@ -106,6 +125,7 @@ def _register_resume(sub: argparse._SubParsersAction) -> None:
         type=positive,
         help="new total environment steps (default: the run's total_steps); extends a finished run",
     )
+    _add_trust(p)
     p.set_defaults(func=cmd_resume)
 
 
@@ -151,7 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
-    with DDPG.load(args.run_dir, checkpoint=args.checkpoint) as agent:
+    with DDPG.load(args.run_dir, args.env, checkpoint=args.checkpoint, trust=args.trust) as agent:
         result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
     if args.json:
         out = result.to_json()
@@ -204,7 +224,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     if not args.run_dir.is_dir():
         raise UsageError(f"run directory {args.run_dir} does not exist")
-    with DDPG.resume(args.run_dir, total_steps=args.steps) as agent:
+    with DDPG.resume(args.run_dir, total_steps=args.steps, env=args.env, trust=args.trust) as agent:
         if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
             agent.finish(args.run_dir)
             wrote = "wrote summary.json and plots/training.png"

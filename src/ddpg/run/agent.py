@@ -8,6 +8,7 @@ run directory, persistence.py owns what a checkpoint holds.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -228,21 +229,39 @@ class DDPG:
         persistence.save(self, Path(directory), training_state)
 
     @classmethod
-    def load(cls, directory: Path | str, env: gym.Env | None = None, checkpoint: str = "latest") -> DDPG:
+    def load(
+        cls,
+        directory: Path | str,
+        env: gym.Env | str | None = None,
+        checkpoint: str = "latest",
+        *,
+        trust: Iterable[str] = (),
+    ) -> DDPG:
         """An agent from `save`'s directory, or from a run directory's `checkpoint`: `latest`, `best` or
-        a kept `step_N`."""
-        return persistence.load(cls, Path(directory), env, checkpoint)
+        a kept `step_N`.
+
+        A checkpoint is data: when its config names code (`env_id: package.module:Class`, an env
+        argument `module:function`), that code is imported only if given here too, as `env` or in
+        `trust`. `env` (an id or an instance) replaces the checkpoint's environment."""
+        return persistence.load(cls, Path(directory), env, checkpoint, trust)
 
     @classmethod
-    def resume(cls, run_dir: Path | str, total_steps: int | None = None, env: gym.Env | None = None) -> DDPG:
+    def resume(
+        cls,
+        run_dir: Path | str,
+        total_steps: int | None = None,
+        env: gym.Env | str | None = None,
+        *,
+        trust: Iterable[str] = (),
+    ) -> DDPG:
         """The agent of `run_dir` exactly as at its latest checkpoint, ready for `learn(run_dir=run_dir)`.
 
         `total_steps` (default: the run's) must exceed the checkpoint's step, or equal it for a run killed
         after its final checkpoint and before its summary.json (then `finish` writes what is missing). The
         run's logs are cut back to the checkpoint, so continuing writes the same rows an uninterrupted run
-        would have written.
+        would have written. `env` and `trust` are as for `load`.
         """
-        return persistence.resume(cls, Path(run_dir), total_steps, env)
+        return persistence.resume(cls, Path(run_dir), total_steps, env, trust)
 
     def finish(self, run_dir: Path | str) -> dict[str, Any]:
         """Write what `learn` writes after its last step, summary.json and plots/training.png, for a run

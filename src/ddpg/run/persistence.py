@@ -14,8 +14,10 @@ the only one that knows the names inside it.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.config import from_dict
+from ddpg.config import Config, from_dict
 from ddpg.data.collector import Collector
 from ddpg.data.replay import Replay
 from ddpg.run import checkpoint as ckpt
@@ -39,6 +41,26 @@ STATE_FILE = "state.npz"
 LOG_FILES = ("metrics.csv", "updates.csv", "eval.csv")
 OBS_NORM = "obs_norm"  # checkpoint tensors of the observation statistics: obs_norm.mean, .var, .count
 REQUIRED_META = ("obs_shape", "action_shape", "step", "updates", "optimizers")
+# A value that makes an environment import code: `package.module:ClassName` or `module:function`.
+NAMED_CODE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def named_code(config: Config) -> list[str]:
+    """What the config would import: its env_id and env keyword values of the form `module:attribute`."""
+    values = [config.env_id, *(v for v in config.env.values() if isinstance(v, str))]
+    return [v for v in values if NAMED_CODE.fullmatch(v)]
+
+
+def check_trusted(directory: Path, config: Config, trust: Iterable[str]) -> None:
+    """A run directory is data: the code it names is imported only when the user names it too."""
+    untrusted = [code for code in named_code(config) if code not in set(trust)]
+    if untrusted:
+        code = untrusted[0]
+        how = f"--env {code}" if code == config.env_id else f"--trust {code}"
+        raise CheckpointError(
+            f"{directory} names code to import ({code}); ddpg imports nothing a run directory names "
+            f"unless you name it too: pass {how} if you trust it"
+        )
 
 
 @dataclass
@@ -134,10 +156,12 @@ def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
     return checkpoints / checkpoint
 
 
-def load(cls: type[DDPG], directory: Path, env: gym.Env | None, checkpoint: str = "latest") -> DDPG:
+def load(
+    cls: type[DDPG], directory: Path, env: gym.Env | str | None, checkpoint: str, trust: Iterable[str]
+) -> DDPG:
     directory = checkpoint_directory(directory, checkpoint)
     tensors, meta = ckpt.read_checkpoint(directory)
-    return _from_checkpoint(cls, directory, tensors, meta, env)
+    return _from_checkpoint(cls, directory, tensors, meta, env, trust)
 
 
 def _from_checkpoint(
@@ -145,13 +169,20 @@ def _from_checkpoint(
     directory: Path,
     tensors: dict[str, torch.Tensor],
     meta: dict[str, Any],
-    env: gym.Env | None,
+    env: gym.Env | str | None,
+    trust: Iterable[str],
 ) -> DDPG:
-    """An agent with the checkpoint's config, weights, optimisers and counters."""
+    """An agent with the checkpoint's config, weights, optimisers and counters. `env`, an id or an
+    instance, replaces the checkpoint's; code the config names is imported only if in `trust` or
+    given as `env`."""
     try:
         config = from_dict(meta["config"])
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"checkpoint {directory} has an unusable config: {e}") from None
+    if isinstance(env, str):
+        config, trust = config.replace(env_id=env), [*trust, env]
+    if not isinstance(env, gym.Env):
+        check_trusted(directory, config, trust)
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise CheckpointError(f"checkpoint {directory} has no {missing[0]} in meta.json")
@@ -179,7 +210,9 @@ def _from_checkpoint(
     return agent
 
 
-def resume(cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env | None) -> DDPG:
+def resume(
+    cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env | str | None, trust: Iterable[str]
+) -> DDPG:
     """The agent of `run_dir` exactly as at its latest checkpoint (see `DDPG.resume`)."""
     directory = run_dir / "checkpoints" / "latest"
     if not directory.exists():
@@ -190,7 +223,7 @@ def resume(cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env
             f"checkpoint {directory} holds weights only (written by save()); it can be evaluated, not resumed"
         )
     state = meta["training"]
-    agent = _from_checkpoint(cls, directory, tensors, meta, env)
+    agent = _from_checkpoint(cls, directory, tensors, meta, env, trust)
     step = agent.state.step
     total = total_steps if total_steps is not None else agent.config.total_steps
     unsummarised = total == step and not (run_dir / "summary.json").is_file()
