@@ -302,9 +302,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         resumable = (run_dir / "checkpoints" / "latest").exists()
         hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
-    with DDPG(config.env_id, config) as agent:  # makes and checks the env before anything is written
+    with DDPG(config.environment.id, config) as agent:  # makes and checks the env before anything is written
         print(f"run directory: {run_dir}", flush=True)
-        _report(agent.learn(run_dir=run_dir), config.eval_episodes, run_dir)
+        _report(agent.learn(run_dir=run_dir), config.logging.eval_episodes, run_dir)
     return 0
 
 
@@ -355,13 +355,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not args.run_dir.is_dir():
         raise UsageError(f"run directory {args.run_dir} does not exist")
     with DDPG.resume(args.run_dir, total_steps=args.steps) as agent:
-        if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
+        # killed after its final checkpoint, before its summary
+        if agent.step >= agent.config.loop.total_steps:
             agent.finish(args.run_dir)
             wrote = "wrote summary.json and plots/training.png"
             print(f"{args.run_dir} had trained all {agent.step} steps; {wrote}")
             return 0
-        print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
-        _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
+        print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.loop.total_steps}", flush=True)
+        _report(agent.learn(run_dir=args.run_dir), agent.config.logging.eval_episodes, args.run_dir)
     return 0
 
 
@@ -448,12 +449,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from ddpg.config import load_preset, preset_names
+    from ddpg.config import flatten, load_preset, preset_names
     from ddpg.envs import registered_ids
 
     print("presets (ddpg train --preset NAME; chosen automatically by --env ID):")
     for name in preset_names():
-        env_id = load_preset(name).get("env_id", "")
+        env_id = flatten(load_preset(name)).get("env_id", "")
         print(f"  {name:32s} {env_id}")
     print("ddpg's own environments:")
     for env_id in registered_ids():
@@ -643,12 +644,12 @@ def cmd_slotcar_profile(args: argparse.Namespace) -> int:
 
     _require_run(args.run_dir)
     config_file = args.run_dir / "config.yaml"
-    if config_file.is_file() and load_config(config_file).env_id != ENV_ID:
+    if config_file.is_file() and load_config(config_file).environment.id != ENV_ID:
         raise UsageError(f"{args.run_dir} is not a {ENV_ID} run")
     out = args.out or args.run_dir / "plots" / "slotcar_profile.png"
     agent = DDPG.load(args.run_dir)
     laps = {"max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
-    kwargs = {**agent.config.env, **laps}
+    kwargs = {**agent.config.environment.kwargs, **laps}
     if args.track is not None:
         kwargs["track"] = _track(args.track)
     track = make_track(kwargs.get("track", "oval"))
