@@ -2,12 +2,15 @@
 
 import dataclasses
 import json
+import os
 import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ddpg import DDPG
+from ddpg.cli import main
 from ddpg.config import (
     FLAT_KEYS,
     SECTIONS,
@@ -165,6 +168,36 @@ def test_group_by_reads_flat_and_nested_config_yaml_alike(tmp_path, key):
     settings = group_runs([load_run(r) for r in runs], [key])
     assert len(settings) == 1 and len(settings[0].runs) == 2
     assert list(settings[0].values.values()) in ([0.01], [0.1])
+
+
+def test_the_library_reads_the_sections_not_the_flat_aliases(tmp_path, monkeypatch, capsys):
+    def no_alias(self, name):
+        raise AttributeError(f"flat alias {name!r} read by the library")
+
+    monkeypatch.setattr(Config, "__getattr__", no_alias)
+    run = tmp_path / "run"
+    fast = ["hidden_sizes=[8,8]", "batch_size=8", "learning_starts=20", "eval_every=40", "eval_episodes=1"]
+    fast += ["progress=false", "video=false", "log_every=10", "checkpoint_every=40", "max_episode_steps=30"]
+    fast += ["buffer_size=100", "conv_channels=[4]", "conv_strides=[2]"]
+    common = ["--steps", "60", "--algo", "td3", "--set", "prioritized=true", "n_step=2", *fast]
+    assert main(["train", "--env", "tests.helpers:PixelEnv", "--run-dir", str(run), *common]) == 0
+    os.replace(run / "checkpoints" / "latest", run / "checkpoints" / "old-latest")
+    os.symlink("step_000000040", run / "checkpoints" / "latest")  # resume from step 40 of 60
+    assert main(["resume", str(run)]) == 0
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 0
+    assert main(["plot", str(run), "--group-by", "tau", "--out", str(tmp_path / "c.png")]) == 0
+    agent = DDPG(
+        "Pendulum-v1", Config(obs_norm=True, hidden_sizes=[8], n_envs=2, vectorization="sync", **_quick())
+    )
+    agent.learn(40, run_dir=tmp_path / "state")
+    DDPG.load(tmp_path / "state").evaluate(1)
+    agent.close()
+    capsys.readouterr()
+
+
+def _quick() -> dict:
+    keys = {"action_layer": 0, "batch_size": 8, "learning_starts": 10, "eval_episodes": 1}
+    return {**keys, "progress": False, "video": False}
 
 
 def test_every_section_field_is_documented_with_its_section_key_and_flat_key():

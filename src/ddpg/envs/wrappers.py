@@ -19,7 +19,8 @@ DEFAULT_RENDER_SIZE = 64  # side of frames rendered from a state env when frame_
 
 
 class PixelSettings(Protocol):
-    """The config fields the wrappers read (a `Config` has them all)."""
+    """The config fields the wrappers read: the `observation` section's (a `Config` has them too, as
+    read-only aliases)."""
 
     pixels: bool
     frame_size: int | None

@@ -5,7 +5,6 @@ Everything here happens once, before the first step; the loop then only wires th
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import re
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.agent.learner import Learner, LearnerSettings
+from ddpg.agent.learner import Learner
 from ddpg.agent.networks import build_networks
 from ddpg.agent.noise import ActionNoise
 from ddpg.agent.normalization import ObservationNormalizer
@@ -45,7 +44,7 @@ class EnvRecipe:
         return make_wrapped_env(
             self.env_id,
             self.kwargs,
-            config,
+            config.observation,
             render_mode=render_mode,
             max_episode_steps=self.max_episode_steps,
         )
@@ -77,61 +76,60 @@ def seed_everything(seed: int) -> None:
 
 def run_name(config: Config) -> str:
     """A directory name that says what ran: env, key hyper-parameters, seed and time (seed 003)."""
-    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.env_id.split(":")[-1])
-    arch = "x".join(map(str, config.hidden_sizes))
+    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.environment.id.split(":")[-1])
+    arch = "x".join(map(str, config.networks.hidden_sizes))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    opt, noise = config.optimisation, config.exploration.noise
     return (
-        f"{env}_{arch}_alr{config.actor_lr:g}_clr{config.critic_lr:g}_tau{config.tau:g}_g{config.gamma:g}"
-        f"_bs{config.batch_size}_{config.noise.kind}{config.noise.sigma:g}_s{config.seed}_{stamp}"
+        f"{env}_{arch}_alr{opt.actor_lr:g}_clr{opt.critic_lr:g}_tau{opt.tau:g}_g{opt.gamma:g}"
+        f"_bs{opt.batch_size}_{noise.kind}{noise.sigma:g}_s{config.loop.seed}_{stamp}"
     )
 
 
 def training_env(env: gym.Env | str | None, config: Config) -> tuple[gym.Env, EnvRecipe | None]:
     """The env to train in, wrapped as the config says, and the recipe for more of it (None when an
     env instance without a Gymnasium spec was given)."""
+    e = config.environment
     if env is None or isinstance(env, str):
-        recipe = EnvRecipe(env or config.env_id, config.env, config.max_episode_steps)
+        recipe = EnvRecipe(env or e.id, e.kwargs, e.max_episode_steps)
         env = recipe.make(config)
     else:
         recipe = None
         if env.spec is not None:
             kwargs = {k: v for k, v in env.spec.kwargs.items() if k != "render_mode"}
             recipe = EnvRecipe(env.spec.id, kwargs, env.spec.max_episode_steps)
-        env = wrap_env(env, config)
-    check_spaces(env, config.env_id)
-    if config.n_envs > 1 and recipe is None:
+        env = wrap_env(env, config.observation)
+    check_spaces(env, e.id)
+    if e.n_envs > 1 and recipe is None:
         raise EnvError("n_envs > 1 needs an environment that can be made again (an id or a spec)")
     return env, recipe
 
 
 def build(env: gym.Env | str | None, config: Config) -> Parts:
-    seed_everything(config.seed)
+    seed_everything(config.loop.seed)
     env, recipe = training_env(env, config)
     obs_shape = tuple(env.observation_space.shape)
     action_dim = int(np.prod(env.action_space.shape))
     check_resources(config, obs_shape, action_dim)
     pixels = is_stacked_pixel_space(env.observation_space)
-    if config.obs_norm and pixels:
+    obs = config.observation
+    if obs.obs_norm and pixels:
         raise EnvError(
-            f"obs_norm: '{config.env_id}' has pixel observations, which the encoder scales to [0, 1]"
+            f"obs_norm: '{config.environment.id}' has pixel observations, which the encoder scales to [0, 1]"
         )
     actor, critic = build_networks(obs_shape, action_dim, config)
-    # Every learner setting is the config field of the same name.
-    settings = LearnerSettings(
-        **{f.name: getattr(config, f.name) for f in dataclasses.fields(LearnerSettings)}
-    )
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.loop.seed)
     buffer, frames, nsteps = _replay(config, obs_shape, action_dim, pixels)
     return Parts(
         env=env,
         recipe=recipe,
         scale=ActionScale(env.action_space.low, env.action_space.high),
-        obs_norm=ObservationNormalizer(obs_shape, config.obs_norm_clip) if config.obs_norm else None,
-        learner=Learner(actor, critic, settings, device=config.device),
+        obs_norm=ObservationNormalizer(obs_shape, obs.obs_norm_clip) if obs.obs_norm else None,
+        learner=Learner(actor, critic, config.optimisation, config.algorithm, device=config.loop.device),
         buffer=buffer,
         frames=frames,
         nsteps=nsteps,
-        noise=ActionNoise(config.noise, action_dim, rng, config.n_envs),
+        noise=ActionNoise(config.exploration.noise, action_dim, rng, config.environment.n_envs),
         rng=rng,
     )
 
@@ -140,25 +138,27 @@ def _replay(
     config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels: bool
 ) -> tuple[Any, FrameReplayBuffer | None, list[NStepAggregator]]:
     buffer: Any
+    replay, n_envs = config.replay, config.environment.n_envs
     if pixels:
         # Each env's frames chain on their own stream.
         buffer = FrameReplayBuffer(
-            config.buffer_size,
+            replay.buffer_size,
             obs_shape,
             action_dim,
-            config.frame_stack,
-            n_step=config.n_step,
-            streams=config.n_envs,
+            config.observation.frame_stack,
+            n_step=replay.n_step,
+            streams=n_envs,
         )
     else:
-        buffer = ReplayBuffer(config.buffer_size, obs_shape, action_dim, store_discount=config.n_step > 1)
+        buffer = ReplayBuffer(replay.buffer_size, obs_shape, action_dim, store_discount=replay.n_step > 1)
     # n-step pixel replay records every step's frames itself; the aggregator's output refers to them.
-    frames = buffer if pixels and config.n_step > 1 else None
-    if config.prioritized:
-        buffer = PrioritizedReplayBuffer(buffer, config.per_alpha, config.per_eps)
+    frames = buffer if pixels and replay.n_step > 1 else None
+    if replay.prioritized:
+        buffer = PrioritizedReplayBuffer(buffer, replay.per_alpha, replay.per_eps)
     # One n-step window per env: a window never mixes two envs' steps. No window for 1-step returns.
-    windows = config.n_envs if config.n_step > 1 else 0
-    return buffer, frames, [NStepAggregator(config.n_step, config.gamma) for _ in range(windows)]
+    windows = n_envs if replay.n_step > 1 else 0
+    gamma = config.optimisation.gamma
+    return buffer, frames, [NStepAggregator(replay.n_step, gamma) for _ in range(windows)]
 
 
 def _recorded_env(recipe: EnvRecipe, config: Config) -> gym.Env:
@@ -170,10 +170,11 @@ def make_collector(parts: Parts, config: Config) -> Collector:
     """The collector over `n_envs` envs, each wrapped in the recorder that lets a checkpoint replay its
     current episode. One env runs in this process; more run in subprocesses (`vectorization: async`)
     or here one after the other (`sync`)."""
-    if config.n_envs == 1:
+    e = config.environment
+    if e.n_envs == 1:
         make = [partial(EpisodeRecorder, parts.env)]
     else:
         assert parts.recipe is not None  # training_env refuses n_envs > 1 without one
-        make = [partial(_recorded_env, parts.recipe, config)] * config.n_envs
-    envs = vector_env(make, asynchronous=config.n_envs > 1 and config.vectorization == "async")
-    return Collector(envs, parts.noise, parts.rng, config.seed, skip_nonfinite=config.on_nonfinite == "skip")
+        make = [partial(_recorded_env, parts.recipe, config)] * e.n_envs
+    envs = vector_env(make, asynchronous=e.n_envs > 1 and e.vectorization == "async")
+    return Collector(envs, parts.noise, parts.rng, config.loop.seed, skip_nonfinite=e.on_nonfinite == "skip")

@@ -192,11 +192,11 @@ def resume(cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env
     state = meta["training"]
     agent = _from_checkpoint(cls, directory, tensors, meta, env)
     step = agent.state.step
-    total = total_steps if total_steps is not None else agent.config.total_steps
+    total = total_steps if total_steps is not None else agent.config.loop.total_steps
     unsummarised = total == step and not (run_dir / "summary.json").is_file()
     if total <= step and not unsummarised:
         raise CheckpointError(finished_message(run_dir, step, total))
-    agent.config = agent.config.replace(total_steps=total)
+    agent.config = agent.config.replace(loop={"total_steps": total})
     arrays = read_arrays(directory / STATE_FILE)
     agent.collector = agent.make_collector()
     warning = restore(state, arrays, tensors, agent.collector, agent.buffer, agent.nsteps)
