@@ -106,9 +106,10 @@ def read_run(run_dir: Path, target: float | None) -> RunResult:
 
 
 def _read_yaml(path: Path) -> dict:
-    import yaml
+    """A run's config.yaml in the flat form (the file may be nested by section, or flat from before)."""
+    from ddpg.config import flatten, load_yaml
 
-    return yaml.safe_load(path.read_text())
+    return flatten(load_yaml(path))
 
 
 def _median_range(values: list[float | None], fmt: str = "{:.1f}") -> str:
@@ -178,8 +179,8 @@ def update_rate(changes: dict, updates: int) -> float:
     ).replace(**changes)
     agent = DDPG(config=config)
     agent.learn(10_000)  # fills the buffer with warm-up transitions, no updates yet
-    agent.state.step = config.learning_starts
-    loop = Loop(agent, config.total_steps, None)
+    agent.state.step = config.exploration.learning_starts
+    loop = Loop(agent, config.loop.total_steps, None)
     loop._train_round()  # first-call allocations out of the timing
     start = time.perf_counter()
     for _ in range(updates):

@@ -29,11 +29,11 @@ from ddpg.run.agent import DDPG, EVAL_SEED_OFFSET  # noqa: E402
 
 def measure(checkpoint: Path, episodes: int) -> dict:
     agent = DDPG.load(checkpoint)
-    c = agent.config
-    env = make_wrapped_env(c.env_id, c.env, c, max_episode_steps=c.max_episode_steps)
+    c, e = agent.config, agent.config.environment
+    env = make_wrapped_env(e.id, e.kwargs, c.observation, max_episode_steps=e.max_episode_steps)
     distances, offsets, speeds, left = [], [], [], []
     for i in range(episodes):
-        obs, info = env.reset(seed=c.seed + EVAL_SEED_OFFSET + i)
+        obs, info = env.reset(seed=c.loop.seed + EVAL_SEED_OFFSET + i)
         done, dist, speed = False, [], []
         while not done:
             obs, _, terminated, truncated, info = env.step(agent.act(obs))

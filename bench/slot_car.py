@@ -72,17 +72,18 @@ def run_track(
         overrides=[f"env.track={track}", "progress=false", "video=false", *overrides],
         seed=seed,
     )
-    ref = reference(track, config.env.get("physics"))
+    env_kwargs, total_steps = config.environment.kwargs, config.loop.total_steps
+    ref = reference(track, env_kwargs.get("physics"))
     const, opt = ref["constant_throttle"]["lap_time"], ref["optimal"]["lap_time"]
     run_dir = out_dir / f"{track}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
     started = time.perf_counter()
-    agent = DDPG(config.env_id, config)
+    agent = DDPG(config.environment.id, config)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
-    for steps in [*range(chunk, config.total_steps, chunk), config.total_steps]:
+    for steps in [*range(chunk, total_steps, chunk), total_steps]:
         agent.learn(total_steps=steps)
         wall = round(time.perf_counter() - started, 1)
-        laps = {"steps": steps, "wall_s": wall, **drive_laps(agent, config.env)}
+        laps = {"steps": steps, "wall_s": wall, **drive_laps(agent, env_kwargs)}
         history.append(laps)
         clean = laps["crashes"] == 0 and laps["laps_completed"] >= EVAL_LAPS
         if clean and (best is None or laps["best_lap_s"] < best["best_lap_s"]):
@@ -93,7 +94,7 @@ def run_track(
     final = history[-1]
     if still is not None:
         chosen = DDPG.load(run_dir / "best") if best is not None else agent
-        save_still(chosen, config.env, still.with_name(f"{still.stem}_{track}{still.suffix}"))
+        save_still(chosen, env_kwargs, still.with_name(f"{still.stem}_{track}{still.suffix}"))
 
     def goal(laps: dict[str, Any] | None) -> bool:
         return bool(
@@ -107,7 +108,7 @@ def run_track(
     return {
         "track": track,
         "seed": seed,
-        "steps": config.total_steps,
+        "steps": total_steps,
         "train_wall_s": round(time.perf_counter() - started, 1),
         "constant_throttle_lap_s": const,
         "optimal_lap_s": opt,

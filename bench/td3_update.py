@@ -31,11 +31,11 @@ import torch
 
 import ddpg
 from ddpg.agent.fast.update import FastUpdate
-from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch
+from ddpg.agent.learner import Learner, TensorBatch
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
+from ddpg.config import AlgorithmConfig, OptimisationConfig
 
 SHAPES = {(256, 256): (11, 3), (400, 300): (24, 4)}
-TD3 = {"target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2}
 
 
 def make_learner(sizes: tuple[int, int], td3: bool, layer_norm: bool = False) -> Learner:
@@ -45,9 +45,10 @@ def make_learner(sizes: tuple[int, int], td3: bool, layer_norm: bool = False) ->
     def critic() -> Critic:
         return Critic(obs, act, list(sizes), action_layer=0, layer_norm=layer_norm)
 
-    settings = LearnerSettings(gamma=0.99, tau=0.005, actor_lr=1e-3, critic_lr=1e-3, **(TD3 if td3 else {}))
+    optimisation = OptimisationConfig(gamma=0.99, tau=0.005, actor_lr=1e-3, critic_lr=1e-3)
+    algorithm = AlgorithmConfig.of("td3" if td3 else "ddpg")  # TD3: σ 0.2 clipped at 0.5, delay 2
     actor = Actor(obs, act, list(sizes), layer_norm=layer_norm)
-    return Learner(actor, CriticEnsemble([critic(), critic()]) if td3 else critic(), settings)
+    return Learner(actor, CriticEnsemble([critic(), critic()]) if td3 else critic(), optimisation, algorithm)
 
 
 def batches(sizes: tuple[int, int], batch_size: int, count: int = 4) -> list[TensorBatch]:

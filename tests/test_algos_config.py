@@ -78,7 +78,8 @@ def test_td3_with_prioritized_n_step_replay_trains_saves_and_loads(tmp_path):
     fast += ["eval_episodes=1", "progress=false", "video=false", "log_every=20"]
     assert main([*args, "--set", "prioritized=true", "n_step=3", *fast]) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    chosen = (saved["algo"], saved["twin_critics"], saved["prioritized"], saved["n_step"])
+    algorithm, replay = saved["algorithm"], saved["replay"]  # config.yaml is nested by section
+    chosen = (algorithm["algo"], algorithm["twin_critics"], replay["prioritized"], replay["n_step"])
     assert chosen == ("td3", True, True, 3)
     assert json.loads((run / "summary.json").read_text())["updates"] == 201
     agent = DDPG.load(run)

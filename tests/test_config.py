@@ -37,14 +37,14 @@ def test_batch_norm_and_layer_norm_together_are_refused():
 
 
 def test_batch_larger_than_buffer_is_refused():
-    with pytest.raises(ConfigError, match="batch_size.*buffer_size"):
+    with pytest.raises(ConfigError, match=r"batch_size.*buffer_size"):
         Config(batch_size=128, buffer_size=64)
 
 
 def test_unknown_keys_are_refused_with_the_known_ones_listed():
     with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
         from_dict({"learning_rate": 1e-3})
-    with pytest.raises(ConfigError, match="unknown config key 'noise.sgima'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'noise.sgima'"):
         from_dict({"noise": {"sgima": 0.1}})
 
 
@@ -115,7 +115,7 @@ def test_preset_is_chosen_by_env_id_and_overrides_win():
 
 
 def test_unknown_preset_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown preset 'nope'.*Pendulum-v1"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'nope'.*Pendulum-v1"):
         resolve(preset="nope")
 
 

@@ -20,7 +20,7 @@ from ddpg.agent.fast.update import (
     choose_update,
     unsupported_reason,
 )
-from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch
+from ddpg.agent.learner import Learner, TensorBatch
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
 from ddpg.config import ConfigError
 from ddpg.run.loop import sample
@@ -47,8 +47,8 @@ def make_learner(
         return Critic(OBS, ACT, list(critic_sizes), action_layer=action_layer, **norms)
 
     critic = CriticEnsemble([make_critic(), make_critic()]) if twin_critics else make_critic()
-    settings = LearnerSettings(gamma=0.9, tau=0.05, actor_lr=1e-2, critic_lr=1e-2, **kw)
-    return Learner(actor, critic, settings)
+    config = Config(gamma=0.9, tau=0.05, actor_lr=1e-2, critic_lr=1e-2, **kw)
+    return Learner(actor, critic, config.optimisation, config.algorithm)
 
 
 def make_batch(seed: int, kind: str = "one_step") -> TensorBatch:

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch, critic_target, frozen, polyak_update
+from ddpg.agent.learner import Learner, TensorBatch, critic_target, frozen, polyak_update
 from ddpg.agent.networks import Actor, Critic
+from ddpg.config import Config
 from tests.helpers import random_batch
 
 OBS, ACT, B = 3, 2, 8
@@ -15,7 +16,8 @@ def make_learner(batch_norm=False, tau=0.05, **kw) -> Learner:
     torch.manual_seed(0)
     actor = Actor(OBS, ACT, [16, 16], batch_norm=batch_norm)
     critic = Critic(OBS, ACT, [16, 16], action_layer=1, batch_norm=batch_norm)
-    return Learner(actor, critic, LearnerSettings(gamma=0.9, tau=tau, actor_lr=1e-2, critic_lr=1e-2, **kw))
+    config = Config(gamma=0.9, tau=tau, actor_lr=1e-2, critic_lr=1e-2, **kw)
+    return Learner(actor, critic, config.optimisation, config.algorithm)
 
 
 def make_batch(seed=0) -> TensorBatch:
@@ -103,7 +105,8 @@ def test_acting_uses_eval_mode_so_batch_norm_and_dropout_are_deterministic():
     torch.manual_seed(0)
     actor = Actor(OBS, ACT, [16, 16], batch_norm=True, dropout=0.5)
     critic = Critic(OBS, ACT, [16, 16], batch_norm=True, dropout=0.5)
-    learner = Learner(actor, critic, LearnerSettings(gamma=0.9, tau=0.1, actor_lr=1e-3, critic_lr=1e-3))
+    config = Config(gamma=0.9, tau=0.1, actor_lr=1e-3, critic_lr=1e-3)
+    learner = Learner(actor, critic, config.optimisation, config.algorithm)
     learner.update(make_batch())
     obs = np.ones((1, OBS), dtype=np.float32)
     first = learner.act(obs)

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch, smoothed_target_action
+from ddpg.agent.learner import Learner, TensorBatch, smoothed_target_action
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
+from ddpg.config import Config
 from tests.helpers import random_batch
 
 OBS, ACT, B, GAMMA = 3, 2, 8, 0.9
@@ -17,8 +18,8 @@ def make_learner(twin: bool = True, **kw) -> Learner:
     actor = Actor(OBS, ACT, [16, 16])
     critics = [Critic(OBS, ACT, [16, 16]) for _ in range(2 if twin else 1)]
     critic = CriticEnsemble(critics) if twin else critics[0]
-    settings = LearnerSettings(gamma=GAMMA, tau=0.1, actor_lr=1e-2, critic_lr=1e-2, **kw)
-    return Learner(actor, critic, settings)
+    config = Config(gamma=GAMMA, tau=0.1, actor_lr=1e-2, critic_lr=1e-2, **kw)
+    return Learner(actor, critic, config.optimisation, config.algorithm)
 
 
 def make_batch(seed: int = 0, weight: np.ndarray | None = None) -> TensorBatch:

@@ -13,15 +13,18 @@ from hypothesis import strategies as st
 
 from ddpg import Config
 from ddpg.cli import main
-from ddpg.config import NoiseConfig, Schedule
+from ddpg.config import FLAT_KEYS, NoiseConfig, Schedule
 from ddpg.run.agent import DDPG
 
 KEYS = (
     [f.name for f in dataclasses.fields(Config)]
+    + list(FLAT_KEYS)  # the flat keys, and the same fields by section
+    + [f"{section}.{name}" for section, name in FLAT_KEYS.values()]
     + [f"noise.{f.name}" for f in dataclasses.fields(NoiseConfig)]
     + [f"noise.schedule.{f.name}" for f in dataclasses.fields(Schedule)]
     + [f"actor_lr_schedule.{f.name}" for f in dataclasses.fields(Schedule)]
     + ["env.g", "env.nope", "hidden_sizes.0", "noise.sigma.x", ""]
+    + ["environment.kwargs.g", "optimisation.nope", "exploration.noise.sigma.x", "loop.seed.x"]
 )
 YAML_VALUES = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20).map(str),

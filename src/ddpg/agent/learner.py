@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ddpg.agent.networks import CriticEnsemble
+from ddpg.config import AlgorithmConfig, OptimisationConfig
 from ddpg.types import Batch
 
 
@@ -42,20 +43,6 @@ class TensorBatch:
             None if batch.discount is None else tensor(batch.discount),
             None if batch.weight is None else tensor(batch.weight),
         )
-
-
-@dataclass(frozen=True)
-class LearnerSettings:
-    gamma: float
-    tau: float
-    actor_lr: float
-    critic_lr: float
-    actor_weight_decay: float = 0.0
-    critic_weight_decay: float = 0.0  # the paper's L2 penalty on Q, 1e-2
-    grad_clip_norm: float | None = None
-    target_policy_noise: float = 0.0  # TD3's σ on μ'(s'); 0 is DDPG
-    target_noise_clip: float = 0.5
-    policy_delay: int = 1  # critic updates per actor and target update; 2 in TD3
 
 
 def critic_target(
@@ -128,13 +115,17 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 
 class Learner:
-    """Actor, critic, their target copies and optimisers; `update` is one step of Algorithm 1."""
+    """Actor, critic, their target copies and optimisers; `update` is one step of Algorithm 1.
+
+    Its settings are two sections of the config: `optimisation` (γ, τ, learning rates, weight decays,
+    gradient clipping) and `algorithm` (TD3's target smoothing and policy delay; DDPG's by default)."""
 
     def __init__(
         self,
         actor: nn.Module,
         critic: nn.Module,
-        settings: LearnerSettings,
+        optimisation: OptimisationConfig,
+        algorithm: AlgorithmConfig | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         self.device = torch.device(device)
@@ -145,8 +136,8 @@ class Learner:
         # Targets start as exact copies, never train and never get gradients.
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False).eval()
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False).eval()
-        self.settings = settings
-        s = settings
+        self.optimisation = s = optimisation
+        self.algorithm = algorithm or AlgorithmConfig.of("ddpg")
         self.actor_opt = torch.optim.Adam(
             self.actor.parameters(), lr=s.actor_lr, weight_decay=s.actor_weight_decay
         )
@@ -162,7 +153,7 @@ class Learner:
 
         With TD3's switches: the target takes the minimum over the critics of μ'(s') plus clipped
         noise, and the actor and the targets move every `policy_delay`-th update only."""
-        s = self.settings
+        s, algo = self.optimisation, self.algorithm
         gamma = s.gamma if batch.discount is None else batch.discount
         weight = 1.0 if batch.weight is None else batch.weight
         self.actor.train()
@@ -170,7 +161,7 @@ class Learner:
 
         with torch.no_grad():
             next_action = smoothed_target_action(
-                self.actor_target(batch.next_obs), s.target_policy_noise, s.target_noise_clip
+                self.actor_target(batch.next_obs), algo.target_policy_noise, algo.target_noise_clip
             )
             next_q = q_columns(self.critic_target(batch.next_obs, next_action)).min(dim=1).values
             y = critic_target(batch.reward, batch.terminated, next_q, gamma)
@@ -180,7 +171,7 @@ class Learner:
         self._step(self.critic_opt, critic_loss, self.critic)
         self.critic_updates += 1
 
-        if self.critic_updates % s.policy_delay == 0:
+        if self.critic_updates % algo.policy_delay == 0:
             with frozen(self.critic):  # the actor's step must not move the critic
                 actor_loss = -self.actor_critic(batch.obs, self.actor(batch.obs)).mean()
                 self._step(self.actor_opt, actor_loss, self.actor)
@@ -199,8 +190,8 @@ class Learner:
     def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.settings.grad_clip_norm is not None:
-            nn.utils.clip_grad_norm_(module.parameters(), self.settings.grad_clip_norm)
+        if self.optimisation.grad_clip_norm is not None:
+            nn.utils.clip_grad_norm_(module.parameters(), self.optimisation.grad_clip_norm)
         optimizer.step()
 
     def set_learning_rates(self, actor_lr: float, critic_lr: float) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddpg.config import Config, ConfigError, min_frame_size
+from ddpg.config import Config, ConfigError, NetworksConfig, min_frame_size
 
 ACTOR_FINAL_INIT = 3e-3
 CRITIC_FINAL_INIT = 3e-4
@@ -136,27 +136,28 @@ class CriticEnsemble(nn.Module):
 def build_networks(
     obs_shape: tuple[int, ...], action_dim: int, config: Config
 ) -> tuple[Actor, Critic | CriticEnsemble]:
-    """The actor and critic a config asks for: flat observations of `obs_shape`, or with a conv
-    encoder in front when observations are channels-first uint8 frame stacks (C, H, W). With
-    `twin_critics`, the critic is an ensemble of two (TD3)."""
+    """The actor and critic a config's `networks` section asks for: flat observations of `obs_shape`,
+    or with a conv encoder in front when observations are channels-first uint8 frame stacks (C, H, W).
+    With the algorithm's `twin_critics`, the critic is an ensemble of two (TD3)."""
+    net, twin = config.networks, config.algorithm.twin_critics
     if len(obs_shape) == 3:
-        return _build_pixel_networks(obs_shape, action_dim, config)
+        return _build_pixel_networks(obs_shape, action_dim, net, twin)
     obs_dim = int(np.prod(obs_shape))
-    actor = Actor(obs_dim, action_dim, config.hidden_sizes, **_layer_options(config))
+    actor = Actor(obs_dim, action_dim, net.hidden_sizes, **_layer_options(net))
 
     def critic() -> Critic:
-        return Critic(obs_dim, action_dim, config.critic_sizes, config.action_layer, **_layer_options(config))
+        return Critic(obs_dim, action_dim, net.critic_sizes, net.action_layer, **_layer_options(net))
 
-    return actor, _critics(critic, config)
+    return actor, _critics(critic, twin)
 
 
-def _layer_options(config: Config) -> dict:
+def _layer_options(net: NetworksConfig) -> dict:
     """What every hidden layer of both networks gets from the config."""
-    return {"batch_norm": config.batch_norm, "dropout": config.dropout, "layer_norm": config.layer_norm}
+    return {"batch_norm": net.batch_norm, "dropout": net.dropout, "layer_norm": net.layer_norm}
 
 
-def _critics(make: Callable[[], Critic], config: Config) -> Critic | CriticEnsemble:
-    return CriticEnsemble([make(), make()]) if config.twin_critics else make()
+def _critics(make: Callable[[], Critic], twin: bool) -> Critic | CriticEnsemble:
+    return CriticEnsemble([make(), make()]) if twin else make()
 
 
 class ConvEncoder(nn.Module):
@@ -219,31 +220,31 @@ def _clone_entries(module: nn.Module, state: dict, prefix: str, local_metadata: 
 
 
 def _build_pixel_networks(
-    obs_shape: tuple[int, ...], action_dim: int, config: Config
+    obs_shape: tuple[int, ...], action_dim: int, net: NetworksConfig, twin: bool
 ) -> tuple[Actor, Critic | CriticEnsemble]:
     def encoder() -> ConvEncoder:
         channels, height, width = obs_shape  # a stack of frames, channels first
         return ConvEncoder(
             (channels, height, width),
-            config.conv_channels,
-            config.conv_kernel,
-            config.conv_strides,
-            config.encoder_features,
+            net.conv_channels,
+            net.conv_kernel,
+            net.conv_strides,
+            net.encoder_features,
         )
 
     critic_encoder = encoder()
-    actor_encoder = StopGradient(critic_encoder) if config.share_encoder else encoder()
+    actor_encoder = StopGradient(critic_encoder) if net.share_encoder else encoder()
     features = critic_encoder.out_features
-    actor = Actor(features, action_dim, config.hidden_sizes, encoder=actor_encoder, **_layer_options(config))
-    critic_encoders = [critic_encoder, encoder()] if config.twin_critics else [critic_encoder]
+    actor = Actor(features, action_dim, net.hidden_sizes, encoder=actor_encoder, **_layer_options(net))
+    critic_encoders = [critic_encoder, encoder()] if twin else [critic_encoder]
     critics = [
         Critic(
             features,
             action_dim,
-            config.critic_sizes,
-            config.action_layer,
+            net.critic_sizes,
+            net.action_layer,
             encoder=e,
-            **_layer_options(config),
+            **_layer_options(net),
         )
         for e in critic_encoders  # a twin critic has an encoder of its own
     ]

@@ -159,9 +159,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         resumable = (run_dir / "checkpoints" / "latest").exists()
         hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
-    with DDPG(config.env_id, config) as agent:  # makes and checks the env before anything is written
+    with DDPG(config.environment.id, config) as agent:  # makes and checks the env before anything is written
         print(f"run directory: {run_dir}", flush=True)
-        _report(agent.learn(run_dir=run_dir), config.eval_episodes, run_dir)
+        _report(agent.learn(run_dir=run_dir), config.logging.eval_episodes, run_dir)
     return 0
 
 
@@ -225,23 +225,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not args.run_dir.is_dir():
         raise UsageError(f"run directory {args.run_dir} does not exist")
     with DDPG.resume(args.run_dir, total_steps=args.steps, env=args.env, trust=args.trust) as agent:
-        if agent.step >= agent.config.total_steps:  # killed after its final checkpoint, before its summary
+        # Killed after its final checkpoint, before its summary: only the summary is missing.
+        if agent.step >= agent.config.loop.total_steps:
             agent.finish(args.run_dir)
             wrote = "wrote summary.json and plots/training.png"
             print(f"{args.run_dir} had trained all {agent.step} steps; {wrote}")
             return 0
-        print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.total_steps}", flush=True)
-        _report(agent.learn(run_dir=args.run_dir), agent.config.eval_episodes, args.run_dir)
+        print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.loop.total_steps}", flush=True)
+        _report(agent.learn(run_dir=args.run_dir), agent.config.logging.eval_episodes, args.run_dir)
     return 0
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from ddpg.config import load_preset, preset_names
+    from ddpg.config import flatten, load_preset, preset_names
     from ddpg.envs import registered_ids
 
     print("presets (ddpg train --preset NAME; chosen automatically by --env ID):")
     for name in preset_names():
-        env_id = load_preset(name).get("env_id", "")
+        env_id = flatten(load_preset(name)).get("env_id", "")
         print(f"  {name:32s} {env_id}")
     print("ddpg's own environments:")
     for env_id in registered_ids():

@@ -9,7 +9,7 @@ true final observation — never the first observation of the next episode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ class NonFiniteError(RuntimeError):
 VectorEnv = gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv  # both can `call` their envs' methods
 
 
-def vector_env(make: list[Callable[[], gym.Env]], asynchronous: bool = False) -> VectorEnv:
+def vector_env(make: Sequence[Callable[[], gym.Env]], asynchronous: bool = False) -> VectorEnv:
     """The envs `make` builds, stepped together. An env that ends is reset in the same step, and the
     step's info carries its true final observation (`final_obs`)."""
     mode = gym.vector.AutoresetMode.SAME_STEP

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ddpg.data.frames import FrameReplayBuffer
 from ddpg.data.nstep import NStepAggregator
 from ddpg.data.replay import ReplayBuffer
 from ddpg.types import Batch, Transition
@@ -77,7 +78,9 @@ class PrioritizedReplayBuffer:
     (pos − size … pos − 1) mod capacity, and when a buffer lets its oldest transitions go early (the
     frame buffer does when its frames run out) their slots drop to priority 0 here."""
 
-    def __init__(self, buffer: ReplayBuffer, alpha: float = 0.6, eps: float = 1e-6) -> None:
+    def __init__(
+        self, buffer: ReplayBuffer | FrameReplayBuffer, alpha: float = 0.6, eps: float = 1e-6
+    ) -> None:
         self.buffer = buffer
         self.alpha = alpha
         self.eps = eps

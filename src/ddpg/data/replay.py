@@ -21,7 +21,8 @@ class Replay(Protocol):
     """What the loop and checkpoints see of a replay buffer (ReplayBuffer, FrameReplayBuffer, or
     either behind PrioritizedReplayBuffer)."""
 
-    capacity: int
+    @property
+    def capacity(self) -> int: ...
 
     @property
     def windows(self) -> list[NStepAggregator]:

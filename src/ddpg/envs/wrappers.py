@@ -19,7 +19,8 @@ DEFAULT_RENDER_SIZE = 64  # side of frames rendered from a state env when frame_
 
 
 class PixelSettings(Protocol):
-    """The config fields the wrappers read (a `Config` has them all), read-only."""
+    """The config fields the wrappers read: the `observation` section's (a `Config` has them too, as
+    read-only aliases)."""
 
     @property
     def pixels(self) -> bool: ...

@@ -39,7 +39,7 @@ def run_trial(config: dict[str, Any], run_dir: str, threads: int = 1) -> dict[st
         shutil.rmtree(path)  # the remains of an interrupted attempt: logs are append-only
     try:
         cfg = from_dict(config)
-        with DDPG(cfg.env_id, cfg) as agent:
+        with DDPG(cfg.environment.id, cfg) as agent:
             summary = agent.learn(run_dir=path)
         return {"status": "ok", "final_eval": summary["final_eval_mean_return"]}
     except Exception as e:

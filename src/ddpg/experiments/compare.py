@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ddpg.config import load_yaml
+from ddpg.config import load_yaml, nest
+from ddpg.config.parse import canonical_path
 from ddpg.run.logs import read_csv
 from ddpg.run.plots import save_figure
 
@@ -32,7 +33,7 @@ class RunRecord:
     """What a comparison needs from one run directory."""
 
     path: Path
-    config: dict[str, Any]
+    config: dict[str, Any]  # nested by section, whether config.yaml was written nested or flat
     eval_steps: np.ndarray
     eval_returns: np.ndarray
     summary: dict[str, Any] | None
@@ -74,7 +75,7 @@ def eval_auc(steps: np.ndarray, returns: np.ndarray) -> float:
 
 def load_run(path: Path) -> RunRecord:
     """Read config.yaml, eval.csv and (when the run finished) summary.json of a run directory."""
-    config = load_yaml(path / "config.yaml")  # a damaged file is a one-line ConfigError
+    config = nest(load_yaml(path / "config.yaml"))  # a damaged file is a one-line ConfigError
     evals = read_csv(path / "eval.csv") if (path / "eval.csv").is_file() else {}
     summary_file = path / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
@@ -105,11 +106,17 @@ class UnknownKeyError(KeyError):
     """A group-by key that is not in a run's config."""
 
 
-def config_value(config: dict[str, Any], key: str) -> Any:
-    """The value of a dotted key (`noise.sigma`) in a run's config mapping."""
+_NO_DEFAULT: Any = object()
+
+
+def config_value(config: dict[str, Any], key: str, default: Any = _NO_DEFAULT) -> Any:
+    """The value of a key in a run's config mapping (nested, as `load_run` reads it): a flat key, dotted
+    for nested fields (`tau`, `noise.sigma`), or a section's (`optimisation.tau`)."""
     node: Any = config
-    for part in key.split("."):
+    for part in canonical_path(key.split(".")):
         if not isinstance(node, dict) or part not in node:
+            if default is not _NO_DEFAULT:
+                return default
             raise UnknownKeyError(key)
         node = node[part]
     return node

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from ddpg.config import Config, ConfigError, parse_override, resolve
+from ddpg.config import Config, ConfigError, EnvironmentConfig, parse_override, resolve
 from ddpg.experiments import backends, compare
 from ddpg.experiments.backends import ray_available as ray_available  # the CLI checks it first
 from ddpg.files import atomic_file, atomic_write
@@ -160,7 +160,7 @@ def plan(spec: SweepSpec) -> list[Trial]:
         params = {key: parse_override(f"{key}={raw}")[1] for key, raw in point}
         label = ", ".join(f"{k}={raw}" for k, raw in point)
         for i in range(spec.seeds):
-            seed = base.seed + i
+            seed = base.loop.seed + i
             # Trials never draw a progress bar: nobody sees a worker's terminal.
             overrides = [
                 *spec.overrides,
@@ -189,8 +189,9 @@ def check_envs(spec: SweepSpec, trials: list[Trial]) -> None:
     from ddpg.envs import make_env
 
     base = resolve(env_id=spec.env, preset=spec.preset, overrides=spec.overrides, total_steps=spec.steps)
-    for env_id in sorted({t.config.env_id for t in trials}):
-        make_env(env_id, base.env, max_episode_steps=base.max_episode_steps).close()
+    env = base.environment
+    for env_id in sorted({t.config.environment.id for t in trials}):
+        make_env(env_id, env.kwargs, max_episode_steps=env.max_episode_steps).close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -271,7 +272,7 @@ def write_reports(directory: Path, spec: SweepSpec, results: list[TrialResult]) 
             writer.writerow([_fmt(row[c]) for c in columns])
     runs = [compare.load_run(r.run_dir) for r in results if r.status == "ok"]
     settings = compare.group_runs(runs, keys)
-    env = spec.env or (runs[0].config.get("env_id") if runs else "")
+    env = spec.env or (compare.config_value(runs[0].config, "env_id", "") if runs else "")
     title = f"Sweep {directory.name}: {env}, {spec.seeds} seeds per setting"
     failures = [f"{r.trial.name}: {r.error}" for r in results if r.status != "ok"]
     md = compare.summary_markdown(settings, title, failures)
@@ -286,7 +287,7 @@ def write_reports(directory: Path, spec: SweepSpec, results: list[TrialResult]) 
 
 
 def default_directory(spec: SweepSpec) -> Path:
-    env = spec.env or spec.preset or Config.env_id
+    env = spec.env or spec.preset or EnvironmentConfig.id
     keys = "-".join(k for k, _ in spec.grid)
     return Path("sweeps") / _slug(f"{env.split(':')[-1]}_{keys}_{datetime.now():%Y%m%d-%H%M%S}")
 

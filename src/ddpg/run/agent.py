@@ -63,7 +63,7 @@ class DDPG:
         self.noise, self.rng = parts.noise, parts.rng
         self.obs_shape = shape(self.env.observation_space)
         self.action_shape = shape(self.env.action_space)
-        self._eval_env = wrap_env(eval_env, config) if eval_env is not None else None
+        self._eval_env = wrap_env(eval_env, config.observation) if eval_env is not None else None
         self.collector: Collector | None = None
         self.state = TrainingState()
         self.update_choice: UpdateChoice | None = None  # picked by learn(): compiled fast path or reference
@@ -133,14 +133,14 @@ class DDPG:
         eval.csv, summary.json, checkpoints/, plots/training.png and videos/.
         """
         c = self.config
-        total = total_steps if total_steps is not None else c.total_steps
+        total = total_steps if total_steps is not None else c.loop.total_steps
         self.run_dir = Path(run_dir) if run_dir is not None else None
         run = RunDirectory(self.run_dir, c, self.state.step) if self.run_dir is not None else None
         if self.collector is None:
             self.collector = self.make_collector()
         if self.update_choice is None:
             self.update_choice = choose_update(
-                self.learner, c.compile, planned_updates(c, self.state.step, total)
+                self.learner, c.loop.compile, planned_updates(c, self.state.step, total)
             )
         started = self._started = time.perf_counter() - self.state.elapsed
         try:
@@ -167,7 +167,7 @@ class DDPG:
                     f"non-finite {name} weights at step {self.state.step}; the last good checkpoint was kept"
                 )
         run.checkpoint(
-            self.state.step, self.config.keep_checkpoints, lambda d: self.save(d, training_state=True)
+            self.state.step, self.config.logging.keep_checkpoints, lambda d: self.save(d, training_state=True)
         )
 
     def evaluate(
@@ -181,12 +181,14 @@ class DDPG:
         `eval_episodes`, from seed + EVAL_SEED_OFFSET). A video needs `rgb_array` rendering."""
         env = self._evaluation_env(rgb=video_path is not None)
         if video_path is not None and env.render_mode != "rgb_array":
-            raise EnvError(f"environment '{self.config.env_id}' cannot render rgb_array frames for a video")
+            raise EnvError(
+                f"environment '{self.config.environment.id}' cannot render rgb_array frames for a video"
+            )
         return evaluate(
             self.act,
             env,
-            episodes or max(self.config.eval_episodes, 1),
-            seed if seed is not None else self.config.seed + EVAL_SEED_OFFSET,
+            episodes or max(self.config.logging.eval_episodes, 1),
+            seed if seed is not None else self.config.loop.seed + EVAL_SEED_OFFSET,
             video_path=video_path,
             video_episodes=video_episodes,
         )
@@ -204,8 +206,8 @@ class DDPG:
         e, state = self.state.last_eval, self.state
         assert self.collector is not None and self.update_choice is not None
         return {
-            "env_id": self.config.env_id,
-            "seed": self.config.seed,
+            "env_id": self.config.environment.id,
+            "seed": self.config.loop.seed,
             "total_steps": total,
             "episodes": self.collector.episode,
             "updates": state.updates,
@@ -267,12 +269,12 @@ class DDPG:
         """Write what `learn` writes after its last step, summary.json and plots/training.png, for a run
         resumed at its total steps: one killed between its final checkpoint and those files."""
         c = self.config
-        if self.collector is None or self.state.step < c.total_steps:
+        if self.collector is None or self.state.step < c.loop.total_steps:
             raise ValueError("finish() needs a run resumed at its total_steps")
         if self.update_choice is None:
             # No update runs now: report the path the run's first session chose for this config.
             self.update_choice = choose_update(
-                self.learner, c.compile, planned_updates(c, 0, self.state.step)
+                self.learner, c.loop.compile, planned_updates(c, 0, self.state.step)
             )
         summary = self._summary(self.state.step, self.state.elapsed, self.state.elapsed)
         write_summary(Path(run_dir), summary)

@@ -5,9 +5,9 @@ Everything here happens once, before the first step; the loop then only wires th
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.agent.learner import Learner, LearnerSettings
+from ddpg.agent.learner import Learner
 from ddpg.agent.networks import build_networks
 from ddpg.agent.noise import ActionNoise
 from ddpg.agent.normalization import ObservationNormalizer
@@ -26,7 +26,7 @@ from ddpg.data.collector import Collector, vector_env
 from ddpg.data.frames import FrameReplayBuffer
 from ddpg.data.prioritized import PrioritizedReplayBuffer
 from ddpg.data.replay import Replay, ReplayBuffer
-from ddpg.envs import EnvError, check_spaces
+from ddpg.envs import EnvError, check_spaces, shape
 from ddpg.envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from ddpg.run.recorder import EpisodeRecorder
 from ddpg.run.resources import check_resources
@@ -45,7 +45,7 @@ class EnvRecipe:
         return make_wrapped_env(
             self.env_id,
             self.kwargs,
-            config,
+            config.observation,
             render_mode=render_mode,
             max_episode_steps=self.max_episode_steps,
         )
@@ -75,82 +75,90 @@ def seed_everything(seed: int) -> None:
 
 def run_name(config: Config) -> str:
     """A directory name that says what ran: env, key hyper-parameters, seed and time (seed 003)."""
-    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.env_id.split(":")[-1])
-    arch = "x".join(map(str, config.hidden_sizes))
+    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.environment.id.split(":")[-1])
+    arch = "x".join(map(str, config.networks.hidden_sizes))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    opt, noise = config.optimisation, config.exploration.noise
     return (
-        f"{env}_{arch}_alr{config.actor_lr:g}_clr{config.critic_lr:g}_tau{config.tau:g}_g{config.gamma:g}"
-        f"_bs{config.batch_size}_{config.noise.kind}{config.noise.sigma:g}_s{config.seed}_{stamp}"
+        f"{env}_{arch}_alr{opt.actor_lr:g}_clr{opt.critic_lr:g}_tau{opt.tau:g}_g{opt.gamma:g}"
+        f"_bs{opt.batch_size}_{noise.kind}{noise.sigma:g}_s{config.loop.seed}_{stamp}"
     )
 
 
 def training_env(env: gym.Env | str | None, config: Config) -> tuple[gym.Env, EnvRecipe | None]:
     """The env to train in, wrapped as the config says, and the recipe for more of it (None when an
     env instance without a Gymnasium spec was given)."""
+    e = config.environment
     if env is None or isinstance(env, str):
-        recipe = EnvRecipe(env or config.env_id, config.env, config.max_episode_steps)
+        recipe = EnvRecipe(env or e.id, e.kwargs, e.max_episode_steps)
         env = recipe.make(config)
     else:
         recipe = None
         if env.spec is not None:
             kwargs = {k: v for k, v in env.spec.kwargs.items() if k != "render_mode"}
             recipe = EnvRecipe(env.spec.id, kwargs, env.spec.max_episode_steps)
-        env = wrap_env(env, config)
-    check_spaces(env, config.env_id)
-    if config.n_envs > 1 and recipe is None:
+        env = wrap_env(env, config.observation)
+    check_spaces(env, e.id)
+    if e.n_envs > 1 and recipe is None:
         raise EnvError("n_envs > 1 needs an environment that can be made again (an id or a spec)")
     return env, recipe
 
 
 def build(env: gym.Env | str | None, config: Config) -> Parts:
-    seed_everything(config.seed)
+    seed_everything(config.loop.seed)
     env, recipe = training_env(env, config)
-    obs_shape = tuple(env.observation_space.shape)
-    action_dim = int(np.prod(env.action_space.shape))
+    obs_shape = shape(env.observation_space)
+    action_dim = int(np.prod(shape(env.action_space)))
     check_resources(config, obs_shape, action_dim)
     pixels = is_stacked_pixel_space(env.observation_space)
-    if config.obs_norm and pixels:
+    obs = config.observation
+    if obs.obs_norm and pixels:
         raise EnvError(
-            f"obs_norm: '{config.env_id}' has pixel observations, which the encoder scales to [0, 1]"
+            f"obs_norm: '{config.environment.id}' has pixel observations, which the encoder scales to [0, 1]"
         )
     actor, critic = build_networks(obs_shape, action_dim, config)
-    # Every learner setting is the config field of the same name.
-    settings = LearnerSettings(
-        **{f.name: getattr(config, f.name) for f in dataclasses.fields(LearnerSettings)}
-    )
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.loop.seed)
     buffer = _replay(config, obs_shape, action_dim, pixels)
     return Parts(
         env=env,
         recipe=recipe,
-        scale=ActionScale(env.action_space.low, env.action_space.high),
-        obs_norm=ObservationNormalizer(obs_shape, config.obs_norm_clip) if config.obs_norm else None,
-        learner=Learner(actor, critic, settings, device=config.device),
+        scale=ActionScale(*_action_bounds(env)),
+        obs_norm=ObservationNormalizer(obs_shape, obs.obs_norm_clip) if obs.obs_norm else None,
+        learner=Learner(actor, critic, config.optimisation, config.algorithm, device=config.loop.device),
         buffer=buffer,
-        noise=ActionNoise(config.noise, action_dim, rng, config.n_envs),
+        noise=ActionNoise(config.exploration.noise, action_dim, rng, config.environment.n_envs),
         rng=rng,
     )
 
 
+def _action_bounds(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
+    space = env.action_space
+    assert isinstance(space, gym.spaces.Box)  # check_spaces refused any other
+    return space.low, space.high
+
+
 def _replay(config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels: bool) -> Replay:
     # One stream per env: its frames chain on their own, and its n-step window never mixes two envs.
-    c = config
+    replay, n_envs, gamma = config.replay, config.environment.n_envs, config.optimisation.gamma
     ring: FrameReplayBuffer | ReplayBuffer
     if pixels:
+        frame_stack = config.observation.frame_stack
         ring = FrameReplayBuffer(
-            c.buffer_size,
+            replay.buffer_size,
             obs_shape,
             action_dim,
-            c.frame_stack,
-            n_step=c.n_step,
-            streams=c.n_envs,
-            gamma=c.gamma,
+            frame_stack,
+            n_step=replay.n_step,
+            streams=n_envs,
+            gamma=gamma,
         )
     else:
         ring = ReplayBuffer(
-            c.buffer_size, obs_shape, action_dim, n_step=c.n_step, gamma=c.gamma, streams=c.n_envs
+            replay.buffer_size, obs_shape, action_dim, n_step=replay.n_step, gamma=gamma, streams=n_envs
         )
-    return PrioritizedReplayBuffer(ring, c.per_alpha, c.per_eps) if c.prioritized else ring
+    if replay.prioritized:
+        return PrioritizedReplayBuffer(ring, replay.per_alpha, replay.per_eps)
+    return ring
 
 
 def _recorded_env(recipe: EnvRecipe, config: Config) -> gym.Env:
@@ -162,10 +170,12 @@ def make_collector(parts: Parts, config: Config) -> Collector:
     """The collector over `n_envs` envs, each wrapped in the recorder that lets a checkpoint replay its
     current episode. One env runs in this process; more run in subprocesses (`vectorization: async`)
     or here one after the other (`sync`)."""
-    if config.n_envs == 1:
+    e = config.environment
+    make: list[Callable[[], gym.Env]]
+    if e.n_envs == 1:
         make = [partial(EpisodeRecorder, parts.env)]
     else:
         assert parts.recipe is not None  # training_env refuses n_envs > 1 without one
-        make = [partial(_recorded_env, parts.recipe, config)] * config.n_envs
-    envs = vector_env(make, asynchronous=config.n_envs > 1 and config.vectorization == "async")
-    return Collector(envs, parts.noise, parts.rng, config.seed, skip_nonfinite=config.on_nonfinite == "skip")
+        make = [partial(_recorded_env, parts.recipe, config)] * e.n_envs
+    envs = vector_env(make, asynchronous=e.n_envs > 1 and e.vectorization == "async")
+    return Collector(envs, parts.noise, parts.rng, config.loop.seed, skip_nonfinite=e.on_nonfinite == "skip")

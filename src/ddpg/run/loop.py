@@ -48,9 +48,9 @@ def sample(agent: DDPG) -> Batch:
     """A minibatch as the update takes it: importance-weighted with β annealed when prioritized, and
     observations rescaled when `obs_norm` is on (the buffer keeps them raw)."""
     c = agent.config
-    batch = agent.buffer.sample(
-        c.batch_size, agent.rng, beta=annealed_beta(c.per_beta0, agent.state.step, c.total_steps)
-    )
+    # Prioritized replay's importance-weight exponent; uniform replay ignores it.
+    beta = annealed_beta(c.replay.per_beta0, agent.state.step, c.loop.total_steps)
+    batch = agent.buffer.sample(c.optimisation.batch_size, agent.rng, beta=beta)
     if agent.obs_norm is None:
         return batch
     return dataclasses.replace(batch, obs=agent.obs_norm(batch.obs), next_obs=agent.obs_norm(batch.next_obs))
@@ -67,22 +67,23 @@ class Loop:
 
     def run_until_total(self, started: float) -> float:
         """Train to `total`; returns the wall seconds spent evaluating (not training)."""
-        c, state = self.config, self.state
-        progress = Progress(self.total, state.step, enabled=c.progress)
+        log, state = self.config.logging, self.state
+        n_envs = self.config.environment.n_envs
+        progress = Progress(self.total, state.step, enabled=log.progress)
         eval_time, last_return = 0.0, None
         try:
             while state.step < self.total:
                 before = state.step
                 episodes = self._collect_step()
-                state.step += c.n_envs  # every env made one step
+                state.step += n_envs  # every env made one step
                 for episode in episodes:
                     last_return = episode.ret
                     if self.run is not None:
                         self.run.episode(state.step, episode, time.perf_counter() - started)
                 for _ in range(self._update_rounds(before)):
                     self._train_round()
-                eval_due = c.eval_episodes > 0 and (
-                    passed(before, state.step, c.eval_every) or state.step == self.total
+                eval_due = log.eval_episodes > 0 and (
+                    passed(before, state.step, log.eval_every) or state.step == self.total
                 )
                 if eval_due:
                     t0 = time.perf_counter()
@@ -90,8 +91,8 @@ class Loop:
                     eval_time += time.perf_counter() - t0
                 if (
                     self.run is not None
-                    and c.checkpoint_every
-                    and passed(before, state.step, c.checkpoint_every)
+                    and log.checkpoint_every
+                    and passed(before, state.step, log.checkpoint_every)
                 ):
                     self.agent.checkpoint(self.run)
                 if passed(before, state.step, 100) or eval_due or state.step == self.total:
@@ -108,7 +109,7 @@ class Loop:
     def _collect_step(self) -> list[Episode]:
         """One step of every env, stored; the episodes that ended."""
         agent, state = self.agent, self.state
-        warm_up = state.step < self.config.learning_starts
+        warm_up = state.step < self.config.exploration.learning_starts
         actions = self.collector.explore(None if warm_up else agent.policy, state.step)
         try:
             result = self.collector.step(actions)
@@ -137,25 +138,26 @@ class Loop:
         """Rounds of updates due for the steps after `before` up to now: one per multiple of
         `train_freq` passed at or after `learning_starts` (with one env, 1 or 0 per step)."""
         c, step = self.config, self.state.step
-        if step < c.learning_starts or len(self.agent.buffer) < c.batch_size:
+        starts, train_freq = c.exploration.learning_starts, c.loop.train_freq
+        if step < starts or len(self.agent.buffer) < c.optimisation.batch_size:
             return 0
-        return step // c.train_freq - max(before, c.learning_starts - 1) // c.train_freq
+        return step // train_freq - max(before, starts - 1) // train_freq
 
     def _train_round(self) -> None:
-        c, agent, state = self.config, self.agent, self.state
-        if c.actor_lr_schedule.kind != "constant" or c.critic_lr_schedule.kind != "constant":
+        opt, agent, state = self.config.optimisation, self.agent, self.state
+        if opt.actor_lr_schedule.kind != "constant" or opt.critic_lr_schedule.kind != "constant":
             agent.learner.set_learning_rates(
-                c.actor_lr * self._factor(c.actor_lr_schedule),
-                c.critic_lr * self._factor(c.critic_lr_schedule),
+                opt.actor_lr * self._factor(opt.actor_lr_schedule),
+                opt.critic_lr * self._factor(opt.critic_lr_schedule),
             )
-        for _ in range(c.gradient_steps):
+        for _ in range(self.config.loop.gradient_steps):
             batch = sample(agent)
             stats = self.update(TensorBatch.from_numpy(batch, agent.learner.device))
             td_abs = stats.pop("td_abs")
             if batch.index is not None:  # prioritized: priorities from |TD error|, a host sync per update
                 agent.buffer.update_priorities(batch.index, td_abs.cpu().numpy())
             state.updates += 1
-            if state.updates % c.log_every == 0:
+            if state.updates % self.config.logging.log_every == 0:
                 self._log_update(stats)
 
     def _log_update(self, stats: dict[str, Any]) -> None:
@@ -170,7 +172,8 @@ class Loop:
         if self.run is not None:
             self.run.updates.write({"step": state.step, **row})
         if not state.overestimation_warned:
-            message = overestimation(row["q_mean"], state.reward_max, state.reward_scale, self.config.gamma)
+            gamma = self.config.optimisation.gamma
+            message = overestimation(row["q_mean"], state.reward_max, state.reward_scale, gamma)
             if message is not None:
                 state.overestimation_warned = True
                 warnings.warn(f"step {state.step}: {message}", OverestimationWarning, stacklevel=2)
@@ -188,7 +191,8 @@ class Loop:
         renders = "rgb_array" in agent.env.metadata.get("render_modes", [])
         name = video_name(self.config, state.step, self.total) if run is not None and renders else None
         video = run.video_path(name) if run is not None else None
-        state.last_eval = agent.evaluate(self.config.eval_episodes, video_path=video, video_episodes=1)
+        episodes = self.config.logging.eval_episodes
+        state.last_eval = agent.evaluate(episodes, video_path=video, video_episodes=1)
         if run is not None:
             run.evaluation(state.step, state.last_eval)
             if run.keep_best(state.step, state.last_eval.mean_return, state.best_eval, agent.save):

@@ -47,7 +47,8 @@ NAMED_CODE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 def named_code(config: Config) -> list[str]:
     """What the config would import: its env_id and env keyword values of the form `module:attribute`."""
-    values = [config.env_id, *(v for v in config.env.values() if isinstance(v, str))]
+    env = config.environment
+    values = [env.id, *(v for v in env.kwargs.values() if isinstance(v, str))]
     return [v for v in values if NAMED_CODE.fullmatch(v)]
 
 
@@ -56,7 +57,7 @@ def check_trusted(directory: Path, config: Config, trust: Iterable[str]) -> None
     untrusted = [code for code in named_code(config) if code not in set(trust)]
     if untrusted:
         code = untrusted[0]
-        how = f"--env {code}" if code == config.env_id else f"--trust {code}"
+        how = f"--env {code}" if code == config.environment.id else f"--trust {code}"
         raise CheckpointError(
             f"{directory} names code to import ({code}); ddpg imports nothing a run directory names "
             f"unless you name it too: pass {how} if you trust it"
@@ -225,11 +226,11 @@ def resume(
     state = meta["training"]
     agent = _from_checkpoint(cls, directory, tensors, meta, env, trust)
     step = agent.state.step
-    total = total_steps if total_steps is not None else agent.config.total_steps
+    total = total_steps if total_steps is not None else agent.config.loop.total_steps
     unsummarised = total == step and not (run_dir / "summary.json").is_file()
     if total <= step and not unsummarised:
         raise CheckpointError(finished_message(run_dir, step, total))
-    agent.config = agent.config.replace(total_steps=total)
+    agent.config = agent.config.replace(loop={"total_steps": total})
     arrays = read_arrays(directory / STATE_FILE)
     agent.collector = agent.make_collector()
     warning = restore(state, arrays, tensors, agent.collector, agent.buffer)

@@ -29,33 +29,35 @@ def usable_cpus() -> int:
 
 def check_resources(config: Config, obs_shape: tuple[int, ...], action_dim: int) -> None:
     """Refuse a device that does not exist and buffers or networks that cannot fit in memory."""
+    name = config.loop.device
     try:
-        device = torch.device(config.device)
+        device = torch.device(name)
     except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"device {config.device!r} is not a torch device ({e})") from None
+        raise ConfigError(f"device {name!r} is not a torch device ({e})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {config.device!r}: CUDA is not available on this machine")
+        raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {config.device!r}: MPS is not available on this machine")
+        raise ConfigError(f"device {name!r}: MPS is not available on this machine")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"device {config.device!r} is not supported (cpu, cuda or mps)")
+        raise ConfigError(f"device {name!r} is not supported (cpu, cuda or mps)")
     memory = physical_memory()
     if memory is None:
         return
     # Lower bounds only: the buffer may store frames once and as bytes, the networks may start with a
     # convolutional encoder. What they refuse cannot run however it is stored; the rest is allocated
     # lazily by numpy, as before.
-    need = config.buffer_size * int(np.prod(obs_shape))
+    buffer_size, net = config.replay.buffer_size, config.networks
+    need = buffer_size * int(np.prod(obs_shape))
     if need > memory:
         raise ConfigError(
-            f"buffer_size {config.buffer_size} cannot fit: even at one byte per observation value it needs "
+            f"buffer_size {buffer_size} cannot fit: even at one byte per observation value it needs "
             f"{need / 2**30:.1f} GiB, and this machine has {memory / 2**30:.1f} GiB"
         )
     # Weights, target copies, gradients and two Adam moments: six float32 copies of each network.
-    params = _mlp_params([1, *config.hidden_sizes, action_dim]) + _mlp_params([1, *config.critic_sizes, 1])
+    params = _mlp_params([1, *net.hidden_sizes, action_dim]) + _mlp_params([1, *net.critic_sizes, 1])
     if 6 * 4 * params > memory:
         raise ConfigError(
-            f"hidden_sizes {config.hidden_sizes} give over {params:.3g} parameters, "
+            f"hidden_sizes {net.hidden_sizes} give over {params:.3g} parameters, "
             f"more than this machine's {memory / 2**30:.1f} GiB can hold"
         )
 

@@ -34,11 +34,12 @@ def write_summary(root: Path, summary: dict[str, Any]) -> None:
 
 def video_name(config: Config, step: int, total: int) -> str | None:
     """videos/final.mp4 at the end; step_N.mp4 at every `video_every`-th evaluation before it."""
-    if not config.video:
+    log = config.logging
+    if not log.video:
         return None
     if step == total:
         return "final.mp4"
-    if config.video_every and (step // config.eval_every) % config.video_every == 0:
+    if log.video_every and (step // log.eval_every) % log.video_every == 0:
         return f"step_{step}.mp4"
     return None
 
@@ -51,7 +52,7 @@ class RunDirectory:
         atomic_write(root / "config.yaml", config_yaml(config))
         self.root = root
         self.checkpoints = root / "checkpoints"
-        tb = TensorBoardLog.open(root, config.to_dict(), step) if config.tensorboard else None
+        tb = TensorBoardLog.open(root, config.to_dict(), step) if config.logging.tensorboard else None
         self.tensorboard = tb
         self.metrics = TeeLog(
             CsvLog(root / "metrics.csv", METRICS_COLUMNS), tb, "episode", skip=("episode", "wall_time")

@@ -217,13 +217,16 @@ def unsupported_reason(learner: Learner) -> str | None:
             return f"{name} uses an Adam option the fast path does not implement"
     if type(learner).update is not Learner.update:
         return f"{type(learner).__name__} overrides Learner.update"
-    # Options added to LearnerSettings later are covered only at their defaults.
+    # Options added to the learner's sections later are covered only at their defaults.
     known = {"gamma", "tau", "actor_lr", "critic_lr", "actor_weight_decay", "critic_weight_decay"}
     known |= {"grad_clip_norm", "target_policy_noise", "target_noise_clip", "policy_delay"}
+    # The loop's (schedules, batch size) and the networks' (twin critics, checked above): not the update's.
+    known |= {"actor_lr_schedule", "critic_lr_schedule", "batch_size", "algo", "twin_critics"}
     changed = [
         f.name
-        for f in dataclasses.fields(learner.settings)
-        if f.name not in known and getattr(learner.settings, f.name) != f.default
+        for section in (learner.optimisation, learner.algorithm)
+        for f in dataclasses.fields(section)
+        if f.name not in known and getattr(section, f.name) != f.default
     ]
     if changed:
         return f"learner options {changed} are not implemented by the fast path"
@@ -256,7 +259,7 @@ class FastUpdate:
         self.learner = learner
         self.compiled = compile
         self.compile_seconds: float | None = None
-        s = learner.settings
+        s, algo = learner.optimisation, learner.algorithm
 
         def adam_constants(opt: torch.optim.Optimizer) -> AdamConstants:
             g = opt.param_groups[0]
@@ -270,8 +273,8 @@ class FastUpdate:
             actor_adam=adam_constants(learner.actor_opt),
             critic_adam=adam_constants(learner.critic_opt),
             critics=tuple((len(list(c.parameters())), c.action_layer) for c in _members(learner.critic)),
-            target_policy_noise=s.target_policy_noise,
-            target_noise_clip=s.target_noise_clip,
+            target_policy_noise=algo.target_policy_noise,
+            target_noise_clip=algo.target_noise_clip,
         )
 
         mm = matmul or MatMul(onednn=onednn_available(learner.device))
@@ -332,14 +335,14 @@ class FastUpdate:
         return tensor
 
     def __call__(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
-        lrn, s = self.learner, self.learner.settings
+        lrn, algo = self.learner, self.learner.algorithm
         lrn.critic_updates += 1
-        step_actor = lrn.critic_updates % s.policy_delay == 0
+        step_actor = lrn.critic_updates % algo.policy_delay == 0
         first = step_actor in self._to_compile
         t0 = time.perf_counter() if first else 0.0
         # The smoothing noise is drawn here, as the reference draws it, so the global generator moves
         # the same way on both paths; the compiled graph only scales, clips and adds it.
-        noise = torch.randn_like(batch.action) if s.target_policy_noise != 0 else None
+        noise = torch.randn_like(batch.action) if algo.target_policy_noise != 0 else None
         with torch.no_grad():
             actor_loss, critic_loss, td_error, q_mean, td_abs = self._fns[step_actor](
                 *self._weights,
@@ -430,5 +433,5 @@ def _products(update: FastUpdate) -> str:
 
 def planned_updates(config: Config, step: int, total: int) -> int:
     """How many updates a run from `step` to `total` environment steps will make."""
-    first = max(step, config.learning_starts, config.batch_size)
-    return max(total - first, 0) // config.train_freq * config.gradient_steps
+    first = max(step, config.exploration.learning_starts, config.optimisation.batch_size)
+    return max(total - first, 0) // config.loop.train_freq * config.loop.gradient_steps

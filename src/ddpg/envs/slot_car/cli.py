@@ -82,12 +82,12 @@ def cmd_slotcar_profile(args: argparse.Namespace) -> int:
 
     require_run(args.run_dir)
     config_file = args.run_dir / "config.yaml"
-    if config_file.is_file() and load_config(config_file).env_id != ENV_ID:
+    if config_file.is_file() and load_config(config_file).environment.id != ENV_ID:
         raise UsageError(f"{args.run_dir} is not a {ENV_ID} run")
     out = args.out or args.run_dir / "plots" / "slotcar_profile.png"
     agent = DDPG.load(args.run_dir)
     laps = {"max_laps": 5, "max_time_s": 60.0, "on_crash": "terminate", "random_start": False}
-    kwargs = {**agent.config.env, **laps}
+    kwargs = {**agent.config.environment.kwargs, **laps}
     if args.track is not None:
         kwargs["track"] = _track(args.track)
     track = make_track(kwargs.get("track", "oval"))

@@ -1,0 +1,324 @@
+"""The sections of a `Config`: one frozen dataclass each, which validates its own fields.
+
+A field keeps the name it had in the flat config of earlier versions, which is also its flat key for
+`--set` and its read-only alias on `Config` (`config.tau` is `config.optimisation.tau`). Two fields of
+`environment` have a flat key of their own, given in their metadata: `env_id` is `environment.id` and
+`env` is `environment.kwargs`. Error messages name fields by their flat key, which is unique.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the field."""
+
+
+def check(ok: bool, name: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} {message}")
+
+
+def flat_key(f: dataclasses.Field) -> str:
+    """The key a section's field has in a flat config (and in error messages)."""
+    return f.metadata.get("flat", f.name)
+
+
+ScheduleKind = Literal["constant", "linear", "exponential"]
+ScheduleUnit = Literal["step", "episode"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A multiplier on a base value over time: 1 at t = 0.
+
+    `linear` goes from 1 to `final` over `duration` units and stays there; `exponential` multiplies by
+    `rate` each unit (seed 001's `noise_decay ** episode`, `alpha_decay`) and never drops below `final`.
+    """
+
+    kind: ScheduleKind = "constant"
+    unit: ScheduleUnit = "step"
+    final: float = 0.0
+    duration: int = 1
+    rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(self.final >= 0, "final", "must be >= 0")
+        check(self.duration >= 1, "duration", "must be >= 1")
+        check(0 < self.rate <= 1, "rate", "must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Exploration noise added to the actor's action, in units of half the action range."""
+
+    kind: Literal["ou", "gaussian", "none"] = "gaussian"
+    sigma: float = 0.1
+    theta: float = 0.15
+    mu: float = 0.0
+    dt: float = 1.0
+    schedule: Schedule = field(default_factory=Schedule)
+
+    def __post_init__(self) -> None:
+        check(self.sigma >= 0, "sigma", "must be >= 0")
+        check(self.theta > 0, "theta", "must be > 0")
+        check(self.dt > 0, "dt", "must be > 0")
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Which environment, how many of it, and what to do with a non-finite step."""
+
+    id: str = field(default="Pendulum-v1", metadata={"flat": "env_id"})
+    kwargs: dict[str, Any] = field(default_factory=dict, metadata={"flat": "env"})  # for its constructor
+    max_episode_steps: int | None = None  # overrides the env's own time limit
+    n_envs: int = 1  # envs stepped together: each step of the loop adds n_envs transitions
+    vectorization: Literal["sync", "async"] = "async"  # n_envs > 1: a subprocess per env, or in turn here
+    on_nonfinite: Literal["stop", "skip"] = "stop"  # a NaN/inf observation or reward: stop, or skip it
+
+    def __post_init__(self) -> None:
+        check(bool(self.id), "env_id", "must not be empty")
+        check(
+            self.max_episode_steps is None or self.max_episode_steps >= 1, "max_episode_steps", "must be >= 1"
+        )
+        check(self.n_envs >= 1, "n_envs", "must be >= 1")
+        check(self.on_nonfinite in ("stop", "skip"), "on_nonfinite", "must be stop or skip")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How long, where and how often to update."""
+
+    seed: int = 0
+    total_steps: int = 20_000
+    device: str = "cpu"
+    compile: Literal["auto", True, False] = "auto"  # fast update (ddpg.agent.fast): auto compiles long runs
+    train_freq: int = 1  # environment steps between rounds of updates
+    gradient_steps: int = 1  # updates per round
+
+    def __post_init__(self) -> None:
+        check(0 <= self.seed < 2**63, "seed", "must be in [0, 2**63)")  # torch seeds are 64-bit
+        check(self.total_steps >= 1, "total_steps", "must be >= 1")
+        check(
+            self.compile == "auto" or isinstance(self.compile, bool), "compile", "must be auto, true or false"
+        )
+        check(self.train_freq >= 1, "train_freq", "must be >= 1")
+        check(self.gradient_steps >= 1, "gradient_steps", "must be >= 1")
+
+
+# TD3's values are those of Fujimoto et al. 2018: twin critics, σ = 0.2 clipped at 0.5, delay 2.
+ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ddpg": {"twin_critics": False, "target_policy_noise": 0.0, "target_noise_clip": 0.5, "policy_delay": 1},
+    "td3": {"twin_critics": True, "target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2},
+}
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    """DDPG or TD3 (docs/algorithms.md), and TD3's switches, each of which can be set on its own.
+
+    The switches have no defaults of their own: they are the algorithm's (`ALGO_DEFAULTS`), filled by
+    `AlgorithmConfig.of` for the switches not given, so `algo: td3` is TD3 and each piece can still be
+    ablated."""
+
+    algo: Literal["ddpg", "td3"]
+    twin_critics: bool  # two critics, the minimum in the target (TD3)
+    target_policy_noise: float  # σ of the smoothing noise on μ'(s'), normalised units
+    target_noise_clip: float  # the smoothing noise is clipped to [-c, c]
+    policy_delay: int  # critic updates per actor and target update
+
+    @classmethod
+    def of(cls, algo: str = "ddpg", **switches: Any) -> AlgorithmConfig:
+        """`algo` with its defaults for the switches not given."""
+        check(algo in ALGO_DEFAULTS, "algo", f"must be one of {', '.join(ALGO_DEFAULTS)}, got {algo!r}")
+        return cls(algo=algo, **{**ALGO_DEFAULTS[algo], **switches})  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        check(self.target_policy_noise >= 0, "target_policy_noise", "must be >= 0")
+        check(self.target_noise_clip > 0, "target_noise_clip", "must be > 0")
+        check(self.policy_delay >= 1, "policy_delay", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class NetworksConfig:
+    """The actor and the critic, and the conv encoder in front of them for pixel observations."""
+
+    hidden_sizes: list[int] = field(default_factory=lambda: [400, 300])
+    critic_hidden_sizes: list[int] | None = None  # None: same as hidden_sizes
+    action_layer: int = 1  # hidden layer the action enters the critic at: 0 = with the state
+    batch_norm: bool = False
+    dropout: float = 0.0
+    layer_norm: bool = False  # LayerNorm after every hidden linear layer, before its ReLU (Baselines)
+    conv_channels: list[int] = field(default_factory=lambda: [32, 32, 32])  # paper: 3 layers of 32
+    conv_kernel: int = 3
+    conv_strides: list[int] = field(default_factory=lambda: [2, 2, 2])
+    encoder_features: int = 0  # >0: conv output → Linear → LayerNorm → tanh of this size; 0: paper
+    share_encoder: bool = False  # the actor uses the critic's encoder, its gradient stopped there
+
+    @property
+    def critic_sizes(self) -> list[int]:
+        return list(self.critic_hidden_sizes or self.hidden_sizes)
+
+    def __post_init__(self) -> None:
+        check(
+            len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
+            "hidden_sizes",
+            "must be a non-empty list of positive sizes",
+        )
+        critic_sizes = self.critic_sizes
+        check(min(critic_sizes, default=0) >= 1, "critic_hidden_sizes", "must be positive sizes")
+        check(
+            0 <= self.action_layer <= len(critic_sizes) - 1,
+            "action_layer",
+            f"must be in [0, {len(critic_sizes) - 1}] for {len(critic_sizes)} critic hidden layers",
+        )
+        check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+        check(not (self.batch_norm and self.layer_norm), "layer_norm", "cannot be combined with batch_norm")
+        check(
+            len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
+            "conv_channels",
+            "must be a non-empty list of positive sizes",
+        )
+        check(self.conv_kernel >= 1, "conv_kernel", "must be >= 1")
+        check(
+            len(self.conv_strides) == len(self.conv_channels) and min(self.conv_strides) >= 1,
+            "conv_strides",
+            f"must be {len(self.conv_channels)} strides >= 1, one per conv layer",
+        )
+        check(self.encoder_features >= 0, "encoder_features", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class OptimisationConfig:
+    """The learner's Adam steps and targets: what `Learner` takes, with the algorithm's switches."""
+
+    actor_lr: float = 1e-4
+    critic_lr: float = 1e-3
+    actor_lr_schedule: Schedule = field(default_factory=Schedule)
+    critic_lr_schedule: Schedule = field(default_factory=Schedule)
+    actor_weight_decay: float = 0.0
+    critic_weight_decay: float = 0.0  # the paper's L2 penalty on Q, 1e-2
+    grad_clip_norm: float | None = None
+    gamma: float = 0.99
+    tau: float = 0.001
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        check(self.actor_lr > 0, "actor_lr", "must be > 0")
+        check(self.critic_lr > 0, "critic_lr", "must be > 0")
+        check(self.actor_weight_decay >= 0, "actor_weight_decay", "must be >= 0")
+        check(self.critic_weight_decay >= 0, "critic_weight_decay", "must be >= 0")
+        check(self.grad_clip_norm is None or self.grad_clip_norm > 0, "grad_clip_norm", "must be > 0")
+        check(0 <= self.gamma <= 1, "gamma", "must be in [0, 1]")
+        check(0 < self.tau <= 1, "tau", "must be in (0, 1]")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """The replay buffer: its size, prioritized replay (Schaul et al. 2016) and n-step returns."""
+
+    buffer_size: int = 1_000_000
+    prioritized: bool = False  # proportional prioritized replay
+    per_alpha: float = 0.6  # priority exponent: 0 is uniform
+    per_beta0: float = 0.4  # importance-weight exponent at step 0, annealed to 1 at total_steps
+    per_eps: float = 1e-6  # added to |TD error| so no transition gets priority 0
+    n_step: int = 1  # transitions summarise up to n rewards; episode ends stop the window
+
+    def __post_init__(self) -> None:
+        check(self.buffer_size >= 1, "buffer_size", "must be >= 1")
+        check(self.per_alpha >= 0, "per_alpha", "must be >= 0")
+        check(0 <= self.per_beta0 <= 1, "per_beta0", "must be in [0, 1]")
+        check(self.per_eps > 0, "per_eps", "must be > 0")
+        check(self.n_step >= 1, "n_step", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ExplorationConfig:
+    """Random actions first, then the actor's action plus noise."""
+
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    learning_starts: int = 1000  # steps of uniform random actions before the first update
+
+    def __post_init__(self) -> None:
+        check(self.learning_starts >= 0, "learning_starts", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class ObservationConfig:
+    """What the networks see. Pixel envs (uint8 (H, W, C) observations) are detected; `pixels` renders
+    a state env. The wrappers (ddpg.envs.wrappers) read this section."""
+
+    pixels: bool = False  # observe env.render() ("rgb_array") instead of the state
+    frame_size: int | None = None  # resize frames to frame_size x frame_size; None: the env's (64 rendered)
+    grayscale: bool = False
+    frame_stack: int = 3  # frames per observation (paper: 3)
+    action_repeat: int = 1  # env steps per action, rewards summed (paper: 3 from pixels)
+    # Rescale state observations by their running mean and std (Baselines, SB3's VecNormalize)
+    obs_norm: bool = False
+    obs_norm_clip: float = 5.0  # rescaled observations are clipped to ±this
+
+    def __post_init__(self) -> None:
+        check(self.frame_stack >= 1, "frame_stack", "must be >= 1")
+        check(self.action_repeat >= 1, "action_repeat", "must be >= 1")
+        check(self.obs_norm_clip > 0, "obs_norm_clip", "must be > 0")
+        check(
+            not (self.obs_norm and self.pixels),
+            "obs_norm",
+            "is for state observations; pixel frames are scaled to [0, 1] by the encoder",
+        )
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Evaluations, logs, checkpoints and videos."""
+
+    eval_every: int = 2000
+    eval_episodes: int = 5
+    log_every: int = 100  # updates between rows of updates.csv
+    checkpoint_every: int | None = None  # steps; None: only at the end
+    keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
+    video: bool = True  # record the final evaluation's first episode to videos/final.mp4
+    video_every: int = 0  # evaluations between videos/step_N.mp4 (when video is on); 0: only the final
+    progress: bool = True
+    tensorboard: bool = True  # TensorBoard events beside the CSVs, when the package is installed
+
+    def __post_init__(self) -> None:
+        check(self.eval_every >= 1, "eval_every", "must be >= 1")
+        check(self.eval_episodes >= 0, "eval_episodes", "must be >= 0")
+        check(self.log_every >= 1, "log_every", "must be >= 1")
+        check(self.checkpoint_every is None or self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+        check(self.video_every >= 0, "video_every", "must be >= 0")
+
+
+# The sections of a Config, in the order config.yaml lists them.
+SECTIONS: dict[str, type] = {
+    "environment": EnvironmentConfig,
+    "loop": LoopConfig,
+    "algorithm": AlgorithmConfig,
+    "networks": NetworksConfig,
+    "optimisation": OptimisationConfig,
+    "replay": ReplayConfig,
+    "exploration": ExplorationConfig,
+    "observation": ObservationConfig,
+    "logging": LoggingConfig,
+}
+
+# Flat key → (section, field): `tau` → ("optimisation", "tau"), `env_id` → ("environment", "id").
+FLAT_KEYS: dict[str, tuple[str, str]] = {
+    flat_key(f): (section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+}
+assert len(FLAT_KEYS) == sum(len(dataclasses.fields(c)) for c in SECTIONS.values()), "a flat key twice"
+assert not set(FLAT_KEYS) & set(SECTIONS), "a flat key that is also a section's name"
+
+
+def min_frame_size(kernel: int, strides: list[int]) -> int:
+    """The smallest frame side the conv encoder maps to at least one pixel (no padding)."""
+    size = 1
+    for stride in reversed(strides):
+        size = (size - 1) * stride + kernel
+    return size
