@@ -145,6 +145,7 @@ def _report(summary: dict, episodes: int, run_dir: Path) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ddpg.config import resolve
     from ddpg.run.agent import DDPG, run_name
+    from ddpg.run.lock import LOCK_FILE
 
     config = resolve(
         env_id=args.env,
@@ -155,7 +156,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         algo=args.algo,
     )
     run_dir = args.run_dir or Path("runs") / run_name(config)
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    # A lock file alone is a start that wrote nothing yet: a retry may go on (the lock says if it is live).
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != LOCK_FILE for p in run_dir.iterdir())):
         resumable = (run_dir / "checkpoints" / "latest").exists()
         hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")

@@ -18,13 +18,14 @@ from ddpg.config import ConfigError, parse_override
 from ddpg.envs import EnvError
 from ddpg.experiments.sweep import SweepError
 from ddpg.run.checkpoint import CheckpointError
+from ddpg.run.lock import RunInUse
 
 
 class UsageError(ValueError):
     """A command-line argument is wrong; the message says how to fix it."""
 
 
-USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError)
+USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse)
 
 
 class Parser(argparse.ArgumentParser):

@@ -24,6 +24,7 @@ from ddpg.envs.wrappers import wrap_env
 from ddpg.run import persistence
 from ddpg.run.builder import build, make_collector, run_name
 from ddpg.run.evaluation import EvalResult, evaluate
+from ddpg.run.lock import RunLock
 from ddpg.run.loop import Loop, NonFiniteWarning, OverestimationWarning, TrainingDiverged
 from ddpg.run.persistence import TrainingState
 from ddpg.run.run_dir import RunDirectory, write_summary
@@ -68,6 +69,7 @@ class DDPG:
         self.state = TrainingState()
         self.update_choice: UpdateChoice | None = None  # picked by learn(): compiled fast path or reference
         self.run_dir: Path | None = None
+        self._lock: RunLock | None = None  # one writer per run directory, held until close()
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
 
     @property
@@ -107,8 +109,24 @@ class DDPG:
     def make_collector(self) -> Collector:
         return make_collector(self._parts, self.config)
 
+    def lock(self, run_dir: Path) -> None:
+        """Hold `run_dir`'s lock (the one writer of it) until `learn` has written it, or `unlock`;
+        raises `RunInUse` if another agent or process holds it."""
+        if self._lock is not None and self._lock.holds(run_dir):
+            return
+        if self._lock is not None:
+            self._lock.release()
+        self._lock = RunLock.acquire(run_dir)
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
     def close(self) -> None:
-        """Close the training envs (and their subprocesses, if any) and the evaluation env."""
+        """Close the training envs (and their subprocesses, if any) and the evaluation env, and let the
+        run directory go."""
+        self.unlock()
         if self.collector is not None:
             self.collector.close()
             self.collector = None
@@ -132,10 +150,18 @@ class DDPG:
         With `run_dir`, writes the run directory contract: config.yaml, metrics.csv, updates.csv,
         eval.csv, summary.json, checkpoints/, plots/training.png and videos/.
         """
-        c = self.config
-        total = total_steps if total_steps is not None else c.loop.total_steps
+        total = total_steps if total_steps is not None else self.config.loop.total_steps
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        run = RunDirectory(self.run_dir, c, self.state.step) if self.run_dir is not None else None
+        if self.run_dir is None:
+            return self._learn(total, None)
+        self.lock(self.run_dir)  # before anything is written, held while the run directory is written
+        try:
+            return self._learn(total, RunDirectory(self.run_dir, self.config, self.state.step))
+        finally:
+            self.unlock()
+
+    def _learn(self, total: int, run: RunDirectory | None) -> dict[str, Any]:
+        c = self.config
         if self.collector is None:
             self.collector = self.make_collector()
         if self.update_choice is None:

@@ -231,15 +231,20 @@ def resume(
     if total <= step and not unsummarised:
         raise CheckpointError(finished_message(run_dir, step, total))
     agent.config = agent.config.replace(loop={"total_steps": total})
-    arrays = read_arrays(directory / STATE_FILE)
-    agent.collector = agent.make_collector()
-    warning = restore(state, arrays, tensors, agent.collector, agent.buffer)
     try:
-        agent.state.load_json(state, arrays)
-        logs = {str(name): int(size) for name, size in state["logs"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None
-    truncate_logs(run_dir, logs)
+        agent.lock(run_dir)  # before the logs are cut back: one writer per run directory
+        arrays = read_arrays(directory / STATE_FILE)
+        agent.collector = agent.make_collector()
+        warning = restore(state, arrays, tensors, agent.collector, agent.buffer)
+        try:
+            agent.state.load_json(state, arrays)
+            logs = {str(name): int(size) for name, size in state["logs"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None
+        truncate_logs(run_dir, logs)
+    except BaseException:
+        agent.close()  # its envs, and the run directory's lock
+        raise
     if warning is not None:
         warnings.warn(warning, stacklevel=3)
     return agent
