@@ -244,6 +244,7 @@ def test_a_critic_above_any_possible_return_is_warned_about_once_and_remembered(
     )
     assert resumed.state.overestimation_warned == bool(inflate)  # not again after a resume
     # A checkpoint from before the warning existed: the range comes from the rewards in its buffer.
+    resumed.close()  # one agent writes a run directory at a time
     meta_file = tmp_path / "run" / "checkpoints" / "latest" / "meta.json"
     meta = json.loads(meta_file.read_text())
     del meta["training"]["rewards"]

@@ -64,13 +64,6 @@ def assert_same_logs(a: Path, b: Path) -> None:
         assert rows(a / log) == rows(b / log), log
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("reference") / "run"
-    assert main([*ARGS, "--run-dir", str(run)]) == 0
-    return run
-
-
 def _subprocess_env() -> dict[str, str]:
     src = Path(ddpg.__file__).resolve().parents[1]
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(ROOT)]), "OMP_NUM_THREADS": "1"}
@@ -165,7 +158,7 @@ def test_kill_during_a_checkpoint_write_leaves_latest_loadable_and_resumable(
 
     def dies_halfway(path, arrays):
         calls.append(path)
-        if len(calls) == 3:  # the third checkpoint: step 300
+        if len(calls) == 4:  # the fourth checkpoint (after step 0, 100 and 200): step 300
             path.write_bytes(b"PK\x03\x04 half a file")
             raise SystemExit("killed while writing a checkpoint")
         real_write(path, arrays)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ddpg.cli.shared import UsageError, add_overrides, png, positive, require_run, seed
+
+if TYPE_CHECKING:  # the agent (torch) loads when a command runs, not when the parser is built
+    from ddpg.run.agent import DDPG
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -115,9 +123,10 @@ def _register_resume(sub: argparse._SubParsersAction) -> None:
         description="Continue RUN_DIR from checkpoints/latest with everything restored (weights, "
         "optimisers, replay buffer, noise, every random generator, the current episode), so the logs "
         "match an uninterrupted run's on CPU (except wall_time). Rows logged after that checkpoint "
-        "are removed first and written again (TensorBoard hides them). Set checkpoint_every to checkpoint "
-        "during training. A run killed after its last checkpoint but before summary.json only gets its "
-        "summary.json and plot written.",
+        "are removed first and written again (TensorBoard hides them). A run checkpoints before its first "
+        "step, every checkpoint_every steps (default: every evaluation) and at its end; Ctrl-C or SIGTERM "
+        "stops it after the current step with a checkpoint. A run killed after its last checkpoint but "
+        "before summary.json only gets its summary.json and plot written.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument(
@@ -142,6 +151,39 @@ def _report(summary: dict, episodes: int, run_dir: Path) -> None:
     print(f"{summary['train_steps_per_second']:.0f} steps/s; run directory: {run_dir}")
 
 
+@contextmanager
+def _stop_on_signals(agent: DDPG) -> Iterator[None]:
+    """Ctrl-C or SIGTERM ends training after the current step, with a checkpoint and the summary; a
+    second one interrupts at once."""
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        agent.request_stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _train(agent: DDPG, run_dir: Path) -> int:
+    """`learn` into `run_dir`, reported; 130 when a signal stopped it (checkpoint and summary written)."""
+    with _stop_on_signals(agent):
+        summary = agent.learn(run_dir=run_dir)
+    if agent.stop_requested:
+        print(
+            f"error: interrupted at step {agent.step}; checkpoint and summary written, "
+            f"continue with: ddpg resume {run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    _report(summary, agent.config.logging.eval_episodes, run_dir)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ddpg.config import resolve
     from ddpg.run.agent import DDPG, run_name
@@ -163,8 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
     with DDPG(config.environment.id, config) as agent:  # makes and checks the env before anything is written
         print(f"run directory: {run_dir}", flush=True)
-        _report(agent.learn(run_dir=run_dir), config.logging.eval_episodes, run_dir)
-    return 0
+        return _train(agent, run_dir)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -234,8 +275,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print(f"{args.run_dir} had trained all {agent.step} steps; {wrote}")
             return 0
         print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.loop.total_steps}", flush=True)
-        _report(agent.learn(run_dir=args.run_dir), agent.config.logging.eval_episodes, args.run_dir)
-    return 0
+        return _train(agent, args.run_dir)
 
 
 def cmd_envs(args: argparse.Namespace) -> int:

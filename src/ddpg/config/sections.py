@@ -279,7 +279,7 @@ class LoggingConfig:
     eval_every: int = 2000
     eval_episodes: int = 5
     log_every: int = 100  # updates between rows of updates.csv
-    checkpoint_every: int | None = None  # steps; None: only at the end
+    checkpoint_every: int | None = None  # steps between resumable checkpoints; None: every eval_every
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
     video: bool = True  # record the final evaluation's first episode to videos/final.mp4
     video_every: int = 0  # evaluations between videos/step_N.mp4 (when video is on); 0: only the final

@@ -69,7 +69,8 @@ class DDPG:
         self.state = TrainingState()
         self.update_choice: UpdateChoice | None = None  # picked by learn(): compiled fast path or reference
         self.run_dir: Path | None = None
-        self._lock: RunLock | None = None  # one writer per run directory, held until close()
+        self._lock: RunLock | None = None  # one writer per run directory, held while it is written
+        self.stop_requested = False  # set by request_stop(): learn() ends after the current step
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
 
     @property
@@ -160,8 +161,14 @@ class DDPG:
         finally:
             self.unlock()
 
+    def request_stop(self) -> None:
+        """End `learn` after the step in progress, with a checkpoint and the summary (a signal handler
+        may call it)."""
+        self.stop_requested = True
+
     def _learn(self, total: int, run: RunDirectory | None) -> dict[str, Any]:
         c = self.config
+        self.stop_requested = False
         if self.collector is None:
             self.collector = self.make_collector()
         if self.update_choice is None:
@@ -169,13 +176,15 @@ class DDPG:
                 self.learner, c.loop.compile, planned_updates(c, self.state.step, total)
             )
         started = self._started = time.perf_counter() - self.state.elapsed
+        if run is not None and not (run.checkpoints / "latest").exists():
+            self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
         try:
             eval_time = Loop(self, total, run).run_until_total(started)
         finally:
             if run is not None:
                 run.close()
         wall = time.perf_counter() - started
-        summary = self._summary(total, wall, wall - eval_time)
+        summary = self._summary(self.state.step, wall, wall - eval_time)
         if run is not None:
             self.checkpoint(run)
             write_summary(run.root, summary)
@@ -246,6 +255,7 @@ class DDPG:
             "wall_time_s": wall,
             "update_path": self.update_choice.path,
             "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
+            "stopped_early": self.stop_requested,  # by a signal: `ddpg resume` continues it
         }
 
     # ------------------------------------------------------------------------------------------------

@@ -35,6 +35,11 @@ class RunLock:
             file.seek(0)
             holder = file.read().strip() or "unknown"
             file.close()
+            if holder == str(os.getpid()):
+                raise RunInUse(
+                    f"{root} is in use by another agent of this process; close() it first "
+                    "(or use `with DDPG.resume(...) as agent:`)"
+                ) from None
             raise RunInUse(f"{root} is in use by process {holder}; wait for it or stop it") from None
         file.seek(0)
         file.truncate()

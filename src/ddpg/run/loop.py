@@ -71,8 +71,11 @@ class Loop:
         n_envs = self.config.environment.n_envs
         progress = Progress(self.total, state.step, enabled=log.progress)
         eval_time, last_return = 0.0, None
+        checkpoint_every = log.checkpoint_every or log.eval_every
         try:
-            while state.step < self.total:
+            # A stop requested (a signal, a callback) ends the loop between two steps, where the state
+            # is whole and a checkpoint can hold it.
+            while state.step < self.total and not self.agent.stop_requested:
                 before = state.step
                 episodes = self._collect_step()
                 state.step += n_envs  # every env made one step
@@ -89,11 +92,7 @@ class Loop:
                     t0 = time.perf_counter()
                     self._evaluate()
                     eval_time += time.perf_counter() - t0
-                if (
-                    self.run is not None
-                    and log.checkpoint_every
-                    and passed(before, state.step, log.checkpoint_every)
-                ):
+                if self.run is not None and passed(before, state.step, checkpoint_every):
                     self.agent.checkpoint(self.run)
                 if passed(before, state.step, 100) or eval_due or state.step == self.total:
                     elapsed = time.perf_counter() - started - eval_time
