@@ -89,6 +89,8 @@ def adam_step_(
     # cost 5 % of a compiled update.
     log_beta1, log_beta2 = math.log(k.beta1), math.log(k.beta2)
     for p, m, v, step in zip(params, exp_avg, exp_avg_sq, steps):
+        # Adam keeps `step` in float32 even for float64 parameters; their corrections need float64.
+        step = step if step.dtype == p.dtype else step.to(p.dtype)
         bias1 = -torch.expm1(step * log_beta1)
         bias2_sqrt = (-torch.expm1(step * log_beta2)).sqrt()
         denom = v.sqrt() / bias2_sqrt + k.eps
@@ -296,12 +298,15 @@ class FastUpdate:
             [p.detach() for p in module.parameters()]
             for module in (learner.actor, learner.critic, learner.actor_target, learner.critic_target)
         ]
+        # Constants in the parameters' dtype, so a float64 learner (the tests' yardstick) gets float64
+        # arithmetic throughout, as the reference's Python floats give it.
+        like = {"dtype": self._weights[0][0].dtype, "device": learner.device}
         # One persistent tensor per optimiser, refilled when its learning rate changes.
-        self._lrs = {id(opt): torch.zeros((), device=learner.device) for opt in learner.optimizers().values()}
+        self._lrs = {id(opt): torch.zeros((), **like) for opt in learner.optimizers().values()}
         self._lr_values: dict[int, float] = {}
         # For batches without n-step discounts or importance weights: γ and 1, as 0-d tensors.
-        self._gamma = torch.tensor(s.gamma, dtype=torch.float32, device=learner.device)
-        self._one = torch.ones((), device=learner.device)
+        self._gamma = torch.tensor(s.gamma, **like)
+        self._one = torch.ones((), **like)
 
     def _optimizer_state(self, opt: torch.optim.Optimizer) -> tuple[Tensors, Tensors, Tensors]:
         # Looked up on every call: Optimizer.load_state_dict replaces these tensors.
