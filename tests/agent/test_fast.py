@@ -1,4 +1,5 @@
 import dataclasses
+import subprocess
 import sys
 
 import numpy as np
@@ -289,6 +290,31 @@ def test_onednn_products_equal_torch_for_transposed_and_sliced_operands():
     }
     for name, (got, expected) in products.items():
         torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-4, msg=name)
+
+
+# In a fresh interpreter: this process's other tests may have registered the op already.
+IMPORT_AND_REGISTER = """
+import importlib, pkgutil, torch
+ops = lambda: set(torch._C._dispatch_get_all_op_names())
+before = ops()
+import ddpg
+for module in pkgutil.walk_packages(ddpg.__path__, "ddpg."):
+    if not module.name.endswith("__main__"):  # __main__ runs the command line
+        importlib.import_module(module.name)
+print(sorted(ops() - before))
+from ddpg.agent.fast.backward import MatMul, onednn_linear_op
+MatMul(onednn=True, opaque=True)
+MatMul(onednn=True, opaque=True)
+print(sorted(ops() - before), onednn_linear_op() is onednn_linear_op())
+"""
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
+def test_importing_ddpg_registers_no_torch_operator_until_the_onednn_product_is_first_used():
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_AND_REGISTER], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "['ddpg::onednn_linear'] True"]
 
 
 def test_learning_rate_schedule_reuses_one_tensor_per_optimiser():

@@ -18,6 +18,7 @@ concatenated), the last entry the input of the output layer.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,17 +46,29 @@ def _onednn_linear_eager(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | Non
 # mkldnn._linear_pointwise assumes a weight layout of its choosing, which gave wrong results with the
 # transposed views used here. Defined through torch.library.Library rather than the @custom_op
 # decorator, whose Python wrapper cost ~7 µs per call against ~1.6 µs (4 % of a [400, 300] update).
-_LIBRARY = torch.library.Library("ddpg", "FRAGMENT")  # FRAGMENT: other ddpg ops may join the namespace
-_LIBRARY.define("onednn_linear(Tensor x, Tensor w, Tensor? b) -> Tensor")
-_LIBRARY.impl("onednn_linear", _onednn_linear_eager, "CPU")
+# Registered on first use, not at import: importing ddpg must not change torch's operator registry.
+_OP_NAME = "ddpg::onednn_linear"
+_op: torch._ops.OpOverload | None = None
+_library: torch.library.Library | None = None  # held: a collected Library drops its registrations
+_registering = threading.Lock()
 
 
-@torch.library.register_fake("ddpg::onednn_linear")
-def _(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+def _onednn_linear_fake(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     return x.new_empty(x.shape[0], w.shape[0])
 
 
-onednn_linear = torch.ops.ddpg.onednn_linear.default  # x·wᵀ (+ b) by oneDNN
+def onednn_linear_op() -> torch._ops.OpOverload:
+    """`ddpg::onednn_linear` (x·wᵀ (+ b) by oneDNN), registered with torch on the first call only."""
+    global _op, _library
+    if _op is None:
+        with _registering:
+            if _op is None:
+                lib = torch.library.Library("ddpg", "FRAGMENT")  # other ddpg ops may join the namespace
+                lib.define("onednn_linear(Tensor x, Tensor w, Tensor? b) -> Tensor")
+                lib.impl("onednn_linear", _onednn_linear_eager, "CPU")
+                torch.library.register_fake(_OP_NAME, _onednn_linear_fake, lib=lib)
+                _library, _op = lib, torch.ops.ddpg.onednn_linear.default
+    return _op
 
 
 @dataclass(frozen=True)
@@ -69,10 +82,14 @@ class MatMul:
     opaque: bool = False
     min_size: int = ONEDNN_MIN_SIZE
 
+    def __post_init__(self) -> None:
+        if self.onednn and self.opaque:
+            onednn_linear_op()  # now, in eager code: torch.compile must find the op already defined
+
     def __call__(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         large = min(x.shape[0], x.shape[1], w.shape[0]) >= self.min_size
         if self.onednn and large and x.dtype == torch.float32:
-            return (onednn_linear if self.opaque else _onednn_linear_eager)(x, w, b)
+            return (onednn_linear_op() if self.opaque else _onednn_linear_eager)(x, w, b)
         return F.linear(x, w, b)
 
 
