@@ -292,6 +292,45 @@ def test_onednn_products_equal_torch_for_transposed_and_sliced_operands():
         torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-4, msg=name)
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
+@pytest.mark.parametrize("action_layer", [0, 1])
+def test_every_operand_handed_to_onednn_is_dense(monkeypatch, action_layer):
+    # oneDNN's fast kernels take row- or column-major operands only: W[:, :256].t() of the critic's
+    # [256, 257] action layer went to its reference kernel, ~2000x slower (the InvertedPendulum cliff).
+    import ddpg.agent.fast.backward as backward
+
+    handed = []
+
+    def recording(x, w, b):
+        handed.append((tuple(x.shape), x.stride(), tuple(w.shape), w.stride()))
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+
+    monkeypatch.setattr(backward, "_onednn_linear_eager", recording)
+    sizes = {"actor_sizes": (130, 130), "critic_sizes": (130, 130), "action_layer": action_layer}
+    learner = make_learner(**sizes, twin_critics=True)
+    gen = torch.Generator().manual_seed(0)
+    batch = TensorBatch(
+        torch.randn(130, OBS, generator=gen),
+        torch.rand(130, ACT, generator=gen) * 2 - 1,
+        torch.randn(130, generator=gen),
+        torch.randn(130, OBS, generator=gen),
+        torch.zeros(130),
+    )
+    FastUpdate(learner, compile=False)(batch)
+    assert len(handed) >= 9  # forward, input and weight gradients of the [130, 130] layers
+    for x_shape, x_stride, w_shape, w_stride in handed:
+        for shape, stride in ((x_shape, x_stride), (w_shape, w_stride)):
+            assert stride in ((shape[1], 1), (1, shape[0])), (x_shape, x_stride, w_shape, w_stride)
+
+
+def test_matmul_sends_a_strided_operand_to_blas_not_onednn(monkeypatch):
+    import ddpg.agent.fast.backward as backward
+
+    monkeypatch.setattr(backward, "_onednn_linear_eager", lambda x, w, b: pytest.fail("went to oneDNN"))
+    g, w = torch.randn(256, 256), torch.randn(256, 257)
+    torch.testing.assert_close(MatMul(onednn=True)(g, w[:, :256].t()), g @ w[:, :256])
+
+
 # In a fresh interpreter: this process's other tests may have registered the op already.
 IMPORT_AND_REGISTER = """
 import importlib, pkgutil, torch

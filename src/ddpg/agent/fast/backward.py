@@ -88,9 +88,16 @@ class MatMul:
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         large = min(x.shape[0], x.shape[1], w.shape[0]) >= self.min_size
-        if self.onednn and large and x.dtype == torch.float32:
+        if self.onednn and large and x.dtype == torch.float32 and _dense(x) and _dense(w):
             return (onednn_linear_op() if self.opaque else _onednn_linear_eager)(x, w, b)
         return F.linear(x, w, b)
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Row- or column-major without gaps between rows or columns. oneDNN's fast inner products (brgemm
+    on AVX-512) take only these; a strided view such as W[:, :256].t() of a [256, 257] weight went to
+    its reference kernel, ~2000x slower (460 ms for a 256-cubed product). BLAS takes any stride."""
+    return t.is_contiguous() or t.t().is_contiguous()
 
 
 def _linear_backward(mm: MatMul, g: torch.Tensor, x: torch.Tensor, grads: Tensors) -> None:
@@ -191,9 +198,10 @@ def critic_backward(mm: MatMul, params: Tensors, trace: Trace, grad_q: torch.Ten
         _linear_backward(mm, g, trace.inputs[layer], grads)
         if layer > 0:
             # Only the columns of the previous layer's output: at the action layer the input is
-            # [h, a], and the action's share of the gradient is not needed here.
+            # [h, a], and the action's share of the gradient is not needed here. Sliced from the
+            # product rather than from W, so the product reads all of W, a dense operand (see `_dense`).
             width = layers[layer - 1][0].shape[0]
-            g = mm(g, layers[layer][0][:, :width].t())
+            g = mm(g, layers[layer][0].t())[:, :width]
             out = trace.inputs[layer][:, :width]
             g = _hidden_backward(g, out, layers[layer - 1], trace, layer - 1, grads)
     return grads[::-1]
