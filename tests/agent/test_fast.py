@@ -1,6 +1,7 @@
 import dataclasses
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -17,9 +18,13 @@ from ddpg.agent.fast.backward import (
 )
 from ddpg.agent.fast.update import (
     AUTO_COMPILE_MIN_UPDATES,
+    TIMING_ROUNDS,
+    TIMING_UPDATES_PER_ROUND,
     FastActor,
     FastUpdate,
+    _timing_batch,
     choose_update,
+    time_candidates,
     unsupported_reason,
 )
 from ddpg.agent.learner import Learner, LearnerSettings, TensorBatch
@@ -482,6 +487,82 @@ def test_short_training_run_reports_the_uncompiled_hand_written_path():
     config = Config(hidden_sizes=[8, 8], batch_size=8, learning_starts=20, eval_episodes=0, progress=False)
     summary = DDPG(config=config).learn(40)
     assert summary["update_path"] == "manual" and summary["compile_seconds"] is None
+    assert set(summary["update_timings"]) == {"hand_written", "reference"}  # no product of 128+: no oneDNN
+    assert summary["update_reason"].endswith("timed against the reference")
+
+
+def test_timing_the_candidates_leaves_the_learner_and_the_global_generator_as_they_were():
+    learner = make_learner(**TD3["td3"])  # TD3's smoothing noise draws from the global generator
+    untouched = make_learner(**TD3["td3"])
+    torch.manual_seed(3)
+    rng = torch.get_rng_state()
+    choice = choose_update(learner, "auto", planned_updates=100, batch_size=B)
+    assert choice.path == "manual" and choice.timings.keys() == {"hand_written", "reference"}
+    assert all(t > 0 for t in choice.timings.values())
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert state_distance(learner, untouched) == 0 and learner.critic_updates == 0
+    assert all(not opt.state for opt in learner.optimizers().values())
+
+
+def _slowed(monkeypatch, owner, name: str, seconds: float) -> list[int]:
+    """`owner.name` made `seconds` of CPU time slower per call (the candidates are timed in CPU time,
+    which a sleep does not take); the list counts the calls."""
+    real, calls = getattr(owner, name), []
+
+    def slow(*args):
+        calls.append(1)
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, slow)
+    return calls
+
+
+def test_auto_runs_the_reference_when_the_hand_written_update_times_slower(monkeypatch):
+    learner = make_learner()
+    calls = _slowed(monkeypatch, FastUpdate, "__call__", 0.05)
+    choice = choose_update(learner, "auto", planned_updates=100, batch_size=B)
+    assert choice.path == "eager" and choice.update == learner.update
+    assert "timed slower than the reference" in choice.reason
+    assert choice.timings["hand_written"] > 3 * choice.timings["reference"]
+    # Dropped once 3x slower than the reference after a round (the first, unless the machine stalled
+    # the reference's): a cliff costs a few updates, not all the rounds.
+    assert len(calls) < 1 + TIMING_ROUNDS * TIMING_UPDATES_PER_ROUND
+    # compile: true is the user's choice, timed slower or not; the reason says so.
+    forced = choose_update(learner, True, planned_updates=100, batch_size=B)
+    assert forced.path == "compiled" and "compile: true asks for it" in forced.reason
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
+def test_hand_written_update_takes_f_linear_where_onednn_times_slower(monkeypatch):
+    import ddpg.agent.fast.backward as backward
+
+    learner = make_learner(actor_sizes=(128, 128), critic_sizes=(128, 128))
+    _slowed(monkeypatch, backward, "_onednn_linear_eager", 0.01)
+    choice = choose_update(learner, "auto", planned_updates=100, batch_size=128)
+    assert choice.timings.keys() == {"hand_written_onednn", "hand_written", "reference"}
+    assert choice.path == "manual" and not choice.update.matmul.onednn
+    assert "timed faster than oneDNN" in choice.reason
+
+
+def test_update_chosen_for_inverted_pendulum_is_not_slower_than_the_reference():
+    # The cliff: on an AVX-512 CPU oneDNN ran one product of this update through its reference kernel
+    # and the hand-written update took 90x the reference's time. Ratios in one process, interleaved.
+    pytest.importorskip("mujoco")
+    config = Config(hidden_sizes=[256, 256], batch_size=256, eval_episodes=0, progress=False)
+    learner = DDPG("InvertedPendulum-v5", config).learner
+    choice = choose_update(learner, "auto", planned_updates=10_000, batch_size=256)
+    chosen = choice.update.matmul if isinstance(choice.update, FastUpdate) else None
+    candidates = {
+        "chosen": lambda lrn: lrn.update if chosen is None else FastUpdate(lrn, compile=False, matmul=chosen),
+        "static_rule": lambda lrn: FastUpdate(lrn, compile=False),  # oneDNN for the 256-sized products
+        "reference": lambda lrn: lrn.update,
+    }
+    timings = time_candidates(learner, candidates, _timing_batch(learner, 256))
+    assert timings["chosen"] < 1.5 * timings["reference"], timings
+    assert timings["static_rule"] < 2 * timings["reference"], timings
 
 
 @pytest.mark.parametrize("value", ["auto", True, False])

@@ -289,7 +289,8 @@ class DDPG:
         if self.collector is None:
             self.collector = self._make_collector()
         if self.update_choice is None:
-            self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, self.step, total))
+            planned = planned_updates(c, self.step, total)
+            self.update_choice = choose_update(self.learner, c.compile, planned, c.batch_size)
         progress = Progress(total, self.step, enabled=c.progress)
         started = self._started = time.perf_counter() - self._elapsed
         eval_time = 0.0
@@ -523,6 +524,8 @@ class DDPG:
             "wall_time_s": wall,
             "update_path": self.update_choice.path,
             "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
+            "update_reason": self.update_choice.reason,
+            "update_timings": self.update_choice.timings,  # median s per update of each path timed
         }
 
     # ------------------------------------------------------------------------------------------------
@@ -670,7 +673,8 @@ class DDPG:
             raise ValueError("finish() needs a run resumed at its total_steps")
         if self.update_choice is None:
             # No update runs now: report the path the run's first session chose for this config.
-            self.update_choice = choose_update(self.learner, c.compile, planned_updates(c, 0, self.step))
+            planned = planned_updates(c, 0, self.step)
+            self.update_choice = choose_update(self.learner, c.compile, planned, c.batch_size)
         summary = self._summary(self.step, self._elapsed, self._elapsed)
         _write_summary(Path(run_dir), summary)
         return summary

@@ -21,6 +21,7 @@ and the trainer falls back to the reference.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -397,39 +398,166 @@ class UpdateChoice:
     path: str  # "compiled" (hand-written backward, compiled), "manual" (uncompiled), "eager" (reference)
     reason: str
     act: Callable[[np.ndarray], np.ndarray]  # batch of observations → normalised actions
+    # Seconds per update of each candidate timed before choosing (`time_candidates`), by name:
+    # "reference", "hand_written" (F.linear), "hand_written_onednn"; None when nothing was timed.
+    timings: dict[str, float] | None = None
 
 
-def choose_update(learner: Learner, compile: bool | str, planned_updates: int) -> UpdateChoice:
+# A candidate displaces the one preferred before it only when faster by more than this: timings on a
+# shared machine vary by a few percent from round to round, and a run should not change its path on
+# that noise.
+TIMING_NOISE = 0.10
+TIMING_ROUNDS = 5
+TIMING_UPDATES_PER_ROUND = 2
+
+
+def choose_update(
+    learner: Learner, compile: bool | str, planned_updates: int, batch_size: int | None = None
+) -> UpdateChoice:
     """The update function for a run: `compile` is the config's true/false/"auto".
 
-    The fast update uses the hand-written backward (`manual.py`): compiled, it matched
+    The fast update uses the hand-written backward (`backward.py`): compiled, it matched
     `torch.func.grad`'s compiled update at [64, 64] and ran 1.6-1.8x faster at [256, 256] and
     [400, 300] where oneDNN does the products; uncompiled, it still beats the reference without a
     compile's cost, so `auto` uses it for runs too short to pay for compiling (docs/BENCHMARKS.md,
-    "hand-written backward")."""
+    "hand-written backward").
+
+    With `batch_size`, the candidates are first timed on batches of the run's shapes (`time_candidates`):
+    the hand-written update takes oneDNN for its large products unless F.linear times faster, and
+    `auto` runs the reference when the hand-written update times slower than it. A CPU where one library
+    has no fast kernel for a product (oneDNN's reference inner product on AVX-512 took 90 % of the time
+    once, docs/performance.md) then costs a few slow updates here rather than a slow run."""
     reason = unsupported_reason(learner)
     if reason is not None:
         return UpdateChoice(learner.update, "eager", f"fast path not applicable: {reason}", learner.act)
     act = FastActor(learner)
     if compile is False:
         return UpdateChoice(learner.update, "eager", "compile: false", act)
+    matmul = MatMul(onednn=onednn_available(learner.device))
+    timings, timed = None, ""
+    if batch_size is not None:
+        candidates = _candidates(learner, batch_size)
+        timings = time_candidates(learner, candidates, _timing_batch(learner, batch_size))
+        matmul, timed = _judge(timings, compile)
+        if matmul is None:
+            return UpdateChoice(learner.update, "eager", timed, act, timings)
     if compile == "auto" and planned_updates < AUTO_COMPILE_MIN_UPDATES:
-        update = FastUpdate(learner, compile=False)
+        update = FastUpdate(learner, compile=False, matmul=matmul)
         return UpdateChoice(
             update,
             "manual",
             f"{planned_updates} updates are too few to pay for compiling "
-            f"(auto needs {AUTO_COMPILE_MIN_UPDATES}); {_products(update)}",
+            f"(auto needs {AUTO_COMPILE_MIN_UPDATES}); {_products(update)}{timed}",
             act,
+            timings,
         )
-    update = FastUpdate(learner, compile=True)
-    return UpdateChoice(update, "compiled", f"compile: {compile}; {_products(update)}", act)
+    update = FastUpdate(learner, compile=True, matmul=matmul)
+    return UpdateChoice(update, "compiled", f"compile: {compile}; {_products(update)}{timed}", act, timings)
 
 
 def _products(update: FastUpdate) -> str:
     if update.matmul.onednn:
         return f"hand-written backward, oneDNN for products of {update.matmul.min_size}+ in every dimension"
     return "hand-written backward"
+
+
+def _candidates(learner: Learner, batch_size: int) -> dict[str, Callable[[Learner], UpdateFn]]:
+    """The updates worth timing, in order of preference: oneDNN only where some product would use it."""
+    candidates: dict[str, Callable[[Learner], UpdateFn]] = {}
+    onednn = MatMul(onednn=True)
+    if onednn_available(learner.device) and _uses(onednn, learner, batch_size):
+        candidates["hand_written_onednn"] = lambda lrn: FastUpdate(lrn, compile=False, matmul=onednn)
+    candidates["hand_written"] = lambda lrn: FastUpdate(lrn, compile=False, matmul=MatMul())
+    candidates["reference"] = lambda lrn: lrn.update
+    return candidates
+
+
+def _uses(mm: MatMul, learner: Learner, batch_size: int) -> bool:
+    # Every product of a layer (x·Wᵀ, g·W, gᵀ·x) has the batch and W's two sizes as its dimensions.
+    weights = [p for p in [*learner.actor.parameters(), *learner.critic.parameters()] if p.dim() == 2]
+    return batch_size >= mm.min_size and any(min(w.shape) >= mm.min_size for w in weights)
+
+
+def _timing_batch(learner: Learner, batch_size: int) -> TensorBatch:
+    """A batch of the run's shapes (its values do not change the products' speed), from its own
+    generator: timing must not move the run's random streams."""
+    params = list(learner.actor.parameters())
+    obs_dim, action_dim = params[0].shape[1], params[-2].shape[0]
+    gen = torch.Generator().manual_seed(0)
+
+    def draw(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen).to(learner.device)
+
+    return TensorBatch(
+        obs=draw(batch_size, obs_dim),
+        action=draw(batch_size, action_dim).clamp(-1.0, 1.0),
+        reward=draw(batch_size),
+        next_obs=draw(batch_size, obs_dim),
+        terminated=torch.zeros(batch_size, device=learner.device),
+    )
+
+
+def time_candidates(
+    learner: Learner,
+    candidates: dict[str, Callable[[Learner], UpdateFn]],
+    batch: TensorBatch,
+    rounds: int = TIMING_ROUNDS,
+    per_round: int = TIMING_UPDATES_PER_ROUND,
+) -> dict[str, float]:
+    """Seconds per update of each candidate (a function of a learner giving its update), each on its
+    own copy of `learner`, interleaved round by round; `learner` and the global generators are left as
+    they were. A candidate whose fastest round is 3x the best after two rounds is not timed further:
+    a cliff needs no precise figure.
+
+    On the CPU the clock is this process's CPU time, and the figure a candidate's fastest round: on a
+    2-core machine shared with two busy processes, wall-clock rounds of a few milliseconds lost whole
+    time slices, and their medians flipped a 1.7x gap one time in ten."""
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    cuda = learner.device.type == "cuda"
+    clock = time.perf_counter if cuda else time.process_time
+    devices = [learner.device] if cuda else []
+    with torch.random.fork_rng(devices=devices):  # TD3's smoothing noise draws from the global one
+        updates = {name: make(copy.deepcopy(learner)) for name, make in candidates.items()}
+        for update in updates.values():
+            update(batch)  # allocations, oneDNN's primitive cache, lazy optimiser state
+        _sync(learner.device)
+        for r in range(rounds):
+            names = list(updates)
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                t0 = clock()
+                for _ in range(per_round):
+                    updates[name](batch)
+                _sync(learner.device)
+                samples[name].append((clock() - t0) / per_round)
+            fastest = min(min(samples[n]) for n in updates)
+            for name in names:
+                if r >= 1 and min(samples[name]) > 3 * fastest:
+                    del updates[name]
+    return {name: min(times) for name, times in samples.items()}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _judge(timings: dict[str, float], compile: bool | str) -> tuple[MatMul | None, str]:
+    """The products' library for the hand-written update from `time_candidates`' figures (None: the
+    reference, for `auto` only), and a note for the reason. No figures in the note: they are in
+    `UpdateChoice.timings`, and a reason should read the same whenever the choice is the same."""
+    reference, plain = timings["reference"], timings["hand_written"]
+    onednn = timings.get("hand_written_onednn")
+    if onednn is not None and onednn <= plain * (1 + TIMING_NOISE):
+        matmul, fast, note = MatMul(onednn=True), onednn, "; timed against F.linear and the reference"
+    elif onednn is not None:
+        matmul, fast, note = MatMul(), plain, "; F.linear for every product, timed faster than oneDNN here"
+    else:
+        matmul, fast, note = MatMul(), plain, "; timed against the reference"
+    if fast <= reference * (1 + TIMING_NOISE):
+        return matmul, note
+    if compile == "auto":
+        return None, "the hand-written update timed slower than the reference on this machine"
+    return matmul, f"{note}, slower than the reference but compile: true asks for it"
 
 
 def planned_updates(config: Config, step: int, total: int) -> int:
