@@ -502,6 +502,8 @@ def test_timing_the_candidates_leaves_the_learner_and_the_global_generator_as_th
     assert torch.equal(torch.get_rng_state(), rng)
     assert state_distance(learner, untouched) == 0 and learner.critic_updates == 0
     assert all(not opt.state for opt in learner.optimizers().values())
+    # A run with no update to make has nothing to time.
+    assert choose_update(learner, "auto", planned_updates=0, batch_size=B).timings is None
 
 
 def _slowed(monkeypatch, owner, name: str, seconds: float) -> list[int]:
@@ -523,7 +525,7 @@ def _slowed(monkeypatch, owner, name: str, seconds: float) -> list[int]:
 def test_auto_runs_the_reference_when_the_hand_written_update_times_slower(monkeypatch):
     learner = make_learner()
     calls = _slowed(monkeypatch, FastUpdate, "__call__", 0.05)
-    choice = choose_update(learner, "auto", planned_updates=100, batch_size=B)
+    choice = choose_update(learner, "auto", planned_updates=10_000, batch_size=B)  # all 5 rounds
     assert choice.path == "eager" and choice.update == learner.update
     assert "timed slower than the reference" in choice.reason
     assert choice.timings["hand_written"] > 3 * choice.timings["reference"]
@@ -531,7 +533,7 @@ def test_auto_runs_the_reference_when_the_hand_written_update_times_slower(monke
     # the reference's): a cliff costs a few updates, not all the rounds.
     assert len(calls) < 1 + TIMING_ROUNDS * TIMING_UPDATES_PER_ROUND
     # compile: true is the user's choice, timed slower or not; the reason says so.
-    forced = choose_update(learner, True, planned_updates=100, batch_size=B)
+    forced = choose_update(learner, True, planned_updates=10_000, batch_size=B)
     assert forced.path == "compiled" and "compile: true asks for it" in forced.reason
 
 

@@ -435,9 +435,11 @@ def choose_update(
         return UpdateChoice(learner.update, "eager", "compile: false", act)
     matmul = MatMul(onednn=onednn_available(learner.device))
     timings, timed = None, ""
-    if batch_size is not None:
+    if batch_size is not None and planned_updates > 0:
+        # Fewer rounds for a short run: timing stays under ~4 % of the updates it plans.
+        rounds = min(TIMING_ROUNDS, max(2, planned_updates // 200))
         candidates = _candidates(learner, batch_size)
-        timings = time_candidates(learner, candidates, _timing_batch(learner, batch_size))
+        timings = time_candidates(learner, candidates, _timing_batch(learner, batch_size), rounds)
         matmul, timed = _judge(timings, compile)
         if matmul is None:
             return UpdateChoice(learner.update, "eager", timed, act, timings)
