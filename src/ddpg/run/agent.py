@@ -172,9 +172,10 @@ class DDPG:
         if self.collector is None:
             self.collector = self.make_collector()
         if self.update_choice is None:
-            self.update_choice = choose_update(
-                self.learner, c.loop.compile, planned_updates(c, self.state.step, total)
-            )
+            planned = planned_updates(c, self.state.step, total)
+            batch, kept = c.optimisation.batch_size, self.state.update
+            choice = self.update_choice = choose_update(self.learner, c.loop.compile, planned, batch, kept)
+            self.state.update = (choice.library, choice.reason)
         started = self._started = time.perf_counter() - self.state.elapsed
         if run is not None and not (run.checkpoints / "latest").exists():
             self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
@@ -256,6 +257,8 @@ class DDPG:
             "update_path": self.update_choice.path,
             "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
             "stopped_early": self.stop_requested,  # by a signal: `ddpg resume` continues it
+            "update_reason": self.update_choice.reason,
+            "update_timings": self.update_choice.timings,  # median s per update of each path timed
         }
 
     # ------------------------------------------------------------------------------------------------
@@ -309,9 +312,8 @@ class DDPG:
             raise ValueError("finish() needs a run resumed at its total_steps")
         if self.update_choice is None:
             # No update runs now: report the path the run's first session chose for this config.
-            self.update_choice = choose_update(
-                self.learner, c.loop.compile, planned_updates(c, 0, self.state.step)
-            )
+            planned = planned_updates(c, 0, self.state.step)
+            self.update_choice = choose_update(self.learner, c.loop.compile, planned, kept=self.state.update)
         summary = self._summary(self.state.step, self.state.elapsed, self.state.elapsed)
         write_summary(Path(run_dir), summary)
         return summary

@@ -78,6 +78,8 @@ class TrainingState:
     reward_max: float = -math.inf
     reward_scale: float = 0.0
     overestimation_warned: bool = False
+    # UpdateChoice's (library, reason), kept so that a resumed run rounds as the first session did.
+    update: tuple[str, str] | None = None
 
     def to_json(self, elapsed: float) -> dict[str, Any]:
         return {
@@ -85,6 +87,7 @@ class TrainingState:
             "best_step": self.best_step,
             "rewards": [None if math.isinf(self.reward_max) else self.reward_max, self.reward_scale],
             "overestimation_warned": self.overestimation_warned,
+            "update": None if self.update is None else list(self.update),
             "last_eval": None if self.last_eval is None else self.last_eval.to_json(),
             "elapsed": elapsed,
         }
@@ -102,6 +105,9 @@ class TrainingState:
             # The buffer's rewards (n-step sums with n_step > 1: a looser bound, never a false alarm).
             self.reward_max, self.reward_scale = float(stored.max()), float(np.abs(stored).max())
         self.overestimation_warned = bool(state.get("overestimation_warned", False))
+        update = state.get("update")  # absent from checkpoints older than the timed choice
+        if isinstance(update, list) and len(update) == 2 and update[0] in ("reference", "linear", "onednn"):
+            self.update = (str(update[0]), str(update[1]))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ concatenated), the last entry the input of the output layer.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,17 +46,29 @@ def _onednn_linear_eager(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | Non
 # mkldnn._linear_pointwise assumes a weight layout of its choosing, which gave wrong results with the
 # transposed views used here. Defined through torch.library.Library rather than the @custom_op
 # decorator, whose Python wrapper cost ~7 µs per call against ~1.6 µs (4 % of a [400, 300] update).
-_LIBRARY = torch.library.Library("ddpg", "FRAGMENT")  # FRAGMENT: other ddpg ops may join the namespace
-_LIBRARY.define("onednn_linear(Tensor x, Tensor w, Tensor? b) -> Tensor")
-_LIBRARY.impl("onednn_linear", _onednn_linear_eager, "CPU")
+# Registered on first use, not at import: importing ddpg must not change torch's operator registry.
+_OP_NAME = "ddpg::onednn_linear"
+_op: torch._ops.OpOverload | None = None
+_library: torch.library.Library | None = None  # held: a collected Library drops its registrations
+_registering = threading.Lock()
 
 
-@torch.library.register_fake("ddpg::onednn_linear")
-def _(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+def _onednn_linear_fake(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     return x.new_empty(x.shape[0], w.shape[0])
 
 
-onednn_linear = torch.ops.ddpg.onednn_linear.default  # x·wᵀ (+ b) by oneDNN
+def onednn_linear_op() -> torch._ops.OpOverload:
+    """`ddpg::onednn_linear` (x·wᵀ (+ b) by oneDNN), registered with torch on the first call only."""
+    global _op, _library
+    if _op is None:
+        with _registering:
+            if _op is None:
+                lib = torch.library.Library("ddpg", "FRAGMENT")  # other ddpg ops may join the namespace
+                lib.define("onednn_linear(Tensor x, Tensor w, Tensor? b) -> Tensor")
+                lib.impl("onednn_linear", _onednn_linear_eager, "CPU")
+                torch.library.register_fake(_OP_NAME, _onednn_linear_fake, lib=lib)
+                _library, _op = lib, torch.ops.ddpg.onednn_linear.default
+    return _op
 
 
 @dataclass(frozen=True)
@@ -69,11 +82,22 @@ class MatMul:
     opaque: bool = False
     min_size: int = ONEDNN_MIN_SIZE
 
+    def __post_init__(self) -> None:
+        if self.onednn and self.opaque:
+            onednn_linear_op()  # now, in eager code: torch.compile must find the op already defined
+
     def __call__(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         large = min(x.shape[0], x.shape[1], w.shape[0]) >= self.min_size
-        if self.onednn and large and x.dtype == torch.float32:
-            return (onednn_linear if self.opaque else _onednn_linear_eager)(x, w, b)
+        if self.onednn and large and x.dtype == torch.float32 and _dense(x) and _dense(w):
+            return (onednn_linear_op() if self.opaque else _onednn_linear_eager)(x, w, b)
         return F.linear(x, w, b)
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Row- or column-major without gaps between rows or columns. oneDNN's fast inner products (brgemm
+    on AVX-512) take only these; a strided view such as W[:, :256].t() of a [256, 257] weight went to
+    its reference kernel, ~2000x slower (460 ms for a 256-cubed product). BLAS takes any stride."""
+    return t.is_contiguous() or t.t().is_contiguous()
 
 
 def _linear_backward(mm: MatMul, g: torch.Tensor, x: torch.Tensor, grads: Tensors) -> None:
@@ -174,9 +198,10 @@ def critic_backward(mm: MatMul, params: Tensors, trace: Trace, grad_q: torch.Ten
         _linear_backward(mm, g, trace.inputs[layer], grads)
         if layer > 0:
             # Only the columns of the previous layer's output: at the action layer the input is
-            # [h, a], and the action's share of the gradient is not needed here.
+            # [h, a], and the action's share of the gradient is not needed here. Sliced from the
+            # product rather than from W, so the product reads all of W, a dense operand (see `_dense`).
             width = layers[layer - 1][0].shape[0]
-            g = mm(g, layers[layer][0][:, :width].t())
+            g = mm(g, layers[layer][0].t())[:, :width]
             out = trace.inputs[layer][:, :width]
             g = _hidden_backward(g, out, layers[layer - 1], trace, layer - 1, grads)
     return grads[::-1]

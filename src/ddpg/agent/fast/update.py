@@ -21,11 +21,13 @@ and the trainer falls back to the reference.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +82,7 @@ def adam_step_(
     """One Adam step in place on the optimiser's own state tensors."""
     torch._foreach_add_(steps, 1)
     if k.weight_decay != 0:
-        grads = torch._foreach_add(grads, params, alpha=k.weight_decay)
+        grads = list(torch._foreach_add(grads, params, alpha=k.weight_decay))
     torch._foreach_lerp_(exp_avg, grads, 1 - k.beta1)
     torch._foreach_mul_(exp_avg_sq, k.beta2)
     torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - k.beta2)
@@ -89,6 +91,8 @@ def adam_step_(
     # cost 5 % of a compiled update.
     log_beta1, log_beta2 = math.log(k.beta1), math.log(k.beta2)
     for p, m, v, step in zip(params, exp_avg, exp_avg_sq, steps):
+        # Adam keeps `step` in float32 even for float64 parameters; their corrections need float64.
+        step = step if step.dtype == p.dtype else step.to(p.dtype)
         bias1 = -torch.expm1(step * log_beta1)
         bias2_sqrt = (-torch.expm1(step * log_beta2)).sqrt()
         denom = v.sqrt() / bias2_sqrt + k.eps
@@ -190,12 +194,18 @@ def _manual_update(
 
 def unsupported_reason(learner: Learner) -> str | None:
     """Why the fast path cannot run this learner's update, or None when it can."""
+    return _network_reason(learner) or _optimiser_reason(learner) or _options_reason(learner)
+
+
+def _network_reason(learner: Learner) -> str | None:
     critics = _members(learner.critic)
-    networks = [("actor", learner.actor, Actor), *(("critic", c, Critic) for c in critics)]
+    networks: list[tuple[str, Any, type]] = [("actor", learner.actor, Actor)]
+    networks += [("critic", c, Critic) for c in critics]
     block_kinds = set()
-    for name, module, kind in networks:
-        if type(module) is not kind:
-            return f"{name} is a {type(module).__name__}, not ddpg's {kind.__name__}"
+    for name, network, kind in networks:
+        if type(network) is not kind:
+            return f"{name} is a {type(network).__name__}, not ddpg's {kind.__name__}"
+        module: Any = network  # an Actor or a Critic: a module's attributes are typed loosely
         if not isinstance(module.encoder, nn.Identity) or not isinstance(module.input_norm, nn.Identity):
             return f"{name} has an encoder or batch norm"
         for block in module.hidden:
@@ -209,6 +219,10 @@ def unsupported_reason(learner: Learner) -> str | None:
         return "some hidden layers have a LayerNorm and others not"
     if any(not 0 <= c.action_layer < len(c.hidden) for c in critics):
         return "the action does not enter one of the critic's hidden layers"
+    return None
+
+
+def _optimiser_reason(learner: Learner) -> str | None:
     for name, opt in learner.optimizers().items():
         if type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1:
             return f"{name} is not a single-group torch.optim.Adam"
@@ -217,6 +231,10 @@ def unsupported_reason(learner: Learner) -> str | None:
             return f"{name} uses an Adam option the fast path does not implement"
     if type(learner).update is not Learner.update:
         return f"{type(learner).__name__} overrides Learner.update"
+    return None
+
+
+def _options_reason(learner: Learner) -> str | None:
     # Options added to the learner's sections later are covered only at their defaults.
     known = {"gamma", "tau", "actor_lr", "critic_lr", "actor_weight_decay", "critic_weight_decay"}
     known |= {"grad_clip_norm", "target_policy_noise", "target_noise_clip", "policy_delay"}
@@ -237,9 +255,10 @@ def _plain_layer_norm(norm: nn.LayerNorm) -> bool:
     return norm.eps == LAYER_NORM_EPS and norm.weight is not None and norm.bias is not None
 
 
-def _members(critic: nn.Module) -> list[nn.Module]:
-    """The critics of TD3's ensemble in `members` order, or DDPG's one critic."""
-    return list(critic.members) if type(critic) is CriticEnsemble else [critic]
+def _members(critic: nn.Module) -> list[Any]:
+    """The critics of TD3's ensemble in `members` order, or DDPG's one critic (`Critic`s, once
+    `unsupported_reason` passed; Any, as a module's attributes are, until then)."""
+    return list(critic.members) if isinstance(critic, CriticEnsemble) else [critic]
 
 
 class FastUpdate:
@@ -282,10 +301,10 @@ class FastUpdate:
 
         # Two graphs rather than a branch inside one, so a skipped actor step costs nothing; two
         # functions, so each code object keeps one compiled entry per FastUpdate (dynamo's limit is 8).
-        def with_actor(*args: object) -> tuple[torch.Tensor | None, ...]:
+        def with_actor(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _manual_update(spec, mm, True, *args)
 
-        def critic_only(*args: object) -> tuple[torch.Tensor | None, ...]:
+        def critic_only(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _manual_update(spec, mm, False, *args)
 
         def maybe_compile(fn: Callable[..., tuple[torch.Tensor | None, ...]]) -> Callable:
@@ -299,12 +318,17 @@ class FastUpdate:
             [p.detach() for p in module.parameters()]
             for module in (learner.actor, learner.critic, learner.actor_target, learner.critic_target)
         ]
+        # Constants in the parameters' dtype, so a float64 learner (the tests' yardstick) gets float64
+        # arithmetic throughout, as the reference's Python floats give it.
+        dtype, device = self._weights[0][0].dtype, learner.device
         # One persistent tensor per optimiser, refilled when its learning rate changes.
-        self._lrs = {id(opt): torch.zeros((), device=learner.device) for opt in learner.optimizers().values()}
+        self._lrs = {
+            id(opt): torch.zeros((), dtype=dtype, device=device) for opt in learner.optimizers().values()
+        }
         self._lr_values: dict[int, float] = {}
         # For batches without n-step discounts or importance weights: γ and 1, as 0-d tensors.
-        self._gamma = torch.tensor(s.gamma, dtype=torch.float32, device=learner.device)
-        self._one = torch.ones((), device=learner.device)
+        self._gamma = torch.tensor(s.gamma, dtype=dtype, device=device)
+        self._one = torch.ones((), dtype=dtype, device=device)
 
     def _optimizer_state(self, opt: torch.optim.Optimizer) -> tuple[Tensors, Tensors, Tensors]:
         # Looked up on every call: Optimizer.load_state_dict replaces these tensors.
@@ -396,39 +420,193 @@ class UpdateChoice:
     path: str  # "compiled" (hand-written backward, compiled), "manual" (uncompiled), "eager" (reference)
     reason: str
     act: Callable[[np.ndarray], np.ndarray]  # batch of observations → normalised actions
+    # Seconds per update of each candidate timed before choosing (`time_candidates`), by name:
+    # "reference", "hand_written" (F.linear), "hand_written_onednn"; None when nothing was timed.
+    timings: dict[str, float] | None = None
+
+    @property
+    def library(self) -> str:
+        """What does the products: "reference" (autograd), "onednn" or "linear" (F.linear). A resumed
+        run keeps it, since the libraries round differently."""
+        if not isinstance(self.update, FastUpdate):
+            return "reference"
+        return "onednn" if self.update.matmul.onednn else "linear"
 
 
-def choose_update(learner: Learner, compile: bool | str, planned_updates: int) -> UpdateChoice:
+# The reference displaces the hand-written update, and F.linear displaces oneDNN, only when faster by
+# more than these margins. The margins are far from the ratios a healthy machine shows (within ~20 %,
+# docs/BENCHMARKS.md) and far below a cliff (x90 once): the choice must be the same every time a
+# config runs on a machine, as the libraries round differently and a seed's logs are reproducible.
+TIMING_NOISE = 0.25
+LIBRARY_MARGIN = 0.5
+TIMING_ROUNDS = 5
+TIMING_UPDATES_PER_ROUND = 2
+
+
+def choose_update(
+    learner: Learner,
+    compile: bool | str,
+    planned_updates: int,
+    batch_size: int | None = None,
+    kept: tuple[str, str] | None = None,
+) -> UpdateChoice:
     """The update function for a run: `compile` is the config's true/false/"auto".
 
-    The fast update uses the hand-written backward (`manual.py`): compiled, it matched
+    The fast update uses the hand-written backward (`backward.py`): compiled, it matched
     `torch.func.grad`'s compiled update at [64, 64] and ran 1.6-1.8x faster at [256, 256] and
     [400, 300] where oneDNN does the products; uncompiled, it still beats the reference without a
     compile's cost, so `auto` uses it for runs too short to pay for compiling (docs/BENCHMARKS.md,
-    "hand-written backward")."""
+    "hand-written backward").
+
+    With `batch_size`, the candidates are first timed on batches of the run's shapes (`time_candidates`):
+    the hand-written update takes whichever of oneDNN (for its large products) and F.linear times
+    faster, and `auto` runs the reference when the hand-written update times slower than it. A CPU
+    where one library has no fast kernel for a product (oneDNN's reference inner product on AVX-512
+    took 90 % of the time once, docs/performance.md) then costs a few slow updates here rather than a
+    slow run. `kept`, a resumed run's earlier (`library`, `reason`), skips the timing and keeps both:
+    the libraries round differently."""
     reason = unsupported_reason(learner)
     if reason is not None:
         return UpdateChoice(learner.update, "eager", f"fast path not applicable: {reason}", learner.act)
     act = FastActor(learner)
     if compile is False:
         return UpdateChoice(learner.update, "eager", "compile: false", act)
+    matmul = MatMul(onednn=onednn_available(learner.device))
+    timings, timed = None, ""
+    if kept is not None:
+        library, reason = kept
+        if library == "reference":
+            return UpdateChoice(learner.update, "eager", reason, act)
+        matmul = MatMul(onednn=library == "onednn")
+        path = "manual" if compile == "auto" and planned_updates < AUTO_COMPILE_MIN_UPDATES else "compiled"
+        return UpdateChoice(FastUpdate(learner, compile=path == "compiled", matmul=matmul), path, reason, act)
+    if batch_size is not None and planned_updates > 0:
+        # Fewer rounds for a short run: timing stays under ~4 % of the updates it plans.
+        rounds = min(TIMING_ROUNDS, max(2, planned_updates // 200))
+        candidates = _candidates(learner, batch_size)
+        timings = time_candidates(learner, candidates, _timing_batch(learner, batch_size), rounds)
+        judged, timed = _judge(timings, compile)
+        if judged is None:
+            return UpdateChoice(learner.update, "eager", timed, act, timings)
+        matmul = judged
     if compile == "auto" and planned_updates < AUTO_COMPILE_MIN_UPDATES:
-        update = FastUpdate(learner, compile=False)
+        update = FastUpdate(learner, compile=False, matmul=matmul)
         return UpdateChoice(
             update,
             "manual",
             f"{planned_updates} updates are too few to pay for compiling "
-            f"(auto needs {AUTO_COMPILE_MIN_UPDATES}); {_products(update)}",
+            f"(auto needs {AUTO_COMPILE_MIN_UPDATES}); {_products(update)}{timed}",
             act,
+            timings,
         )
-    update = FastUpdate(learner, compile=True)
-    return UpdateChoice(update, "compiled", f"compile: {compile}; {_products(update)}", act)
+    update = FastUpdate(learner, compile=True, matmul=matmul)
+    return UpdateChoice(update, "compiled", f"compile: {compile}; {_products(update)}{timed}", act, timings)
 
 
 def _products(update: FastUpdate) -> str:
     if update.matmul.onednn:
         return f"hand-written backward, oneDNN for products of {update.matmul.min_size}+ in every dimension"
     return "hand-written backward"
+
+
+def _candidates(learner: Learner, batch_size: int) -> dict[str, Callable[[Learner], UpdateFn]]:
+    """The updates worth timing, in order of preference: oneDNN only where some product would use it."""
+    candidates: dict[str, Callable[[Learner], UpdateFn]] = {}
+    onednn = MatMul(onednn=True)
+    if onednn_available(learner.device) and _uses(onednn, learner, batch_size):
+        candidates["hand_written_onednn"] = lambda lrn: FastUpdate(lrn, compile=False, matmul=onednn)
+    candidates["hand_written"] = lambda lrn: FastUpdate(lrn, compile=False, matmul=MatMul())
+    candidates["reference"] = lambda lrn: lrn.update
+    return candidates
+
+
+def _uses(mm: MatMul, learner: Learner, batch_size: int) -> bool:
+    # Every product of a layer (x·Wᵀ, g·W, gᵀ·x) has the batch and W's two sizes as its dimensions.
+    weights = [p for p in [*learner.actor.parameters(), *learner.critic.parameters()] if p.dim() == 2]
+    return batch_size >= mm.min_size and any(min(w.shape) >= mm.min_size for w in weights)
+
+
+def _timing_batch(learner: Learner, batch_size: int) -> TensorBatch:
+    """A batch of the run's shapes (its values do not change the products' speed), from its own
+    generator: timing must not move the run's random streams."""
+    params = list(learner.actor.parameters())
+    obs_dim, action_dim = params[0].shape[1], params[-2].shape[0]
+    gen = torch.Generator().manual_seed(0)
+
+    def draw(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen).to(learner.device)
+
+    return TensorBatch(
+        obs=draw(batch_size, obs_dim),
+        action=draw(batch_size, action_dim).clamp(-1.0, 1.0),
+        reward=draw(batch_size),
+        next_obs=draw(batch_size, obs_dim),
+        terminated=torch.zeros(batch_size, device=learner.device),
+    )
+
+
+def time_candidates(
+    learner: Learner,
+    candidates: dict[str, Callable[[Learner], UpdateFn]],
+    batch: TensorBatch,
+    rounds: int = TIMING_ROUNDS,
+    per_round: int = TIMING_UPDATES_PER_ROUND,
+) -> dict[str, float]:
+    """Seconds per update of each candidate (a function of a learner giving its update), each on its
+    own copy of `learner`, interleaved round by round; `learner` and the global generators are left as
+    they were. A candidate whose fastest round is 3x the best after two rounds is not timed further:
+    a cliff needs no precise figure.
+
+    On the CPU the clock is this process's CPU time, and the figure a candidate's fastest round: on a
+    2-core machine shared with two busy processes, wall-clock rounds of a few milliseconds lost whole
+    time slices, and their medians flipped a 1.7x gap one time in ten."""
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    cuda = learner.device.type == "cuda"
+    clock = time.perf_counter if cuda else time.process_time
+    devices = [learner.device] if cuda else []
+    with torch.random.fork_rng(devices=devices):  # TD3's smoothing noise draws from the global one
+        updates = {name: make(copy.deepcopy(learner)) for name, make in candidates.items()}
+        for update in updates.values():
+            update(batch)  # allocations, oneDNN's primitive cache, lazy optimiser state
+        _sync(learner.device)
+        for r in range(rounds):
+            names = list(updates)
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                t0 = clock()
+                for _ in range(per_round):
+                    updates[name](batch)
+                _sync(learner.device)
+                samples[name].append((clock() - t0) / per_round)
+            fastest = min(min(samples[n]) for n in updates)
+            for name in names:
+                if r >= 1 and min(samples[name]) > 3 * fastest:
+                    del updates[name]
+    return {name: min(times) for name, times in samples.items()}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _judge(timings: dict[str, float], compile: bool | str) -> tuple[MatMul | None, str]:
+    """The products' library for the hand-written update from `time_candidates`' figures (None: the
+    reference, for `auto` only), and a note for the reason. No figures in the note: they are in
+    `UpdateChoice.timings`, and a reason should read the same whenever the choice is the same."""
+    reference, plain = timings["reference"], timings["hand_written"]
+    onednn = timings.get("hand_written_onednn")
+    # oneDNN (where its products are large enough) unless F.linear is clearly faster: a cliff.
+    if onednn is not None and onednn <= plain * (1 + LIBRARY_MARGIN):
+        matmul, fast, note = MatMul(onednn=True), onednn, "; timed against F.linear and the reference"
+    elif onednn is not None:
+        matmul, fast, note = MatMul(), plain, "; F.linear for every product, timed faster than oneDNN here"
+    else:
+        matmul, fast, note = MatMul(), plain, "; timed against the reference"
+    if fast <= reference * (1 + TIMING_NOISE):
+        return matmul, note
+    if compile == "auto":
+        return None, "the hand-written update timed slower than the reference on this machine"
+    return matmul, f"{note}, slower than the reference but compile: true asks for it"
 
 
 def planned_updates(config: Config, step: int, total: int) -> int:
