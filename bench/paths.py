@@ -32,7 +32,8 @@ import torch
 
 from ddpg import DDPG
 from ddpg.agent.fast.backward import MatMul
-from ddpg.agent.fast.update import FastActor, FastUpdate, UpdateChoice
+from ddpg.agent.fast.choice import UpdateChoice
+from ddpg.agent.fast.update import FastActor, FastUpdate
 from ddpg.config import preset_names, resolve
 
 ENVS = [

@@ -16,17 +16,15 @@ from ddpg.agent.fast.backward import (
     critic_backward,
     critic_forward,
 )
-from ddpg.agent.fast.update import (
+from ddpg.agent.fast.choice import (
     AUTO_COMPILE_MIN_UPDATES,
     TIMING_ROUNDS,
     TIMING_UPDATES_PER_ROUND,
-    FastActor,
-    FastUpdate,
     _timing_batch,
     choose_update,
     time_candidates,
-    unsupported_reason,
 )
+from ddpg.agent.fast.update import FastActor, FastUpdate, unsupported_reason
 from ddpg.agent.learner import Learner, TensorBatch
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
 from ddpg.config import ConfigError
@@ -607,7 +605,7 @@ def test_a_resumed_run_keeps_the_library_its_first_session_chose(tmp_path, monke
     # no longer reproduce the uninterrupted run.
     import json
 
-    import ddpg.agent.fast.update as fast_update
+    import ddpg.agent.fast.choice as fast_choice
 
     config = Config(hidden_sizes=[16, 16], batch_size=16, learning_starts=50, total_steps=200, progress=False)
     config = config.replace(eval_episodes=0, video=False)
@@ -619,7 +617,7 @@ def test_a_resumed_run_keeps_the_library_its_first_session_chose(tmp_path, monke
     def no_timing(*args, **kwargs):
         raise AssertionError("a resumed run timed its candidates again")
 
-    monkeypatch.setattr(fast_update, "time_candidates", no_timing)
+    monkeypatch.setattr(fast_choice, "time_candidates", no_timing)
     with DDPG.resume(tmp_path / "run") as agent:
         agent.learn(run_dir=tmp_path / "run")
         assert (agent.update_choice.library, agent.update_choice.reason) == (chosen, reason)

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.agent.fast.update import UpdateChoice, choose_update, planned_updates
+from ddpg.agent.fast.choice import UpdateChoice, choose_update, planned_updates
 from ddpg.config import Config
 from ddpg.data.collector import Collector
 from ddpg.envs import EnvError, shape
