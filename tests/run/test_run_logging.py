@@ -82,3 +82,15 @@ def test_resumed_run_hides_the_tensorboard_events_its_csvs_dropped(tmp_path):
     with open(run / "updates.csv", newline="") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert [s for s, _ in scalars(run, "train/critic_loss")] == steps  # 225 and 250 once each
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_evaluation(tmp_path, capsys):
+    from ddpg.cli import main
+
+    args = ["train", "--steps", "300", "--run-dir", str(tmp_path / "run"), "--set", "hidden_sizes=[8,8]"]
+    args += ["learning_starts=50", "batch_size=8", "eval_every=100", "eval_episodes=1", "video=false"]
+    assert main(args) == 0  # the default progress: true, and capsys's stdout is no terminal
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("step ")]
+    assert [line.split(":")[0] for line in lines] == ["step 100/300", "step 200/300", "step 300/300"]
+    assert "\x1b" not in out and "eval " in lines[0]

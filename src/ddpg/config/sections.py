@@ -283,7 +283,9 @@ class LoggingConfig:
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
     video: bool = True  # record the final evaluation's first episode to videos/final.mp4
     video_every: int = 0  # evaluations between videos/step_N.mp4 (when video is on); 0: only the final
-    progress: bool = True
+    # true (or auto): rich's live bar in a terminal, a plain line per evaluation elsewhere (logs, CI,
+    # notebooks); bar or plain to choose; false: nothing.
+    progress: Literal[True, False, "auto", "bar", "plain"] = True
     tensorboard: bool = True  # TensorBoard events beside the CSVs, when the package is installed
 
     def __post_init__(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,14 @@ def read_csv(path: Path) -> dict[str, list[float]]:
 
 
 class Progress:
-    """A rich progress bar: steps, steps/s, last episode return, last eval return."""
+    """Steps, steps/s, last episode return, last evaluation: rich's live bar in a terminal, else a plain
+    line per evaluation (a log file, CI or a notebook gets no redrawn bar and no control codes)."""
 
-    def __init__(self, total: int, start: int = 0, enabled: bool = True) -> None:
-        self.enabled = enabled
-        if not enabled:
+    def __init__(self, total: int, start: int = 0, mode: bool | str = True) -> None:
+        if mode in (True, "auto"):
+            mode = "bar" if sys.stdout.isatty() else "plain"
+        self.enabled, self.plain, self.total = mode is not False, mode == "plain", total
+        if not self.enabled or self.plain:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
@@ -76,6 +80,14 @@ class Progress:
     ) -> None:
         if not self.enabled:
             return
+        if self.plain:
+            if eval_return is not None:
+                ret = "-" if episode_return is None else f"{episode_return:.1f}"
+                print(
+                    f"step {step}/{self.total}: {rate:.0f} steps/s, return {ret}, eval {eval_return:.1f}",
+                    flush=True,
+                )
+            return
         fields: dict[str, Any] = {"rate": rate}
         if episode_return is not None:
             fields["ret"] = f"{episode_return:.1f}"
@@ -84,7 +96,7 @@ class Progress:
         self._bar.update(self._task, completed=step, **fields)
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and not self.plain:
             self._bar.stop()
 
 

@@ -69,7 +69,7 @@ class Loop:
         """Train to `total`; returns the wall seconds spent evaluating (not training)."""
         log, state = self.config.logging, self.state
         n_envs = self.config.environment.n_envs
-        progress = Progress(self.total, state.step, enabled=log.progress)
+        progress = Progress(self.total, state.step, log.progress)
         eval_time, last_return = 0.0, None
         checkpoint_every = log.checkpoint_every or log.eval_every
         try:
