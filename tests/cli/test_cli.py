@@ -209,3 +209,19 @@ def test_train_points_to_the_best_checkpoint_when_the_final_policy_is_worse(
     assert main(["train", "--env", "Pendulum-v1", "--run-dir", str(run), *FAST]) == 0
     line = f"best evaluation: 3394.0 at step 930000 (ddpg evaluate {run} --checkpoint best)"
     assert (line in capsys.readouterr().out) == shown
+
+
+def test_evaluate_runs_the_policy_on_a_variant_of_its_env(tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "legacy_state_run", run, symlinks=True)
+    means = {}
+    for variant in ([], ["--set", "env.g=3.0"]):
+        assert main(["evaluate", str(run), "--episodes", "2", "--json", *variant]) == 0
+        means[bool(variant)] = json.loads(capsys.readouterr().out)["mean_return"]
+    assert means[False] != means[True]  # another gravity, other returns
+    assert main(["evaluate", str(run), "--set", "env.no_such_argument=1"]) == 2
+    assert "no_such_argument" in error_line(capsys)
+    assert main(["evaluate", str(run), "--set", "tau=0.1"]) == 2
+    assert "--set expects env.KEY=VALUE" in error_line(capsys)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ddpg.cli.shared import UsageError, add_overrides, png, positive, require_run, seed
+from ddpg.cli.shared import UsageError, add_overrides, env_overrides, png, positive, require_run, seed
 
 if TYPE_CHECKING:  # the agent (torch) loads when a command runs, not when the parser is built
     from ddpg.run.agent import DDPG
@@ -70,6 +70,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=None, help="seed of the first episode (default: the run's)")
     p.add_argument("--video", type=Path, metavar="FILE.mp4|FILE.gif", help="record the episodes")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_overrides(p, "env.KEY=VALUE", "evaluate on a variant of the run's env, e.g. --set env.track=oval")
     _add_trust(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -214,7 +215,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
-    with DDPG.load(args.run_dir, args.env, checkpoint=args.checkpoint, trust=args.trust) as agent:
+    variant = env_overrides(args.overrides)
+    load = {"checkpoint": args.checkpoint, "trust": args.trust, "env_kwargs": variant}
+    with DDPG.load(args.run_dir, args.env, **load) as agent:
         result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
     if args.json:
         out = result.to_json()

@@ -277,14 +277,16 @@ class DDPG:
         checkpoint: str = "latest",
         *,
         trust: Iterable[str] = (),
+        env_kwargs: dict[str, Any] | None = None,
     ) -> DDPG:
         """An agent from `save`'s directory, or from a run directory's `checkpoint`: `latest`, `best` or
         a kept `step_N`.
 
         A checkpoint is data: when its config names code (`env_id: package.module:Class`, an env
         argument `module:function`), that code is imported only if given here too, as `env` or in
-        `trust`. `env` (an id or an instance) replaces the checkpoint's environment."""
-        return persistence.load(cls, Path(directory), env, checkpoint, trust)
+        `trust`. `env` (an id or an instance) replaces the checkpoint's environment, and `env_kwargs`
+        some of its constructor's arguments (evaluating on another track, say)."""
+        return persistence.load(cls, Path(directory), env, checkpoint, trust, env_kwargs)
 
     @classmethod
     def resume(

@@ -164,11 +164,16 @@ def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
 
 
 def load(
-    cls: type[DDPG], directory: Path, env: gym.Env | str | None, checkpoint: str, trust: Iterable[str]
+    cls: type[DDPG],
+    directory: Path,
+    env: gym.Env | str | None,
+    checkpoint: str,
+    trust: Iterable[str],
+    env_kwargs: dict[str, Any] | None = None,
 ) -> DDPG:
     directory = checkpoint_directory(directory, checkpoint)
     tensors, meta = ckpt.read_checkpoint(directory)
-    return _from_checkpoint(cls, directory, tensors, meta, env, trust)
+    return _from_checkpoint(cls, directory, tensors, meta, env, trust, env_kwargs or {})
 
 
 def _from_checkpoint(
@@ -178,16 +183,20 @@ def _from_checkpoint(
     meta: dict[str, Any],
     env: gym.Env | str | None,
     trust: Iterable[str],
+    env_kwargs: dict[str, Any] | None = None,
 ) -> DDPG:
     """An agent with the checkpoint's config, weights, optimisers and counters. `env`, an id or an
-    instance, replaces the checkpoint's; code the config names is imported only if in `trust` or
-    given as `env`."""
+    instance, replaces the checkpoint's and `env_kwargs` some of its arguments (another track, another
+    gravity); code the config names is imported only if in `trust` or given by the caller."""
     try:
         config = from_dict(meta["config"])
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"checkpoint {directory} has an unusable config: {e}") from None
     if isinstance(env, str):
         config, trust = config.replace(env_id=env), [*trust, env]
+    if env_kwargs:
+        given = [v for v in env_kwargs.values() if isinstance(v, str)]
+        config, trust = config.replace(env={**config.environment.kwargs, **env_kwargs}), [*trust, *given]
     if not isinstance(env, gym.Env):
         check_trusted(directory, config, trust)
     missing = [k for k in REQUIRED_META if k not in meta]
