@@ -76,3 +76,12 @@ def test_plot_group_by_an_unknown_key_is_a_usage_error(runs, tmp_path, capsys):
     assert main(["plot", *map(str, runs), "--group-by", "taux", "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith("error: --group-by taux")
     assert not out.exists()
+
+
+def test_a_summary_over_fewer_than_five_seeds_says_its_interval_is_wide(runs):
+    from ddpg.experiments.compare import summary_markdown
+
+    few = summary_markdown(group_runs([load_run(r) for r in runs], ["tau"]))
+    assert "Fewer than 5 seeds (tau=0.01, tau=0.1)" in few and "wide" in few
+    many = [fake_run(runs[0].parent / f"c{seed}", 0.5, seed, [1.0, 2.0, 3.0 + seed]) for seed in range(5)]
+    assert "Fewer than" not in summary_markdown(group_runs([load_run(r) for r in many], ["tau"]))

@@ -26,6 +26,7 @@ from ddpg.run.plots import save_figure
 
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
+FEW_SEEDS = 5  # below this, a summary says the confidence interval is wide (Agarwal et al. 2021)
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,13 @@ def summary_markdown(
             f"| {rank} | {s.label} | {len(s.runs)} | {_interval(s.final)} | {_interval(s.auc)} "
             f"| {s.best:.1f} | {s.final_std:.1f} |"
         )
+    few = [s.label for s in stats if len(s.runs) < FEW_SEEDS]
+    if few:
+        lines += [
+            "",
+            f"Fewer than {FEW_SEEDS} seeds ({', '.join(few)}): a bootstrap interval over so few is wide and "
+            "unreliable; run more seeds before trusting the ranking.",
+        ]
     if failures:
         lines += ["", "## Failed trials", ""] + [f"- {f}" for f in failures]
     return "\n".join(lines) + "\n"
