@@ -94,3 +94,13 @@ def test_progress_off_a_terminal_is_one_plain_line_per_evaluation(tmp_path, caps
     lines = [line for line in out.splitlines() if line.startswith("step ")]
     assert [line.split(":")[0] for line in lines] == ["step 100/300", "step 200/300", "step 300/300"]
     assert "\x1b" not in out and "eval " in lines[0]
+
+
+def test_a_video_for_a_notebook_is_shown_inline(tmp_path):
+    from ddpg import DDPG, Config
+
+    with DDPG("Pendulum-v1", Config(hidden_sizes=[8, 8], progress=False, video=False)) as agent:
+        video = agent.video(str(tmp_path / "policy.mp4"))
+    html = video._repr_html_()
+    assert html.startswith("<video") and "data:video/mp4;base64," in html
+    assert (tmp_path / "policy.mp4").stat().st_size > 0

@@ -23,7 +23,7 @@ from ddpg.envs import EnvError, shape
 from ddpg.envs.wrappers import wrap_env
 from ddpg.run import persistence
 from ddpg.run.builder import build, make_collector, run_name
-from ddpg.run.evaluation import EvalResult, evaluate
+from ddpg.run.evaluation import EvalResult, InlineVideo, evaluate
 from ddpg.run.lock import RunLock
 from ddpg.run.loop import Loop, NonFiniteWarning, OverestimationWarning, TrainingDiverged
 from ddpg.run.persistence import TrainingState
@@ -228,6 +228,12 @@ class DDPG:
             video_path=video_path,
             video_episodes=video_episodes,
         )
+
+    def video(self, path: Path | str, episodes: int = 1, seed: int | None = None) -> InlineVideo:
+        """Record `episodes` deterministic episodes to `path` (.mp4 or .gif) and return the video, which
+        a notebook shows inline."""
+        self.evaluate(episodes, seed, video_path=Path(path))
+        return InlineVideo(Path(path))
 
     def _evaluation_env(self, rgb: bool) -> gym.Env:
         if self._eval_env is not None and (not rgb or self._eval_env.render_mode == "rgb_array"):

@@ -125,3 +125,25 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
                 macro_block_size=2,
                 ffmpeg_log_level="error",
             )
+
+
+class InlineVideo:
+    """A recorded video that Jupyter shows inline (it renders objects with `_repr_html_`), without
+    the library depending on IPython. `path` is the file on disk."""
+
+    MIME = {".mp4": "video/mp4", ".gif": "image/gif"}
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        data = base64.b64encode(self.path.read_bytes()).decode("ascii")
+        mime = self.MIME.get(self.path.suffix.lower(), "video/mp4")
+        if mime.startswith("image/"):
+            return f'<img src="data:{mime};base64,{data}"/>'
+        return f'<video controls loop autoplay muted src="data:{mime};base64,{data}"></video>'
+
+    def __repr__(self) -> str:
+        return f"InlineVideo({str(self.path)!r})"
