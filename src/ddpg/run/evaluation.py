@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -131,7 +131,7 @@ class InlineVideo:
     """A recorded video that Jupyter shows inline (it renders objects with `_repr_html_`), without
     the library depending on IPython. `path` is the file on disk."""
 
-    MIME = {".mp4": "video/mp4", ".gif": "image/gif"}
+    MIME: ClassVar[dict[str, str]] = {".mp4": "video/mp4", ".gif": "image/gif"}
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
