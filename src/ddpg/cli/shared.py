@@ -19,13 +19,14 @@ from ddpg.envs import EnvError
 from ddpg.experiments.sweep import SweepError
 from ddpg.run.checkpoint import CheckpointError
 from ddpg.run.lock import RunInUse
+from ddpg.run.logs import LogError
 
 
 class UsageError(ValueError):
     """A command-line argument is wrong; the message says how to fix it."""
 
 
-USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse)
+USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse, LogError)
 
 
 class Parser(argparse.ArgumentParser):
