@@ -19,13 +19,14 @@ from ddpg.envs import EnvError
 from ddpg.experiments.sweep import SweepError
 from ddpg.run.checkpoint import CheckpointError
 from ddpg.run.lock import RunInUse
+from ddpg.run.logs import LogError
 
 
 class UsageError(ValueError):
     """A command-line argument is wrong; the message says how to fix it."""
 
 
-USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse)
+USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse, LogError)
 
 
 class Parser(argparse.ArgumentParser):
@@ -107,7 +108,8 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse `argv` and call the chosen command's `func(args)`; its exit status, or 2 after one
-    `error: …` line for a user mistake, 130 when interrupted, 1 when training diverged."""
+    `error: …` line for a user mistake, 130 when interrupted, 1 when training diverged or memory ran
+    out."""
     try:
         args = parser.parse_args(argv)
         with warnings.catch_warnings():
@@ -119,6 +121,9 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as e:  # not the user's input: the machine ran out (exit 1, as a failed run)
+        print(f"error: {one_line(str(e)) or 'out of memory'}", file=sys.stderr)
+        return 1
     except Exception as e:
         from ddpg.run.agent import TrainingDiverged
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import functools
 import math
 import types
@@ -19,7 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
-from ddpg.config.sections import FLAT_KEYS, SECTIONS, AlgorithmConfig, ConfigError, flat_key
+from ddpg.config.safe_yaml import parse_yaml
+from ddpg.config.sections import FLAT_KEYS, SECTIONS, AlgorithmConfig, ConfigError, flat_key, shown
 
 
 def _as_mapping(value: Any, name: str) -> dict[str, Any]:
@@ -76,20 +78,48 @@ def build_sections(data: Mapping[str, Any]) -> dict[str, Any]:
     """Every section built from `data` (flat, nested or mixed), refusing unknown keys and values of the
     wrong type by name; sections not given get their defaults."""
     data = nest(data)
-    unknown = sorted(k for k in data if k not in SECTIONS)
+    unknown = sorted((k for k in data if k not in SECTIONS), key=str)
     if unknown:
         raise ConfigError(
-            f"unknown config key '{unknown[0]}' "
-            f"(known: {', '.join(sorted(FLAT_KEYS))}; or a section: {', '.join(SECTIONS)})"
+            unknown_key(unknown[0], [*FLAT_KEYS, *SECTIONS])
+            or f"unknown config key '{shown(unknown[0], quote=False)}' (not a flat key of "
+            f"docs/configuration.md, nor a section: {', '.join(SECTIONS)})"
         )
     return {name: _section(data.get(name, {}), cls, name) for name, cls in SECTIONS.items()}
 
 
+# Names other libraries and papers use, as the words of ours: `learning_rate` suggests actor_lr and
+# critic_lr.
+_SYNONYMS = {"learning_rate": "lr", "learningrate": "lr", "discount": "gamma", "polyak": "tau"}
+
+
+def unknown_key(key: Any, known: list[str], prefix: str = "") -> str | None:
+    """`unknown config key 'KEY' (did you mean: A, B?)` with the known names nearest to `key` (at most
+    three), or None when none is near."""
+    if not isinstance(key, str) or len(key) > 100:
+        return None
+    words = key.lower().replace("-", "_")
+    for word, ours in _SYNONYMS.items():
+        words = words.replace(word, ours)
+    # Names that hold every word of the key and at most one more (lr → actor_lr, critic_lr), then
+    # names spelled alike (taux → tau).
+    given = set(words.split("_"))
+    near = [k for k in known if given <= set(k.split("_")) and len(set(k.split("_")) - given) <= 1]
+    near += difflib.get_close_matches(words, known, n=3, cutoff=0.6)
+    near = list(dict.fromkeys(n for n in near if n != key))[:3]
+    if not near:
+        return None
+    return f"unknown config key '{prefix}{key}' (did you mean: {', '.join(prefix + n for n in near)}?)"
+
+
 def _section(data: dict[str, Any], cls: type, section: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
-        raise ConfigError(f"unknown config key '{section}.{unknown[0]}' (known: {', '.join(fields)})")
+        raise ConfigError(
+            unknown_key(unknown[0], list(fields), f"{section}.")
+            or f"unknown config key '{section}.{shown(unknown[0], quote=False)}' (known: {', '.join(fields)})"
+        )
     hints = _hints(cls)
     values = {name: _coerce(value, hints[name], flat_key(fields[name])) for name, value in data.items()}
     if cls is AlgorithmConfig:
@@ -104,9 +134,13 @@ def from_data(data: Any, cls: type, prefix: str = "") -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
     hints = _hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - fields)
+    unknown = sorted(set(data) - fields, key=str)
     if unknown:
-        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' (known: {', '.join(sorted(fields))})")
+        raise ConfigError(
+            unknown_key(unknown[0], sorted(fields), prefix)
+            or f"unknown config key '{prefix}{shown(unknown[0], quote=False)}' "
+            f"(known: {', '.join(sorted(fields))})"
+        )
     values = {name: _coerce(value, hints[name], prefix + name) for name, value in data.items()}
     try:
         return cls(**values)
@@ -133,20 +167,20 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         return value if isinstance(value, hint) else from_data(value, hint, name + ".")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{name} must be one of {', '.join(map(str, args))}, got {value!r}")
+            raise ConfigError(f"{name} must be one of {', '.join(map(str, args))}, got {shown(value)}")
         return value
     if origin is list:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{name} must be a list, got {value!r}")
+            raise ConfigError(f"{name} must be a list, got {shown(value)}")
         return [_coerce(v, args[0], f"{name}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{name} must be a mapping, got {value!r}")
+            raise ConfigError(f"{name} must be a mapping, got {shown(value)}")
         return dict(value)
     if hint in _SCALARS:
         problem = _SCALARS[hint](value)
         if problem is not None:
-            raise ConfigError(f"{name} must be {problem}, got {value!r}")
+            raise ConfigError(f"{name} must be {problem}, got {shown(value)}")
         return hint(value)
     return value
 
@@ -173,11 +207,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """`a.b=value` → (["a", "b"], value parsed as YAML), so `--set tau=1e-3` gives a float."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set expects key=value, got {text!r}")
+        raise ConfigError(f"--set expects key=value, got {shown(text)}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML ({yaml_reason(e)})") from None
+        raise ConfigError(
+            f"--set {shown(key, quote=False)}: value {shown(raw)} is not valid YAML ({yaml_reason(e)})"
+        ) from None
     if isinstance(value, str):
         value = _yaml_number(value)
     return key.strip().split("."), value
@@ -205,8 +241,9 @@ def set_value(data: dict[str, Any], path: list[str], value: Any, key: str | None
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            shown = path[i - shift] if i >= shift else part
-            raise ConfigError(f"--set {key or '.'.join(path)}: '{shown}' is not a section")
+            name = path[i - shift] if i >= shift else part
+            given = shown(key or ".".join(path), quote=False)
+            raise ConfigError(f"--set {given}: '{shown(name, quote=False)}' is not a section")
         node = child
     node[full[-1]] = value
 

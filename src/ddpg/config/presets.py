@@ -6,6 +6,7 @@ part of the Config they go into.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import yaml
 
 from ddpg.config.parse import yaml_reason
-from ddpg.config.sections import ConfigError
+from ddpg.config.safe_yaml import parse_yaml, read_config_text
+from ddpg.config.sections import ConfigError, shown
 
 
 def preset_names() -> list[str]:
@@ -25,26 +27,30 @@ def preset_names() -> list[str]:
 
 
 def load_yaml(path: Path | str) -> dict[str, Any]:
+    """A config file's mapping: a regular file of at most 1 MiB whose aliases expand to a bounded size
+    (safe_yaml.py); anything else is a one-line ConfigError naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML ({yaml_reason(e)})") from None
+    data = _parse(read_config_text(path), str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of config keys")
     return data
 
 
+def _parse(text: str, name: str) -> Any:
+    try:
+        return parse_yaml(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{name} is not valid YAML ({yaml_reason(e)})") from None
+
+
 def load_preset(name_or_file: str) -> dict[str, Any]:
     """A preset by name (`paper`, an env id) or a YAML file; returns plain data, not yet validated."""
-    if name_or_file.endswith((".yaml", ".yml")) or Path(name_or_file).is_file():
-        return load_yaml(name_or_file)
+    if name_or_file.endswith((".yaml", ".yml")) or os.path.lexists(name_or_file):
+        return load_yaml(name_or_file)  # a path that is there, even a FIFO or a device: refused by name
     if name_or_file not in preset_names():
         raise ConfigError(
-            f"unknown preset '{name_or_file}' (known: {', '.join(preset_names())}; or give a YAML file)"
+            f"unknown preset '{shown(name_or_file, quote=False)}' "
+            f"(known: {', '.join(preset_names())}; or give a YAML file)"
         )
-    return yaml.safe_load(resources.files("ddpg.presets").joinpath(f"{name_or_file}.yaml").read_text())
+    text = resources.files("ddpg.presets").joinpath(f"{name_or_file}.yaml").read_text()
+    return _parse(text, f"preset {name_or_file}")

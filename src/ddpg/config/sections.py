@@ -17,6 +17,21 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range; the message names the field."""
 
 
+MAX_SHOWN = 80  # characters of a value quoted in an error message
+
+
+def shown(value: object, quote: bool = True) -> str:
+    """`value`'s repr (`quote`) or str for an error message: at most `MAX_SHOWN` characters, so that a
+    huge value given by mistake still makes one readable line (its full text is where the user put it)."""
+    try:
+        text = repr(value) if quote else str(value)
+    except RecursionError:  # a structure that contains itself
+        text = f"<a {type(value).__name__} that contains itself>"
+    except ValueError:  # an int of more digits than Python converts to text
+        text = f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 5] + "…" + text[-4:]
+
+
 def check(ok: bool, name: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"{name} {message}")
@@ -133,7 +148,7 @@ class AlgorithmConfig:
     @classmethod
     def of(cls, algo: str = "ddpg", **switches: Any) -> AlgorithmConfig:
         """`algo` with its defaults for the switches not given."""
-        check(algo in ALGO_DEFAULTS, "algo", f"must be one of {', '.join(ALGO_DEFAULTS)}, got {algo!r}")
+        check(algo in ALGO_DEFAULTS, "algo", f"must be one of {', '.join(ALGO_DEFAULTS)}, got {shown(algo)}")
         return cls(algo=algo, **{**ALGO_DEFAULTS[algo], **switches})  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:

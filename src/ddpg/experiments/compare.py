@@ -21,7 +21,7 @@ import numpy as np
 
 from ddpg.config import load_yaml, nest
 from ddpg.config.parse import canonical_path
-from ddpg.run.logs import read_csv
+from ddpg.run.logs import LogError, read_csv
 from ddpg.run.plots import save_figure
 
 BOOTSTRAP_SAMPLES = 2000
@@ -77,9 +77,16 @@ def eval_auc(steps: np.ndarray, returns: np.ndarray) -> float:
 def load_run(path: Path) -> RunRecord:
     """Read config.yaml, eval.csv and (when the run finished) summary.json of a run directory."""
     config = nest(load_yaml(path / "config.yaml"))  # a damaged file is a one-line ConfigError
-    evals = read_csv(path / "eval.csv") if (path / "eval.csv").is_file() else {}
+    evals = read_csv(path / "eval.csv", ("step", "mean_return")) if (path / "eval.csv").is_file() else {}
     summary_file = path / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+    summary = None
+    if summary_file.is_file():
+        try:
+            summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise LogError(f"cannot read {summary_file}: {type(e).__name__}") from None
+        if not isinstance(summary, dict):
+            raise LogError(f"{summary_file} is not a run summary (a JSON object)")
     return RunRecord(
         path,
         config,

@@ -29,7 +29,7 @@ from ddpg.data.replay import Replay, ReplayBuffer
 from ddpg.envs import EnvError, check_spaces, shape
 from ddpg.envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from ddpg.run.recorder import EpisodeRecorder
-from ddpg.run.resources import check_resources
+from ddpg.run.resources import check_resources, replay_bytes
 from ddpg.types import ActionScale
 
 
@@ -109,8 +109,8 @@ def build(env: gym.Env | str | None, config: Config) -> Parts:
     env, recipe = training_env(env, config)
     obs_shape = shape(env.observation_space)
     action_dim = int(np.prod(shape(env.action_space)))
-    check_resources(config, obs_shape, action_dim)
     pixels = is_stacked_pixel_space(env.observation_space)
+    check_resources(config, obs_shape, action_dim, pixels)
     obs = config.observation
     if obs.obs_norm and pixels:
         raise EnvError(
@@ -118,7 +118,14 @@ def build(env: gym.Env | str | None, config: Config) -> Parts:
         )
     actor, critic = build_networks(obs_shape, action_dim, config)
     rng = np.random.default_rng(config.loop.seed)
-    buffer = _replay(config, obs_shape, action_dim, pixels)
+    try:
+        buffer = _replay(config, obs_shape, action_dim, pixels)
+    except MemoryError:  # more than check_resources saw available: other processes took it meanwhile
+        need = replay_bytes(config, obs_shape, action_dim, pixels)
+        raise MemoryError(
+            f"out of memory allocating the replay buffer (buffer_size {config.replay.buffer_size}, "
+            f"{need / 2**30:.1f} GiB); lower buffer_size or free memory"
+        ) from None
     return Parts(
         env=env,
         recipe=recipe,

@@ -40,13 +40,38 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def read_csv(path: Path) -> dict[str, list[float]]:
-    """Columns of a log as floats (empty lists when the file has only its header)."""
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        columns = reader.fieldnames or []
-    return {c: [float(r[c]) for r in rows] for c in columns}
+class LogError(ValueError):
+    """A run's log cannot be read: missing, empty, garbled or not numbers; the message names the file."""
+
+
+def read_csv(path: Path, columns: tuple[str, ...] = ()) -> dict[str, list[float]]:
+    """Columns of a log as floats (empty lists when the file has only its header). A file without a
+    header, without one of `columns`, with a row of the wrong length or a value that is not a number
+    is a LogError naming the file (and the row)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not a CSV log of this program"
+        raise LogError(f"cannot read {path}: {reason}") from None
+    if not header:
+        raise LogError(f"{path} is empty (not even its header row)")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise LogError(f"{path} has no column {missing[0]!r}; it is not a log of this program")
+    out: dict[str, list[float]] = {c: [] for c in header}
+    for number, row in enumerate(rows, start=2):  # line numbers: the header is line 1
+        if len(row) != len(header):
+            raise LogError(f"{path}, line {number}: {len(row)} values for {len(header)} columns")
+        for name, value in zip(header, row, strict=True):
+            try:
+                out[name].append(float(value))
+            except ValueError:
+                text = value if len(value) <= 40 else value[:35] + "…"
+                raise LogError(f"{path}, line {number}: {name} {text!r} is not a number") from None
+    return out
 
 
 class Progress:

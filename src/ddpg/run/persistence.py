@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ddpg.config import Config, from_dict
+from ddpg.config import Config, ConfigError, flatten, from_dict, load_config
 from ddpg.data.collector import Collector
 from ddpg.data.replay import Replay
 from ddpg.run import checkpoint as ckpt
@@ -239,9 +239,19 @@ def resume(
             f"checkpoint {directory} holds weights only (written by save()); it can be evaluated, not resumed"
         )
     state = meta["training"]
-    agent = _from_checkpoint(cls, directory, tensors, meta, env, trust)
+    agent = _from_checkpoint(cls, directory, tensors, meta, env, trust)  # refuses untrusted code first
+    try:
+        changes = config_changes(run_dir, from_dict(meta["config"]), env_given=isinstance(env, str))
+    except BaseException:
+        agent.close()
+        raise
     step = agent.state.step
+    edited_total = changes.pop("total_steps", None)
+    if total_steps is None:
+        total_steps = edited_total
     total = total_steps if total_steps is not None else agent.config.loop.total_steps
+    if changes:
+        agent.config = agent.config.replace(**changes)
     unsummarised = total == step and not (run_dir / "summary.json").is_file()
     if total <= step and not unsummarised:
         raise CheckpointError(finished_message(run_dir, step, total))
@@ -263,6 +273,53 @@ def resume(
     if warning is not None:
         warnings.warn(warning, stacklevel=3)
     return agent
+
+
+# Flat keys a user may change in a run's config.yaml between sessions (docs/resume.md): how long the
+# run goes on, and what is shown or kept without changing what it computes.
+SAFE_ON_RESUME = ("total_steps", "progress", "tensorboard", "keep_checkpoints")
+
+
+def config_changes(run_dir: Path, checkpointed: Config, env_given: bool = False) -> dict[str, Any]:
+    """The keys a user changed in `run_dir`/config.yaml since the checkpoint with config
+    `checkpointed`, by flat key, when all are safe to change on resume (`SAFE_ON_RESUME`); any other
+    change, or a config.yaml that cannot be read, is a CheckpointError listing them. Both may be in the
+    nested form or the flat one of earlier versions: the resolved configs are compared. Without a
+    config.yaml there is nothing to compare (the run writes it again)."""
+    path = run_dir / "config.yaml"
+    if not path.exists() and not path.is_symlink():
+        return {}
+    try:
+        edited = load_config(path)
+    except ConfigError as e:
+        reason = str(e) if str(path) in str(e) else f"{path}: {e}"
+        raise CheckpointError(
+            f"{reason}; fix or delete it (the run then continues with its checkpoint's config)"
+        ) from None
+    theirs, mine = flatten(edited.to_dict()), flatten(checkpointed.to_dict())
+    changed = _differences(mine, theirs)
+    unsafe = [k for k in changed if k not in SAFE_ON_RESUME and not (env_given and k == "env_id")]
+    if unsafe:
+        shown = ", ".join(unsafe[:6]) + (f" and {len(unsafe) - 6} more" if len(unsafe) > 6 else "")
+        raise CheckpointError(
+            f"{path} was edited since the checkpoint ({shown}); resume continues a run as it was "
+            f"configured: undo the edit, or train a new run with it (ddpg train --preset {path} "
+            "--run-dir NEW); only " + ", ".join(SAFE_ON_RESUME) + " may change on resume"
+        )
+    return {k: theirs[k] for k in changed if k in SAFE_ON_RESUME}
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between `a` and `b`, going into mappings in both."""
+    missing = object()
+    out = []
+    for key in sorted({*a, *b}, key=str):
+        x, y = a.get(key, missing), b.get(key, missing)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += _differences(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append(f"{prefix}{key}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +27,11 @@ def training_figure(run_dirs: list[Path], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    logs = [_logs(run) for run in run_dirs]  # every log read (or refused) before a figure exists
     fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
-    for i, run in enumerate(run_dirs):
+    for i, (run, (metrics, updates, evals)) in enumerate(zip(run_dirs, logs, strict=True)):
         color = f"C{i}"
         label = run.name if len(run_dirs) > 1 else None
-        metrics = read_csv(run / "metrics.csv")
-        updates = read_csv(run / "updates.csv")
-        evals = read_csv(run / "eval.csv")
         if metrics.get("step"):
             axes[0].plot(metrics["step"], metrics["return"], color=color, alpha=0.25, lw=0.8)
             axes[0].plot(
@@ -73,6 +72,27 @@ def training_figure(run_dirs: list[Path], out: Path) -> Path:
     title = run_dirs[0].name if len(run_dirs) == 1 else f"{len(run_dirs)} runs"
     fig.suptitle(title, fontsize=9)
     return save_figure(fig, out)
+
+
+Log = dict[str, list[float]]
+
+
+def _logs(run: Path) -> tuple[Log, Log, Log]:
+    """metrics.csv (required), updates.csv and eval.csv (optional) of `run`."""
+    return (
+        read_csv(run / "metrics.csv", ("step", "return")),
+        _optional_log(run, "updates.csv", ("step", "td_error", "actor_loss"), "TD error and actor loss"),
+        _optional_log(run, "eval.csv", ("step", "mean_return", "std_return"), "evaluations"),
+    )
+
+
+def _optional_log(run: Path, name: str, columns: tuple[str, ...], what: str) -> Log:
+    """A log the figure can do without (a run killed early, or a copy of part of one): missing, it
+    is a warning and its panel stays empty; present, it must be readable."""
+    if not (run / name).is_file():
+        warnings.warn(f"{run} has no {name}; its {what} are not plotted", stacklevel=4)
+        return {}
+    return read_csv(run / name, columns)
 
 
 def save_figure(fig, out: Path) -> Path:

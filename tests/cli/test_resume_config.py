@@ -1,0 +1,129 @@
+"""`ddpg resume` and a config.yaml edited between sessions: an edit that would change what the run
+computes is refused by key (one line, exit 2, nothing changed); the keys safe to change on resume are
+honoured; a config.yaml written flat (earlier versions) but equal to the checkpoint's is no edit."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ddpg.cli import main
+from ddpg.config import flatten, load_config
+from tests.helpers import error_line
+
+FAST = [
+    "--set",
+    "hidden_sizes=[16,16]",
+    "batch_size=16",
+    "learning_starts=50",
+    "max_episode_steps=50",
+    "eval_every=100",
+    "eval_episodes=1",
+    "checkpoint_every=100",
+    "progress=false",
+    "video=false",
+    "tensorboard=false",
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("resume_config") / "run"
+    assert main(["train", "--env", "Pendulum-v1", "--steps", "150", "--run-dir", str(run), *FAST]) == 0
+    return run
+
+
+@pytest.fixture
+def run(finished_run, tmp_path) -> Path:
+    """A copy of the run whose latest checkpoint (step 100) has 50 steps still to go."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy, symlinks=True)
+    (copy / "summary.json").unlink()
+    latest = copy / "checkpoints" / "latest"
+    os.replace(latest, copy / "checkpoints" / "old-latest")
+    os.symlink("step_000000100", latest)
+    return copy
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def edit(run: Path, **changes) -> None:
+    """Rewrite config.yaml with flat `changes` (dotted keys into mappings), nested as a run writes it."""
+    data = yaml.safe_load((run / "config.yaml").read_text())
+    for key, value in changes.items():
+        *parents, name = key.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[name] = value
+    (run / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    ("changes", "keys"),
+    [
+        ({"optimisation.tau": 0.5}, "(tau)"),
+        ({"optimisation.batch_size": 8, "exploration.noise.sigma": 0.3}, "(batch_size, noise.sigma)"),
+        ({"environment.kwargs": {"g": 5.0}}, "(env.g)"),
+        ({"loop.seed": 7, "loop.total_steps": 300}, "(seed)"),
+    ],
+)
+def test_an_edited_config_is_refused_naming_the_keys(run, changes, keys, capsys):
+    edit(run, **changes)
+    before = snapshot(run)
+    assert main(["resume", str(run)]) == 2
+    line = error_line(capsys)
+    assert f"{run / 'config.yaml'} was edited since the checkpoint {keys}; " in line
+    assert "only total_steps, progress, tensorboard, keep_checkpoints may change on resume" in line
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("tau: [unclosed\n", "is not valid YAML"),
+        ("learning_rate: 0.1\n", "unknown config key 'learning_rate' (did you mean: actor_lr, critic_lr?)"),
+        ("- a list\n", "must hold a mapping of config keys"),
+        ("tau: 7\n", "tau must be in (0, 1]"),
+    ],
+)
+def test_a_config_yaml_that_cannot_be_read_is_one_line(run, content, message, capsys):
+    (run / "config.yaml").write_text(content)
+    before = snapshot(run)
+    assert main(["resume", str(run)]) == 2
+    line = error_line(capsys)
+    assert str(run / "config.yaml") in line and message in line
+    assert "fix or delete it" in line
+    assert snapshot(run) == before
+
+
+def test_a_flat_config_yaml_equal_to_the_checkpoints_is_no_edit(run, capsys):
+    flat = flatten(load_config(run / "config.yaml").to_dict())
+    (run / "config.yaml").write_text(yaml.safe_dump(flat))
+    assert main(["resume", str(run)]) == 0
+    assert "resuming" in capsys.readouterr().out
+
+
+def test_safe_keys_edited_in_config_yaml_are_honoured(run, capsys):
+    edit(run, **{"loop.total_steps": 200, "logging.keep_checkpoints": 5, "logging.tensorboard": True})
+    assert main(["resume", str(run)]) == 0
+    assert f"resuming {run} at step 100 of 200" in capsys.readouterr().out
+    config = load_config(run / "config.yaml")
+    assert (config.loop.total_steps, config.logging.keep_checkpoints) == (200, 5)
+    assert (run / "checkpoints" / "step_000000200").is_dir()
+
+
+def test_steps_on_the_command_line_win_over_an_edited_total(run, capsys):
+    edit(run, **{"loop.total_steps": 300})
+    assert main(["resume", str(run), "--steps", "200"]) == 0
+    assert f"resuming {run} at step 100 of 200" in capsys.readouterr().out
+
+
+def test_a_run_without_config_yaml_resumes_and_writes_it_again(run, capsys):
+    (run / "config.yaml").unlink()
+    assert main(["resume", str(run)]) == 0
+    assert load_config(run / "config.yaml").loop.total_steps == 150
