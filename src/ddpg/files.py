@@ -34,6 +34,12 @@ def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
         else:
             os.replace(tmp, target)
         _fsync_dir(target.parent)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        renamed = _naming(e, tmp, target)
+        if renamed is e:
+            raise
+        raise renamed from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -52,10 +58,25 @@ def atomic_file(path: Path) -> Iterator[Path]:
         with tmp.open("rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        renamed = _naming(e, tmp, path)
+        if renamed is e:
+            raise
+        raise renamed from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(error: OSError, tmp: Path, target: Path) -> OSError:
+    """`error` naming `target` where it names the temporary `tmp` (or a file in it) or no path at all:
+    the path the user knows, not one that no longer exists."""
+    name = error.filename if error.filename is not None else error.filename2
+    if name is not None and not os.fsdecode(name).startswith(str(tmp)):
+        return error
+    return OSError(error.errno, error.strerror, str(target))
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

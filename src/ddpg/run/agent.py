@@ -227,6 +227,7 @@ class DDPG:
             seed if seed is not None else self.config.loop.seed + EVAL_SEED_OFFSET,
             video_path=video_path,
             video_episodes=video_episodes,
+            name=self.config.environment.id,
         )
 
     def _evaluation_env(self, rgb: bool) -> gym.Env:
