@@ -177,9 +177,9 @@ class DDPG:
             choice = self.update_choice = choose_update(self.learner, c.loop.compile, planned, batch, kept)
             self.state.update = (choice.library, choice.reason)
         started = self._started = time.perf_counter() - self.state.elapsed
-        if run is not None and not (run.checkpoints / "latest").exists():
-            self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
         try:
+            if run is not None and not (run.checkpoints / "latest").exists():
+                self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
             eval_time = Loop(self, total, run).run_until_total(started)
         finally:
             if run is not None:
