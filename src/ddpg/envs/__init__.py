@@ -165,13 +165,14 @@ def observation_problem(obs: Any, space: gym.Space) -> str | None:
 
 
 class CheckedEnv(gym.Wrapper):
-    """Turns anything `reset` or `step` raises, or an observation its space does not allow, into an
-    `EnvFailure` naming the call (`in reset(): …`); the collector adds the environment and the step."""
+    """Turns anything `reset` or `step` raises (but an `EnvError`, which says what the user set wrong),
+    or an observation its space does not allow, into an `EnvFailure` naming the call (`in reset(): …`);
+    the collector adds the environment and the step."""
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
         try:
             obs, info = self.env.reset(seed=seed, options=options)
-        except EnvFailure:
+        except (EnvError, EnvFailure):  # already says what is wrong (a user's reward function: EnvError)
             raise
         except Exception as e:
             raise EnvFailure(f"in reset(): {describe(e)}") from e
@@ -182,7 +183,7 @@ class CheckedEnv(gym.Wrapper):
         try:
             result = self.env.step(action)
             obs = result[0]
-        except EnvFailure:
+        except (EnvError, EnvFailure):  # already says what is wrong (a user's reward function: EnvError)
             raise
         except Exception as e:
             raise EnvFailure(f"in step(): {describe(e)}") from e
