@@ -1,5 +1,6 @@
 """Small environments whose every step is known, for tests."""
 
+import builtins
 from typing import Any
 
 import gymnasium as gym
@@ -98,6 +99,57 @@ class TaggedPixelEnv(PixelEnv):
         frame = np.empty((12, 12, 3), dtype=np.uint8)
         frame[..., 0], frame[..., 1], frame[..., 2] = self.t * 10, self.tag, self.episode % 256
         return frame
+
+
+class BrokenEnv(CountingEnv):
+    """Raises `error` (a builtin exception's name) in `fail_in`: init, reset, or its `at_step`-th step
+    (counted over all its episodes)."""
+
+    def __init__(self, fail_in: str = "step", error: str = "RuntimeError", at_step: int = 1, **kwargs):
+        self.fail_in, self.error, self.at_step, self.steps = fail_in, error, at_step, 0
+        self._fail("init")
+        super().__init__(**kwargs)
+
+    def _fail(self, call: str) -> None:
+        if call == self.fail_in:
+            raise getattr(builtins, self.error)("boom")
+
+    def reset(self, *, seed=None, options=None):
+        self._fail("reset")
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == self.at_step:
+            self._fail("step")
+        return super().step(action)
+
+
+class BadObservationEnv(CountingEnv):
+    """Returns an observation its space does not allow (`bad`: shape or dtype) from `call`."""
+
+    def __init__(self, bad: str = "shape", call: str = "step", **kwargs):
+        super().__init__(**kwargs)
+        self.bad, self.call = bad, call
+
+    def _wrong(self, obs):
+        return np.zeros(3, np.float32) if self.bad == "shape" else np.array(["a", "b"])
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        return (self._wrong(obs) if self.call == "reset" else obs), info
+
+    def step(self, action):
+        obs, *rest = super().step(action)
+        return (self._wrong(obs) if self.call == "step" else obs), *rest
+
+
+class ScalarObservationEnv(CountingEnv):
+    """A 0-dimensional observation space."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (), np.float32)
 
 
 def nan_reward(pose) -> float:

@@ -7,6 +7,7 @@ progress carries one of the prefixes below, so whatever a kill leaves behind is 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -20,7 +21,7 @@ TMP, OLD, TRASH = ".tmp-", ".old-", ".trash-"
 
 def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
     """Fill a fresh temporary sibling of `target`, then swap it in with renames."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(target)
     tmp = target.parent / f"{TMP}{target.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -34,6 +35,12 @@ def atomic_directory(target: Path, write: Callable[[Path], None]) -> None:
         else:
             os.replace(tmp, target)
         _fsync_dir(target.parent)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        renamed = _naming(e, tmp, target)
+        if renamed is e:
+            raise
+        raise renamed from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -45,17 +52,49 @@ def atomic_file(path: Path) -> Iterator[Path]:
     `path` whole, otherwise it is removed and `path` is left as it was. The temporary name keeps the
     suffix, so writers that choose a format by it (matplotlib, imageio) still do."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     tmp = path.with_name(f"{TMP}{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
+        # Created here, so a place that cannot be written fails before any writer (ffmpeg) starts.
+        tmp.touch(exist_ok=False)
         yield tmp
         with tmp.open("rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        renamed = _naming(e, tmp, path)
+        if renamed is e:
+            raise
+        raise renamed from e
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def make_parent(path: Path) -> None:
+    """Create `path`'s directory (and its parents); a file in the way is ENOTDIR, naming it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:  # a parent is a file: mkdir says "exists", the path means "not a dir"
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), e.filename) from e
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only place, where nothing was written either
+        pass
+
+
+def _naming(error: OSError, tmp: Path, target: Path) -> OSError:
+    """`error` naming `target` where it names the temporary `tmp` (or a file in it) or no path at all:
+    the path the user knows, not one that no longer exists."""
+    name = error.filename if error.filename is not None else error.filename2
+    if name is not None and not os.fsdecode(name).startswith(str(tmp)):
+        return error
+    return OSError(error.errno, error.strerror, str(target))
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

@@ -3,7 +3,8 @@
 Each command group is a module with `register(subparsers)` and its `cmd_*` functions: `run` (train,
 evaluate, resume, plot, envs) and `experiments` (sweep) here, and the environments' own groups
 (`ddpg slotcar …`, `ddpg lane …`) in their packages, found through `ddpg.envs.cli_modules()`. Every user
-mistake ends as one line `error: …` on stderr and exit status 2, before anything is written (`shared`).
+mistake ends as one line `error: …` on stderr and exit status 2, before anything is written; a failure of
+the environment or the machine as one line and exit status 1; an interruption exits 130 (`shared`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     from ddpg.envs import cli_modules
 
     parser = Parser(prog="ddpg", description="Deep deterministic policy gradient (Lillicrap et al. 2016).")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="let a failure raise with its traceback, for a bug report (also DDPG_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for group in (run, experiments, *cli_modules()):
         group.register(sub)

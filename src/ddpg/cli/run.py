@@ -188,7 +188,8 @@ def _train(agent: DDPG, run_dir: Path) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ddpg.config import resolve
     from ddpg.run.agent import DDPG, run_name
-    from ddpg.run.lock import LOCK_FILE
+    from ddpg.run.lock import LOCK_FILE, RunInUse
+    from ddpg.run.run_dir import FailedStart
 
     config = resolve(
         env_id=args.env,
@@ -204,9 +205,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         resumable = (run_dir / "checkpoints" / "latest").exists()
         hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
+    start = FailedStart(run_dir)
     with DDPG(config.environment.id, config) as agent:  # makes and checks the env before anything is written
         print(f"run directory: {run_dir}", flush=True)
-        return _train(agent, run_dir)
+        try:
+            return _train(agent, run_dir)
+        except RunInUse:
+            raise  # another process's run: not ours to touch
+        except Exception as e:
+            if agent.step == 0:
+                # Nothing trained yet: leave nothing that blocks the same command again. A run that has
+                # progressed keeps its checkpoints, to resume.
+                agent.close()
+                start.undo()
+            elif isinstance(e, OSError):
+                e.add_note(f"the run is kept: continue it with ddpg resume {run_dir}")
+            raise
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

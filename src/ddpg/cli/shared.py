@@ -1,21 +1,26 @@
 """What every command group shares: the parser, argument types, `--set`, and one-line errors.
 
 Every user mistake ends as one line `error: …` on stderr and exit status 2, before anything is written;
-warnings show as `warning: …`. The command groups (this package's modules and the environments' own
-`cli` modules) and the scripts in bench/ build on these pieces.
+a failure of the environment or the machine (a full disk) as one line and exit status 1; warnings show
+as `warning: …`. `--debug` or DDPG_DEBUG=1 lets failures raise, for their traceback. The command groups
+(this package's modules and the environments' own `cli` modules) and the scripts in bench/ build on
+these pieces.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ddpg.config import ConfigError, parse_override
-from ddpg.envs import EnvError
+from ddpg.envs import EnvError, EnvFailure
 from ddpg.experiments.sweep import SweepError
 from ddpg.run.checkpoint import CheckpointError
 from ddpg.run.lock import RunInUse
@@ -106,28 +111,95 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     print(f"warning: {message}", file=sys.stderr)
 
 
+# OSError numbers: a mistake in what the user asked for (exit 2), or the machine failing (exit 1), and
+# what to do about each.
+FILE_ERRORS: dict[int, tuple[int, str]] = {
+    errno.ENOSPC: (1, "no space left on its device; free some space and run again"),
+    errno.EDQUOT: (1, "disk quota exceeded; free some space and run again"),
+    errno.EROFS: (1, "its file system is read-only; choose a writable place"),
+    errno.EIO: (1, "input/output error: the disk or file system failed; check it"),
+    errno.ENOTDIR: (2, "a part of the path is a file, not a directory; choose another path"),
+    errno.ENAMETOOLONG: (2, "a name in the path is too long; choose a shorter one"),
+    errno.EISDIR: (2, "it is a directory; give a file name"),
+    errno.EEXIST: (2, "it already exists; choose another path or remove it"),
+    errno.ENOTEMPTY: (2, "it is a non-empty directory; choose another path or remove it"),
+    errno.EACCES: (2, "permission denied; choose a place you may write"),
+    errno.EPERM: (2, "operation not permitted; choose a place you may write"),
+    errno.ENOENT: (2, "it does not exist"),
+}
+
+
+def file_error(e: OSError) -> tuple[int, str]:
+    """An OSError as (exit status, one line naming the path and what to do)."""
+    status, advice = FILE_ERRORS.get(e.errno or 0, (1, e.strerror or "failed"))
+    path = e.filename if e.filename is not None else e.filename2
+    where = f"{os.fsdecode(path)}: " if path is not None else ""
+    return status, f"{where}{advice}" if e.errno in FILE_ERRORS else f"{where}{e.strerror or e}"
+
+
+def debugging(argv: Sequence[str] | None, args: argparse.Namespace | None) -> bool:
+    """`--debug` (on the top-level parser) or DDPG_DEBUG=1: failures raise, with their traceback."""
+    if os.environ.get("DDPG_DEBUG", "") not in ("", "0"):
+        return True
+    if args is not None:
+        return bool(getattr(args, "debug", False))
+    return "--debug" in (sys.argv[1:] if argv is None else argv)
+
+
+def _fail(error: Exception, message: str, status: int) -> int:
+    # Notes (`add_note`) say what to do next, e.g. how to continue a run that stopped.
+    message = "; ".join([message, *getattr(error, "__notes__", ())])
+    print(f"error: {one_line(message)}", file=sys.stderr)
+    return status
+
+
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse `argv` and call the chosen command's `func(args)`; its exit status, or 2 after one
-    `error: …` line for a user mistake, 130 when interrupted, 1 when training diverged or memory ran
-    out."""
+    """Parse `argv` and call the chosen command's `func(args)`; its exit status, or after one `error: …`
+    line: 2 for a user mistake, 1 for a failure of the environment or the machine (training that
+    diverged, memory that ran out), 130 when interrupted. With `--debug` or DDPG_DEBUG=1 failures
+    raise instead."""
+    args = None
+    hook = threading.excepthook
     try:
         args = parser.parse_args(argv)
+        if not debugging(argv, args):
+            threading.excepthook = _quiet_disk_errors
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             return args.func(args)
-    except USER_ERRORS as e:
-        print(f"error: {one_line(str(e))}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except MemoryError as e:  # not the user's input: the machine ran out (exit 1, as a failed run)
+        if debugging(argv, args):
+            raise
         print(f"error: {one_line(str(e)) or 'out of memory'}", file=sys.stderr)
         return 1
     except Exception as e:
-        from ddpg.run.agent import TrainingDiverged
-
-        if not isinstance(e, TrainingDiverged):
+        status = None if debugging(argv, args) else _report_failure(e)
+        if status is None:
             raise
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return status
+    finally:
+        threading.excepthook = hook
+
+
+def _quiet_disk_errors(args: threading.ExceptHookArgs) -> None:
+    # A library's writer thread (TensorBoard's) meeting a full or failed disk: the command's own writes
+    # meet it too and say so in one line, so the thread's traceback would only repeat it.
+    if not isinstance(args.exc_value, OSError):
+        threading.__excepthook__(args)
+
+
+def _report_failure(e: Exception) -> int | None:
+    """The exit status after the one line saying what failed; None for a bug (its traceback shows)."""
+    from ddpg.run.loop import TrainingDiverged
+
+    if isinstance(e, USER_ERRORS):
+        return _fail(e, str(e), 2)
+    if isinstance(e, TrainingDiverged | EnvFailure):
+        return _fail(e, str(e), 1)
+    if isinstance(e, OSError):
+        status, message = file_error(e)
+        return _fail(e, message, status)
+    return None

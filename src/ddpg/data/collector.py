@@ -9,7 +9,9 @@ true final observation — never the first observation of the next episode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 
 from ddpg.agent.noise import ActionNoise
+from ddpg.envs import EnvFailure
 from ddpg.types import ActionScale, Episode, Transition
 
 
@@ -61,8 +64,10 @@ class Collector:
         rng: np.random.Generator,
         seed: int,
         skip_nonfinite: bool = False,
+        name: str = "",
     ) -> None:
         self.envs = envs
+        self.name = name or "the environment"
         self.n = envs.num_envs
         self.noise = noise
         self.rng = rng
@@ -72,7 +77,8 @@ class Collector:
         self.scale = ActionScale(space.low, space.high)
         self.action_shape: tuple[int, ...] = space.shape
         self.action_dim = int(np.prod(space.shape))
-        self.obs, _ = envs.reset(seed=seed)  # env i is seeded with seed + i
+        with self._failing_at(0):
+            self.obs, _ = envs.reset(seed=seed)  # env i is seeded with seed + i
         self.episode = 0  # episodes ended so far, all envs together
         self.episode_return = np.zeros(self.n)
         self.episode_length = np.zeros(self.n, dtype=np.int64)
@@ -85,9 +91,23 @@ class Collector:
         action = policy(self.obs) + self.noise.sample(step, self.episode)
         return np.clip(action, -1.0, 1.0)
 
-    def step(self, actions: np.ndarray) -> StepResult:
+    @contextmanager
+    def _failing_at(self, step: int | None) -> Iterator[None]:
+        """An `EnvFailure` from the envs (in this process or a subprocess, which gymnasium logs as
+        warnings) named with the environment and the step."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*(ERROR: |Received the following error)")
+            try:
+                yield
+            except EnvFailure as e:
+                at = f" at step {step}" if step is not None else ""
+                raise EnvFailure(f"environment '{self.name}' failed{at} {e}") from None
+
+    def step(self, actions: np.ndarray, step: int | None = None) -> StepResult:
+        """One step of every env with `actions`; `step` (the step being taken) names a failure."""
         env_actions = self.scale.to_env(actions).reshape(self.n, *self.action_shape)
-        next_obs, reward, terminated, truncated, info = self.envs.step(env_actions)
+        with self._failing_at(step):
+            next_obs, reward, terminated, truncated, info = self.envs.step(env_actions)
         ended = terminated | truncated
         final_obs: Any = info.get("final_obs", next_obs)  # absent when no env ended this step
         result = StepResult()
@@ -128,7 +148,8 @@ class Collector:
         """Abandon the episodes of `envs` (after a skipped non-finite step): fresh ones, not counted."""
         mask = np.zeros(self.n, dtype=bool)
         mask[envs] = True
-        fresh, _ = self.envs.reset(options={"reset_mask": mask})
+        with self._failing_at(None):
+            fresh, _ = self.envs.reset(options={"reset_mask": mask})
         obs = np.array(obs, copy=True)
         obs[mask] = fresh[mask]
         for i in envs:

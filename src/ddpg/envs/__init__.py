@@ -18,6 +18,17 @@ class EnvError(ValueError):
     """The environment cannot be made or is not one DDPG can act in; the message says why."""
 
 
+class EnvFailure(RuntimeError):
+    """The environment raised, or returned what its spaces do not allow, when ddpg called it; the
+    message names the environment, the call (make, reset, step) and the step."""
+
+
+def describe(error: BaseException) -> str:
+    """An exception as `Type: message`, on one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 OWN_ENVS = ("slot_car", "lane_following")  # the packages under ddpg/envs that hold an environment
 
 
@@ -76,6 +87,8 @@ def make_env(
             raise EnvError(f"environment '{env_id}' rejected its arguments: {e}") from None
         except ModuleNotFoundError as e:
             raise EnvError(f"environment '{env_id}' needs the missing package '{e.name}'") from None
+        except Exception as e:
+            raise EnvFailure(f"environment '{env_id}' failed in make: {describe(e)}") from e
     check_spaces(env, env_id)
     return env
 
@@ -94,6 +107,8 @@ def _make_from_class(spec: str, kwargs: dict[str, Any]) -> gym.Env:
         raise
     except (TypeError, ValueError) as e:
         raise EnvError(f"environment '{spec}' rejected its arguments: {e}") from None
+    except Exception as e:
+        raise EnvFailure(f"environment '{spec}' failed in make: {describe(e)}") from e
 
 
 def shape(space: gym.Space) -> tuple[int, ...]:
@@ -120,9 +135,62 @@ def check_spaces(env: gym.Env, env_id: str) -> None:
             f"environment '{env_id}' has a {type(env.observation_space).__name__} observation "
             "space; ddpg needs a Box (flatten it with gymnasium.wrappers.FlattenObservation)"
         )
+    for name, box in (("observation", env.observation_space), ("action", space)):
+        if not box.shape or 0 in box.shape:
+            env.close()
+            raise EnvError(
+                f"environment '{env_id}' has an {name} space of shape {box.shape}; "
+                "ddpg needs at least one dimension and no empty one"
+            )
 
 
 def registered_ids() -> list[str]:
     """Continuous-control ids worth listing: ddpg's own and Gymnasium's classic/Box2D/MuJoCo ones."""
     ours = [k for k, spec in gym.registry.items() if str(spec.entry_point).startswith("ddpg.")]
     return sorted(ours)
+
+
+def observation_problem(obs: Any, space: gym.Space) -> str | None:
+    """What is wrong with `obs` for the Box `space` (its shape, or a dtype that does not cast to the
+    space's without changing kind); None when nothing is."""
+    expected = f"{space.shape} {space.dtype}"
+    try:
+        array = np.asarray(obs)
+    except Exception:  # anything numpy cannot make an array of
+        return f"returned a {type(obs).__name__} observation; its observation space is {expected}"
+    if array.shape != space.shape or not np.can_cast(array.dtype, space.dtype or array.dtype, "same_kind"):
+        got = f"{array.shape} {array.dtype}"
+        return f"returned an observation of shape {got}; its observation space is {expected}"
+    return None
+
+
+class CheckedEnv(gym.Wrapper):
+    """Turns anything `reset` or `step` raises (but an `EnvError`, which says what the user set wrong),
+    or an observation its space does not allow, into an `EnvFailure` naming the call (`in reset(): …`);
+    the collector adds the environment and the step."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        try:
+            obs, info = self.env.reset(seed=seed, options=options)
+        except (EnvError, EnvFailure):  # already says what is wrong (a user's reward function: EnvError)
+            raise
+        except Exception as e:
+            raise EnvFailure(f"in reset(): {describe(e)}") from e
+        self._check(obs, "reset")
+        return obs, info
+
+    def step(self, action: Any) -> Any:
+        try:
+            result = self.env.step(action)
+            obs = result[0]
+        except (EnvError, EnvFailure):  # already says what is wrong (a user's reward function: EnvError)
+            raise
+        except Exception as e:
+            raise EnvFailure(f"in step(): {describe(e)}") from e
+        self._check(obs, "step")
+        return result
+
+    def _check(self, obs: Any, call: str) -> None:
+        problem = observation_problem(obs, self.observation_space)
+        if problem is not None:
+            raise EnvFailure(f"in {call}(): {problem}")

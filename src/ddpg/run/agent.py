@@ -177,9 +177,9 @@ class DDPG:
             choice = self.update_choice = choose_update(self.learner, c.loop.compile, planned, batch, kept)
             self.state.update = (choice.library, choice.reason)
         started = self._started = time.perf_counter() - self.state.elapsed
-        if run is not None and not (run.checkpoints / "latest").exists():
-            self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
         try:
+            if run is not None and not (run.checkpoints / "latest").exists():
+                self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
             eval_time = Loop(self, total, run).run_until_total(started)
         finally:
             if run is not None:
@@ -227,6 +227,7 @@ class DDPG:
             seed if seed is not None else self.config.loop.seed + EVAL_SEED_OFFSET,
             video_path=video_path,
             video_episodes=video_episodes,
+            name=self.config.environment.id,
         )
 
     def video(self, path: Path | str, episodes: int = 1, seed: int | None = None) -> InlineVideo:

@@ -26,7 +26,7 @@ from ddpg.data.collector import Collector, vector_env
 from ddpg.data.frames import FrameReplayBuffer
 from ddpg.data.prioritized import PrioritizedReplayBuffer
 from ddpg.data.replay import Replay, ReplayBuffer
-from ddpg.envs import EnvError, check_spaces, shape
+from ddpg.envs import CheckedEnv, EnvError, check_spaces, shape
 from ddpg.envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from ddpg.run.recorder import EpisodeRecorder
 from ddpg.run.resources import check_resources, replay_bytes
@@ -170,7 +170,7 @@ def _replay(config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels:
 
 def _recorded_env(recipe: EnvRecipe, config: Config) -> gym.Env:
     """One training env as the collector needs it; module-level so subprocess envs can pickle it."""
-    return EpisodeRecorder(recipe.make(config))
+    return EpisodeRecorder(CheckedEnv(recipe.make(config)))
 
 
 def make_collector(parts: Parts, config: Config) -> Collector:
@@ -180,9 +180,11 @@ def make_collector(parts: Parts, config: Config) -> Collector:
     e = config.environment
     make: list[Callable[[], gym.Env]]
     if e.n_envs == 1:
-        make = [partial(EpisodeRecorder, parts.env)]
+        make = [partial(EpisodeRecorder, CheckedEnv(parts.env))]
     else:
         assert parts.recipe is not None  # training_env refuses n_envs > 1 without one
         make = [partial(_recorded_env, parts.recipe, config)] * e.n_envs
     envs = vector_env(make, asynchronous=e.n_envs > 1 and e.vectorization == "async")
-    return Collector(envs, parts.noise, parts.rng, config.loop.seed, skip_nonfinite=e.on_nonfinite == "skip")
+    return Collector(
+        envs, parts.noise, parts.rng, config.loop.seed, skip_nonfinite=e.on_nonfinite == "skip", name=e.id
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -110,13 +112,25 @@ def write_checkpoint(
     """Write `model.safetensors`, `meta.json` (and whatever `extra` adds) atomically into `directory`."""
 
     def write(tmp: Path) -> None:
-        save_file(tensors, str(tmp / "model.safetensors"))
+        save_tensors(tensors, tmp / "model.safetensors")
         (tmp / "meta.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=1))
         if extra is not None:
             extra(tmp)
         write_manifest(tmp)
 
     atomic_directory(directory, write)
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' `save_file`, whose I/O errors (a full disk) raise as the OSError they are."""
+    try:
+        save_file(tensors, str(path))
+    except SafetensorError as e:
+        code = re.search(r"os error (\d+)", str(e))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from None
 
 
 def _sha256(path: Path) -> str:

@@ -6,7 +6,8 @@ the policy alone: two evaluations of the same weights give the same returns, bef
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from ddpg.envs import CheckedEnv, EnvFailure
 from ddpg.files import atomic_file
 
 
@@ -50,8 +52,12 @@ def evaluate(
     seed: int,
     video_path: Path | None = None,
     video_episodes: int | None = None,
+    name: str = "",
 ) -> EvalResult:
     """Run `episodes` episodes with the deterministic policy `act` (observation → env action).
+
+    An environment that raises, or returns an observation its space does not allow, raises `EnvFailure`
+    naming it (`name`), the call and the step.
 
     With `video_path`, frames of the first `video_episodes` episodes (all when None) are written there;
     the env must have been made with `render_mode="rgb_array"`.
@@ -59,14 +65,18 @@ def evaluate(
     returns, lengths, finals = [], [], []
     frames: list[np.ndarray] = []
     record = video_episodes if video_episodes is not None else episodes
+    checked = CheckedEnv(env)
     for i in range(episodes):
-        obs, info = env.reset(seed=seed + i)
+        with _failing(name, f"of evaluation episode {i + 1}"):
+            obs, info = checked.reset(seed=seed + i)
         filming = video_path is not None and i < record
         if filming:
             frames.append(_frame(env))
         total, length, done = 0.0, 0, False
         while not done:
-            obs, reward, terminated, truncated, info = env.step(act(obs))
+            action = act(obs)
+            with _failing(name, f"at step {length + 1} of evaluation episode {i + 1}"):
+                obs, reward, terminated, truncated, info = checked.step(action)
             total += float(reward)
             length += 1
             done = terminated or truncated
@@ -78,6 +88,14 @@ def evaluate(
     if video_path is not None:
         write_video(video_path, frames, env.metadata.get("render_fps") or 30)
     return EvalResult(returns, lengths, info_means(finals))
+
+
+@contextmanager
+def _failing(name: str, where: str) -> Iterator[None]:
+    try:
+        yield
+    except EnvFailure as e:
+        raise EnvFailure(f"environment '{name or 'the environment'}' failed {where} {e}") from None
 
 
 def _frame(env: gym.Env) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,17 @@ class CsvLog:
         self._file = path.open("a", newline="")
         self._writer = csv.writer(self._file)
         if new:
-            self._writer.writerow(columns)
-            self._file.flush()
+            self._append(columns)
 
     def write(self, row: dict[str, Any]) -> None:
-        self._writer.writerow([_format(row[c]) for c in self.columns])
-        self._file.flush()
+        self._append([_format(row[c]) for c in self.columns])
+
+    def _append(self, row: Sequence[str]) -> None:
+        try:
+            self._writer.writerow(row)
+            self._file.flush()
+        except OSError as e:  # a full disk: the error names no file unless told
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
 
     def close(self) -> None:
         self._file.close()

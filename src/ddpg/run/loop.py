@@ -111,7 +111,7 @@ class Loop:
         warm_up = state.step < self.config.exploration.learning_starts
         actions = self.collector.explore(None if warm_up else agent.policy, state.step)
         try:
-            result = self.collector.step(actions)
+            result = self.collector.step(actions, step=state.step + 1)
         except NonFiniteError as e:
             raise TrainingDiverged(f"{e} at step {state.step + 1}") from None
         for i in result.skipped:

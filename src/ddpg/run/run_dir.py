@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from ddpg.config import Config, config_yaml
-from ddpg.files import atomic_write, discard, point_link, remove_leftovers
+from ddpg.files import TMP, atomic_write, discard, point_link, remove_leftovers
 from ddpg.run.evaluation import EvalResult
+from ddpg.run.lock import LOCK_FILE
 from ddpg.run.logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, TeeLog, TensorBoardLog
 from ddpg.types import Episode
 
@@ -30,6 +32,39 @@ def write_summary(root: Path, summary: dict[str, Any]) -> None:
 
     atomic_write(root / "summary.json", json.dumps(summary, indent=1))
     training_figure([root], root / "plots" / "training.png")
+
+
+# What a run writes at its top level, and the names of its work in progress: all that a failed start
+# may have left, and all `FailedStart.undo` removes.
+WRITTEN = ("config.yaml", "metrics.csv", "updates.csv", "eval.csv", "summary.json", "checkpoints", "plots",
+           "videos", LOCK_FILE, "events.out.tfevents.*", f"{TMP}*")  # fmt: skip
+
+
+class FailedStart:
+    """Remembers what a run directory held before a start, so that a start failing before its first step
+    can remove what it wrote and leave nothing that blocks a retry: the files ddpg writes that were not
+    there before, then the directory and the parents it created, when empty."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.created = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
+        self.before = set(os.listdir(root)) if root.is_dir() else set()
+
+    def undo(self) -> None:
+        if not self.root.is_dir():
+            return
+        for entry in self.root.iterdir():
+            if entry.name in self.before or not any(entry.match(pattern) for pattern in WRITTEN):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        for directory in self.created:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (someone else's files), or gone
+                return
 
 
 def video_name(config: Config, step: int, total: int) -> str | None:
