@@ -18,10 +18,25 @@ import numpy as np
 from ddpg.config import Config, config_yaml
 from ddpg.files import atomic_write, discard, point_link, remove_leftovers
 from ddpg.run.evaluation import EvalResult
+from ddpg.run.lock import LOCK_FILE
 from ddpg.run.logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, TeeLog, TensorBoardLog
 from ddpg.types import Episode
 
 Save = Callable[[Path], None]  # writes a checkpoint into the directory given
+
+
+class RunExists(ValueError):
+    """The run directory holds another run; two runs are never mixed in one."""
+
+    def __init__(self, root: Path) -> None:
+        resumable = (root / "checkpoints" / "latest").exists()
+        hint = f" (or continue it: ddpg resume {root}, DDPG.resume)" if resumable else ""
+        super().__init__(f"run directory {root} already holds a run; choose another run directory{hint}")
+
+
+def holds_a_run(root: Path) -> bool:
+    """Whether `root` exists with anything in it but a lock file (a start that wrote nothing yet)."""
+    return root.exists() and (not root.is_dir() or any(p.name != LOCK_FILE for p in root.iterdir()))
 
 
 def write_summary(root: Path, summary: dict[str, Any]) -> None:
