@@ -226,17 +226,3 @@ def test_device_auto_is_cuda_when_available_else_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert torch_device("auto") == torch.device("cpu")
     assert torch_device("cpu") == torch.device("cpu")
-
-
-# `ddpg config` ---------------------------------------------------------------------------------------
-
-
-def test_config_command_prints_the_resolved_config_as_yaml(tmp_path, capsys):
-    capsys.readouterr()
-    args = ["config", "--env", "MountainCarContinuous-v0", "--set", "tau=0.01", "threads=2"]
-    assert main(args) == 0
-    (tmp_path / "c.yaml").write_text(capsys.readouterr().out)
-    expected = resolve("MountainCarContinuous-v0", overrides=["tau=0.01", "threads=2"])
-    assert load_config(tmp_path / "c.yaml") == expected
-    assert main(["config", "--set", "threads=0"]) == 2
-    assert "threads" in error_line(capsys)

@@ -1,4 +1,4 @@
-"""`ddpg train`, `evaluate`, `plot`, `resume`, `config` and `envs`: one run directory at a time."""
+"""`ddpg train`, `evaluate`, `plot`, `resume` and `envs`: one run directory at a time."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_evaluate(sub)
     _register_plot(sub)
     _register_resume(sub)
-    _register_config(sub)
     p = sub.add_parser("envs", help="list presets and ddpg's own environments")
     p.set_defaults(func=cmd_envs)
 
@@ -137,19 +136,6 @@ def _register_resume(sub: argparse._SubParsersAction) -> None:
     )
     _add_trust(p)
     p.set_defaults(func=cmd_resume)
-
-
-def _register_config(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "config",
-        help="print the resolved config as YAML",
-        description="The config `ddpg train` would run with the same --env, --preset and --set, as its "
-        "config.yaml would hold it (a file to edit and pass back with --preset FILE.yaml).",
-    )
-    p.add_argument("--env", help="Gymnasium id or package.module:ClassName (chooses the preset)")
-    p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
-    add_overrides(p, "KEY=VALUE", "override config fields, as for `ddpg train`")
-    p.set_defaults(func=cmd_config)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -292,13 +278,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
             return 0
         print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.loop.total_steps}", flush=True)
         return _train(agent, args.run_dir)
-
-
-def cmd_config(args: argparse.Namespace) -> int:
-    from ddpg.config import config_yaml, resolve
-
-    print(config_yaml(resolve(env_id=args.env, preset=args.preset, overrides=args.overrides)), end="")
-    return 0
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
