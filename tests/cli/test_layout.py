@@ -22,6 +22,7 @@ def test_every_command_is_registered_by_its_group():
         "plot",
         "resume",
         "envs",
+        "config",
         "sweep",
         "slotcar",
         "lane",

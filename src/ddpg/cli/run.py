@@ -1,4 +1,4 @@
-"""`ddpg train`, `evaluate`, `plot`, `resume` and `envs`: one run directory at a time (plot: several)."""
+"""`ddpg train`, `evaluate`, `plot`, `resume` and `envs`: one run directory at a time."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         help="train an agent and write a run directory",
         description="Train DDPG. The preset is chosen by --env unless --preset is given; "
         "--set overrides any config field (dotted for nested: noise.sigma=0.2, "
-        "env.KEY=VALUE for the environment's constructor).",
+        "env.KEY=VALUE for the environment's constructor). `ddpg config` with the same options prints "
+        "the resolved config; `ddpg config --fields` lists every field.",
     )
     p.add_argument(
         "--env", help="Gymnasium id or package.module:ClassName (default: the preset's, Pendulum-v1)"
@@ -160,7 +161,7 @@ def _stop_on_signals(agent: DDPG) -> Iterator[None]:
     def stop(signum: int, frame: object) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        agent.request_stop()
+        agent.request_stop("signal")
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -174,7 +175,9 @@ def _train(agent: DDPG, run_dir: Path) -> int:
     """`learn` into `run_dir`, reported; 130 when a signal stopped it (checkpoint and summary written)."""
     with _stop_on_signals(agent):
         summary = agent.learn(run_dir=run_dir)
-    if agent.stop_requested:
+    if agent.stop_reason == "stop_at_return":
+        print(f"stopped at step {agent.step}: an evaluation reached stop_at_return", flush=True)
+    elif agent.stop_requested:
         print(
             f"error: interrupted at step {agent.step}; checkpoint and summary written, "
             f"continue with: ddpg resume {run_dir}",
@@ -188,8 +191,8 @@ def _train(agent: DDPG, run_dir: Path) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ddpg.config import resolve
     from ddpg.run.agent import DDPG, run_name
-    from ddpg.run.lock import LOCK_FILE, RunInUse
-    from ddpg.run.run_dir import FailedStart
+    from ddpg.run.lock import RunInUse
+    from ddpg.run.run_dir import FailedStart, holds_a_run
 
     config = resolve(
         env_id=args.env,
@@ -201,7 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     run_dir = args.run_dir or Path("runs") / run_name(config)
     # A lock file alone is a start that wrote nothing yet: a retry may go on (the lock says if it is live).
-    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != LOCK_FILE for p in run_dir.iterdir())):
+    if holds_a_run(run_dir):
         resumable = (run_dir / "checkpoints" / "latest").exists()
         hint = f" (or continue it: ddpg resume {run_dir})" if resumable else ""
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
@@ -226,7 +229,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ddpg.run.agent import DDPG
 
-    require_run(args.run_dir)
+    require_run(args.run_dir, args.checkpoint)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
     variant = env_overrides(args.overrides)

@@ -25,13 +25,14 @@ from ddpg.experiments.sweep import SweepError
 from ddpg.run.checkpoint import CheckpointError
 from ddpg.run.lock import RunInUse
 from ddpg.run.logs import LogError
+from ddpg.run.run_dir import RunExists
 
 
 class UsageError(ValueError):
     """A command-line argument is wrong; the message says how to fix it."""
 
 
-USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse, LogError)
+USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse, LogError, RunExists)
 
 
 class Parser(argparse.ArgumentParser):
@@ -90,12 +91,17 @@ def env_overrides(texts: Sequence[str]) -> dict[str, Any]:
     return kwargs
 
 
-def require_run(run_dir: Path) -> None:
-    """Refuse a path that is not a run directory with a checkpoint."""
+def require_run(run_dir: Path, checkpoint: str = "latest") -> None:
+    """Refuse a path that is not a run directory with a checkpoint (`checkpoint` names which)."""
     if not run_dir.is_dir():
         raise UsageError(f"run directory {run_dir} does not exist")
-    if not (run_dir / "checkpoints" / "latest").exists() and not (run_dir / "manifest.json").exists():
-        raise UsageError(f"{run_dir} has no checkpoint (checkpoints/latest); is it a ddpg run directory?")
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        return  # the checkpoint asked for is the loader's to find, or to list the kept ones
+    if not (run_dir / "manifest.json").exists():
+        raise UsageError(
+            f"{run_dir} has no checkpoint (checkpoints/{checkpoint}); is it a ddpg run directory?"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------

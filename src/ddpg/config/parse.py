@@ -159,10 +159,7 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], name)
+        return _coerce_union(value, args, name)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return value if isinstance(value, hint) else from_data(value, hint, name + ".")
     if origin is Literal:
@@ -183,6 +180,18 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             raise ConfigError(f"{name} must be {problem}, got {shown(value)}")
         return hint(value)
     return value
+
+
+def _coerce_union(value: Any, args: tuple[Any, ...], name: str) -> Any:
+    if value is None and type(None) in args:
+        return None
+    inner = [a for a in args if a is not type(None)]
+    for alternative in inner[:-1]:  # `Literal["auto"] | int`: the first alternative that fits
+        try:
+            return _coerce(value, alternative, name)
+        except ConfigError:
+            pass
+    return _coerce(value, inner[-1], name)
 
 
 def _number(value: Any) -> bool:

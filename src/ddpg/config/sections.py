@@ -109,10 +109,14 @@ class LoopConfig:
 
     seed: int = 0
     total_steps: int = 20_000
-    device: str = "cpu"
+    device: str = "auto"  # auto: CUDA when available, else the CPU; or any torch device (cpu, cuda:1, mps)
+    # Torch's intra-op threads, set by DDPG(): auto is one, the fastest for these small networks and
+    # the kindest to other work on the machine (docs/BENCHMARKS.md); a number forces it.
+    threads: Literal["auto"] | int = "auto"
     compile: Literal["auto", True, False] = "auto"  # fast update (ddpg.agent.fast): auto compiles long runs
     train_freq: int = 1  # environment steps between rounds of updates
     gradient_steps: int = 1  # updates per round
+    stop_at_return: float | None = None  # stop once an evaluation's mean return reaches this
 
     def __post_init__(self) -> None:
         check(0 <= self.seed < 2**63, "seed", "must be in [0, 2**63)")  # torch seeds are 64-bit
@@ -122,6 +126,11 @@ class LoopConfig:
         )
         check(self.train_freq >= 1, "train_freq", "must be >= 1")
         check(self.gradient_steps >= 1, "gradient_steps", "must be >= 1")
+        check(
+            self.threads == "auto" or (type(self.threads) is int and self.threads >= 1),
+            "threads",
+            "must be auto or an integer >= 1",
+        )
 
 
 # TD3's values are those of Fujimoto et al. 2018: twin critics, σ = 0.2 clipped at 0.5, delay 2.

@@ -29,16 +29,15 @@ Finished = Callable[[str, str], None]  # (trial name, error or "")
 def run_trial(config: dict[str, Any], run_dir: str, threads: int = 1) -> dict[str, Any]:
     """Train one trial into `run_dir`; a failure is written to `run_dir/error.txt` and returned, never
     raised, so one diverging or misconfigured trial does not stop the sweep."""
-    import torch
-
     from ddpg.run.agent import DDPG
 
-    torch.set_num_threads(max(1, threads))
     path = Path(run_dir)
     if path.exists():
         shutil.rmtree(path)  # the remains of an interrupted attempt: logs are append-only
     try:
         cfg = from_dict(config)
+        if cfg.loop.threads == "auto":  # the trial's share of the CPUs; DDPG() sets torch's threads
+            cfg = cfg.replace(threads=max(1, threads))
         with DDPG(cfg.environment.id, cfg) as agent:
             summary = agent.learn(run_dir=path)
         return {"status": "ok", "final_eval": summary["final_eval_mean_return"]}

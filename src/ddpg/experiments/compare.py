@@ -22,7 +22,7 @@ import numpy as np
 from ddpg.config import load_yaml, nest
 from ddpg.config.parse import canonical_path
 from ddpg.run.logs import LogError, read_csv
-from ddpg.run.plots import save_figure
+from ddpg.run.plots import new_figure, save_figure
 
 BOOTSTRAP_SAMPLES = 2000
 CONFIDENCE = 0.95
@@ -245,13 +245,8 @@ def group_runs(runs: list[RunRecord], keys: list[str], seed: int = 0) -> list[Se
 def comparison_figure(stats: list[SettingStats], out: Path, title: str = "") -> Path:
     """Left: each setting's mean eval curve with its 95% CI band. Right: final evaluation per seed,
     settings in ranking order, with the mean and its CI."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (curves, finals) = plt.subplots(
-        1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]}, squeeze=True
+    fig, (curves, finals) = new_figure(
+        nrows=1, ncols=2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]}, squeeze=True
     )
     for i, s in enumerate(stats):
         color = f"C{i % 10}"

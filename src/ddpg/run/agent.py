@@ -8,16 +8,16 @@ run directory, persistence.py owns what a checkpoint holds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from ddpg.agent.fast.choice import UpdateChoice, choose_update, planned_updates
-from ddpg.config import Config
+from ddpg.config import Config, resolve
 from ddpg.data.collector import Collector
 from ddpg.envs import EnvError, shape
 from ddpg.envs.wrappers import wrap_env
@@ -25,24 +25,48 @@ from ddpg.run import persistence
 from ddpg.run.builder import build, make_collector, run_name
 from ddpg.run.evaluation import EvalResult, InlineVideo, evaluate
 from ddpg.run.lock import RunLock
-from ddpg.run.loop import Loop, NonFiniteWarning, OverestimationWarning, TrainingDiverged
+from ddpg.run.loop import Loop, NonFiniteWarning, OverestimationWarning, TrainingDiverged, TrainingEvent
 from ddpg.run.persistence import TrainingState
-from ddpg.run.run_dir import RunDirectory, write_summary
+from ddpg.run.resources import torch_threads
+from ddpg.run.run_dir import RunDirectory, RunExists, holds_a_run, write_summary
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "DDPG",
     "EVAL_SEED_OFFSET",
     "NonFiniteWarning",
     "OverestimationWarning",
+    "RunExists",
     "TrainingDiverged",
+    "TrainingEvent",
     "run_name",
 ]
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share a seed with training episodes
 
+Callback = Callable[[TrainingEvent], bool | None]  # False stops training after the current step
+
+
+def config_for(env: gym.Env | str | None, config: Config | None) -> Config:
+    """The config an agent runs: `config` with the environment given recorded as its `env_id`, or,
+    without one, the preset of that environment (Pendulum-v1's when none is given), as `ddpg train
+    --env ID` resolves it. An env instance without a Gymnasium spec and no config takes the defaults."""
+    env_id = env if isinstance(env, str) else env.spec.id if env is not None and env.spec else None
+    if config is None:
+        return resolve(env_id) if env_id is not None or env is None else Config()
+    if env_id is not None and env_id != config.environment.id:
+        return config.replace(env_id=env_id)
+    return config
+
 
 class DDPG:
-    """A DDPG agent for one continuous-action environment."""
+    """A DDPG agent for one continuous-action environment.
+
+    `DDPG("MountainCarContinuous-v0")` takes that environment's preset, as `ddpg train --env` does;
+    `DDPG(env, config)` runs `config` in `env`, which its config.yaml, summary and checkpoints record.
+    Sets torch's intra-op threads to the config's `threads` (auto: one)."""
 
     def __init__(
         self,
@@ -51,7 +75,8 @@ class DDPG:
         *,
         eval_env: gym.Env | None = None,
     ) -> None:
-        self.config = config = config or Config()
+        self.config = config = config_for(env, config)
+        torch.set_num_threads(torch_threads(config.loop.threads))
         parts = build(env, config)
         self._parts = parts
         self.env, self.recipe, self.scale, self.obs_norm = (
@@ -69,8 +94,10 @@ class DDPG:
         self.state = TrainingState()
         self.update_choice: UpdateChoice | None = None  # picked by learn(): compiled fast path or reference
         self.run_dir: Path | None = None
+        self.own_run: Path | None = None  # the run directory this agent writes (resolved), once it has one
         self._lock: RunLock | None = None  # one writer per run directory, held while it is written
         self.stop_requested = False  # set by request_stop(): learn() ends after the current step
+        self.stop_reason: str | None = None  # why: "signal", "callback", "stop_at_return", "requested"
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
 
     @property
@@ -113,6 +140,7 @@ class DDPG:
     def lock(self, run_dir: Path) -> None:
         """Hold `run_dir`'s lock (the one writer of it) until `learn` has written it, or `unlock`;
         raises `RunInUse` if another agent or process holds it."""
+        run_dir = Path(run_dir)
         if self._lock is not None and self._lock.holds(run_dir):
             return
         if self._lock is not None:
@@ -145,30 +173,47 @@ class DDPG:
     # ------------------------------------------------------------------------------------------------
     # Training
 
-    def learn(self, total_steps: int | None = None, run_dir: Path | str | None = None) -> dict[str, Any]:
+    def learn(
+        self,
+        total_steps: int | None = None,
+        run_dir: Path | str | None = None,
+        *,
+        callback: Callback | None = None,
+    ) -> dict[str, Any]:
         """Train until `total_steps` environment steps (default: the config's); returns the summary.
 
         With `run_dir`, writes the run directory contract: config.yaml, metrics.csv, updates.csv,
-        eval.csv, summary.json, checkpoints/, plots/training.png and videos/.
+        eval.csv, summary.json, checkpoints/, plots/training.png and videos/. A directory that holds
+        another run is refused (`RunExists`); this agent's own run (written by it, or resumed from it
+        with `DDPG.resume`) continues.
+
+        `callback(event)` is called after each episode and each evaluation with a `TrainingEvent`
+        (step, episode return or evaluation, the agent); returning False stops training after the
+        current step, with a checkpoint and the summary, as the config's `stop_at_return` does.
         """
         total = total_steps if total_steps is not None else self.config.loop.total_steps
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is None:
-            return self._learn(total, None)
+            return self._learn(total, None, callback)
         self.lock(self.run_dir)  # before anything is written, held while the run directory is written
         try:
-            return self._learn(total, RunDirectory(self.run_dir, self.config, self.state.step))
+            root = self.run_dir.resolve()
+            if root != self.own_run and holds_a_run(self.run_dir):
+                raise RunExists(self.run_dir)
+            self.own_run = root
+            return self._learn(total, RunDirectory(self.run_dir, self.config, self.state.step), callback)
         finally:
             self.unlock()
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "requested") -> None:
         """End `learn` after the step in progress, with a checkpoint and the summary (a signal handler
-        may call it)."""
+        or a callback may call it); `reason` goes to the summary's `stop_reason`."""
         self.stop_requested = True
+        self.stop_reason = self.stop_reason or reason
 
-    def _learn(self, total: int, run: RunDirectory | None) -> dict[str, Any]:
+    def _learn(self, total: int, run: RunDirectory | None, callback: Callback | None) -> dict[str, Any]:
         c = self.config
-        self.stop_requested = False
+        self.stop_requested, self.stop_reason = False, None
         if self.collector is None:
             self.collector = self.make_collector()
         if self.update_choice is None:
@@ -180,7 +225,7 @@ class DDPG:
         try:
             if run is not None and not (run.checkpoints / "latest").exists():
                 self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
-            eval_time = Loop(self, total, run).run_until_total(started)
+            eval_time = Loop(self, total, run, callback).run_until_total(started)
         finally:
             if run is not None:
                 run.close()
@@ -210,11 +255,13 @@ class DDPG:
         self,
         episodes: int | None = None,
         seed: int | None = None,
-        video_path: Path | None = None,
+        video_path: Path | str | None = None,
         video_episodes: int | None = None,
     ) -> EvalResult:
         """Deterministic episodes on a separate env: by default the run's own evaluation (its
-        `eval_episodes`, from seed + EVAL_SEED_OFFSET). A video needs `rgb_array` rendering."""
+        `eval_episodes`, from seed + EVAL_SEED_OFFSET). A video (.mp4 or .gif) needs `rgb_array`
+        rendering."""
+        video_path = Path(video_path) if video_path is not None else None
         env = self._evaluation_env(rgb=video_path is not None)
         if video_path is not None and env.render_mode != "rgb_array":
             raise EnvError(
@@ -263,10 +310,21 @@ class DDPG:
             "wall_time_s": wall,
             "update_path": self.update_choice.path,
             "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
-            "stopped_early": self.stop_requested,  # by a signal: `ddpg resume` continues it
+            "stopped_early": self.stop_requested,  # before total_steps: `ddpg resume` continues it
+            "stop_reason": self.stop_reason,  # signal, callback, stop_at_return or requested
             "update_reason": self.update_choice.reason,
             "update_timings": self.update_choice.timings,  # median s per update of each path timed
         }
+
+    def plot(self, run_dir: Path | str | None = None) -> Figure:
+        """The training figure of `run_dir` (default: the one `learn` wrote last), as a matplotlib
+        Figure: a notebook shows it inline; `fig.savefig(path)` writes it. Pyplot is not touched."""
+        from ddpg.run.plots import draw_training
+
+        root = Path(run_dir) if run_dir is not None else self.run_dir
+        if root is None:
+            raise ValueError("plot() needs a run directory: learn(run_dir=...) first, or pass run_dir")
+        return draw_training([root])
 
     # ------------------------------------------------------------------------------------------------
     # Saving and loading (the schema is persistence.py's)

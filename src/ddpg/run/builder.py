@@ -29,7 +29,7 @@ from ddpg.data.replay import Replay, ReplayBuffer
 from ddpg.envs import CheckedEnv, EnvError, check_spaces, shape
 from ddpg.envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from ddpg.run.recorder import EpisodeRecorder
-from ddpg.run.resources import check_resources, replay_bytes
+from ddpg.run.resources import check_resources, replay_bytes, torch_device
 from ddpg.types import ActionScale
 
 
@@ -131,7 +131,9 @@ def build(env: gym.Env | str | None, config: Config) -> Parts:
         recipe=recipe,
         scale=ActionScale(*_action_bounds(env)),
         obs_norm=ObservationNormalizer(obs_shape, obs.obs_norm_clip) if obs.obs_norm else None,
-        learner=Learner(actor, critic, config.optimisation, config.algorithm, device=config.loop.device),
+        learner=Learner(
+            actor, critic, config.optimisation, config.algorithm, device=torch_device(config.loop.device)
+        ),
         buffer=buffer,
         noise=ActionNoise(config.exploration.noise, action_dim, rng, config.environment.n_envs),
         rng=rng,

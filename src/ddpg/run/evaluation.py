@@ -50,7 +50,7 @@ def evaluate(
     env: gym.Env,
     episodes: int,
     seed: int,
-    video_path: Path | None = None,
+    video_path: Path | str | None = None,
     video_episodes: int | None = None,
     name: str = "",
 ) -> EvalResult:
@@ -62,6 +62,7 @@ def evaluate(
     With `video_path`, frames of the first `video_episodes` episodes (all when None) are written there;
     the env must have been made with `render_mode="rgb_array"`.
     """
+    video_path = Path(video_path) if video_path is not None else None
     returns, lengths, finals = [], [], []
     frames: list[np.ndarray] = []
     record = video_episodes if video_episodes is not None else episodes
@@ -120,10 +121,11 @@ def info_means(infos: list[dict[str, Any]]) -> dict[str, float]:
     return means
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
+def write_video(path: Path | str, frames: list[np.ndarray], fps: int) -> None:
     """MP4 (H.264 through imageio-ffmpeg) or GIF, chosen by the suffix."""
     import imageio.v3 as iio
 
+    path = Path(path)
     if not frames or frames[0] is None:
         raise ValueError("the environment returned no frames to record")
     with atomic_file(path) as tmp:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from ddpg.agent.noise import schedule_factor
 from ddpg.config import Schedule
 from ddpg.data.collector import NonFiniteError
 from ddpg.data.prioritized import annealed_beta
+from ddpg.run.evaluation import EvalResult
 from ddpg.run.logs import Progress
 from ddpg.run.run_dir import RunDirectory, video_name
 from ddpg.types import Batch, Episode
@@ -37,6 +40,17 @@ class NonFiniteWarning(UserWarning):
 
 class OverestimationWarning(UserWarning):
     """The critic's Q values exceed any return the rewards seen allow (given once per run)."""
+
+
+@dataclass(frozen=True)
+class TrainingEvent:
+    """What `learn(callback=...)` is given after each episode and each evaluation."""
+
+    kind: Literal["episode", "evaluation"]
+    step: int  # environment steps so far
+    agent: DDPG
+    episode_return: float | None = None  # the episode that ended (kind "episode")
+    evaluation: EvalResult | None = None  # the evaluation just made (kind "evaluation")
 
 
 def passed(before: int, after: int, every: int) -> bool:
@@ -59,9 +73,15 @@ def sample(agent: DDPG) -> Batch:
 class Loop:
     """One call of `DDPG.learn`: runs the agent from its current step to `total`."""
 
-    def __init__(self, agent: DDPG, total: int, run: RunDirectory | None) -> None:
+    def __init__(
+        self,
+        agent: DDPG,
+        total: int,
+        run: RunDirectory | None,
+        callback: Callable[[TrainingEvent], bool | None] | None = None,
+    ) -> None:
         assert agent.collector is not None and agent.update_choice is not None
-        self.agent, self.total, self.run = agent, total, run
+        self.agent, self.total, self.run, self.callback = agent, total, run, callback
         self.collector, self.update = agent.collector, agent.update_choice.update
         self.state, self.config = agent.state, agent.config
 
@@ -83,6 +103,7 @@ class Loop:
                     last_return = episode.ret
                     if self.run is not None:
                         self.run.episode(state.step, episode, time.perf_counter() - started)
+                    self._notify(TrainingEvent("episode", state.step, self.agent, episode_return=episode.ret))
                 for _ in range(self._update_rounds(before)):
                     self._train_round()
                 eval_due = log.eval_episodes > 0 and (
@@ -191,8 +212,17 @@ class Loop:
         name = video_name(self.config, state.step, self.total) if run is not None and renders else None
         video = run.video_path(name) if run is not None else None
         episodes = self.config.logging.eval_episodes
-        state.last_eval = agent.evaluate(episodes, video_path=video, video_episodes=1)
+        result = state.last_eval = agent.evaluate(episodes, video_path=video, video_episodes=1)
         if run is not None:
-            run.evaluation(state.step, state.last_eval)
-            if run.keep_best(state.step, state.last_eval.mean_return, state.best_eval, agent.save):
-                state.best_eval, state.best_step = state.last_eval.mean_return, state.step
+            run.evaluation(state.step, result)
+            if run.keep_best(state.step, result.mean_return, state.best_eval, agent.save):
+                state.best_eval, state.best_step = result.mean_return, state.step
+        target = self.config.loop.stop_at_return
+        if target is not None and result.mean_return >= target:
+            agent.request_stop("stop_at_return")
+        self._notify(TrainingEvent("evaluation", state.step, agent, evaluation=result))
+
+    def _notify(self, event: TrainingEvent) -> None:
+        """The callback, if any; False from it stops training after the current step."""
+        if self.callback is not None and self.callback(event) is False:
+            self.agent.request_stop("callback")

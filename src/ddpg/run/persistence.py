@@ -258,6 +258,7 @@ def resume(
     agent.config = agent.config.replace(loop={"total_steps": total})
     try:
         agent.lock(run_dir)  # before the logs are cut back: one writer per run directory
+        agent.own_run = run_dir.resolve()  # learn(run_dir=run_dir) continues this run
         arrays = read_arrays(directory / STATE_FILE)
         agent.collector = agent.make_collector()
         warning = restore(state, arrays, tensors, agent.collector, agent.buffer)

@@ -1,14 +1,23 @@
-"""Figures from run directories: returns with the evaluation curve, TD error and actor loss."""
+"""Figures from run directories: returns with the evaluation curve, TD error and actor loss.
+
+Figures are drawn on a `matplotlib.figure.Figure` of their own with the Agg canvas, never through
+pyplot: the library leaves matplotlib's backend (a notebook's inline one) and pyplot's figures alone.
+"""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ddpg.files import atomic_file
 from ddpg.run.logs import read_csv
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _smooth(values: list[float], window: int) -> np.ndarray:
@@ -20,15 +29,27 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
     return (sums[n] - sums[lo]) / (n - lo)
 
 
-def training_figure(run_dirs: list[Path], out: Path) -> Path:
+def new_figure(**subplots: Any) -> tuple[Figure, Any]:
+    """A figure on the Agg canvas and its axes (`Figure.subplots`' arguments), outside pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figsize = subplots.pop("figsize")
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots)
+
+
+def training_figure(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
+    """Seed 003's figure (`draw_training`) written to `out` as a PNG."""
+    return save_figure(draw_training(run_dirs), Path(out))
+
+
+def draw_training(paths: Sequence[Path | str]) -> Figure:
     """Seed 003's figure: returns (episodes and evaluations), TD error and actor loss against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    run_dirs = [Path(r) for r in paths]
     logs = [_logs(run) for run in run_dirs]  # every log read (or refused) before a figure exists
-    fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+    fig, axes = new_figure(nrows=3, ncols=1, figsize=(9, 9), sharex=True)
     for i, (run, (metrics, updates, evals)) in enumerate(zip(run_dirs, logs, strict=True)):
         color = f"C{i}"
         label = run.name if len(run_dirs) > 1 else None
@@ -71,7 +92,8 @@ def training_figure(run_dirs: list[Path], out: Path) -> Path:
         ax.grid(alpha=0.3)
     title = run_dirs[0].name if len(run_dirs) == 1 else f"{len(run_dirs)} runs"
     fig.suptitle(title, fontsize=9)
-    return save_figure(fig, out)
+    fig.tight_layout()
+    return fig
 
 
 Log = dict[str, list[float]]
@@ -95,14 +117,9 @@ def _optional_log(run: Path, name: str, columns: tuple[str, ...], what: str) -> 
     return read_csv(run / name, columns)
 
 
-def save_figure(fig, out: Path) -> Path:
+def save_figure(fig: Figure, out: Path) -> Path:
     """Write a PNG under a temporary name and rename it into place: a reader never sees half a file."""
-    import matplotlib.pyplot as plt
-
     fig.tight_layout()
-    try:
-        with atomic_file(out) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    finally:
-        plt.close(fig)
+    with atomic_file(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     return out

@@ -91,13 +91,25 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def torch_device(name: str) -> torch.device:
+    """The device a config names; `auto` is CUDA when available, else the CPU (as Stable-Baselines3)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def torch_threads(threads: str | int) -> int:
+    """Torch's intra-op threads for a config's `threads`: auto is one (docs/BENCHMARKS.md)."""
+    return 1 if threads == "auto" else int(threads)
+
+
 def check_resources(
     config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels: bool = False
 ) -> None:
     """Refuse a device that does not exist and buffers or networks that cannot fit in memory."""
     name = config.loop.device
     try:
-        device = torch.device(name)
+        device = torch_device(name)
     except (RuntimeError, TypeError) as e:
         raise ConfigError(f"device {name!r} is not a torch device ({e})") from None
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -26,6 +26,20 @@ from ddpg.types import Episode
 Save = Callable[[Path], None]  # writes a checkpoint into the directory given
 
 
+class RunExists(ValueError):
+    """The run directory holds another run; two runs are never mixed in one."""
+
+    def __init__(self, root: Path) -> None:
+        resumable = (root / "checkpoints" / "latest").exists()
+        hint = f" (or continue it: ddpg resume {root}, DDPG.resume)" if resumable else ""
+        super().__init__(f"run directory {root} already holds a run; choose another run directory{hint}")
+
+
+def holds_a_run(root: Path) -> bool:
+    """Whether `root` exists with anything in it but a lock file (a start that wrote nothing yet)."""
+    return root.exists() and (not root.is_dir() or any(p.name != LOCK_FILE for p in root.iterdir()))
+
+
 def write_summary(root: Path, summary: dict[str, Any]) -> None:
     """What a run directory gets after its last step: summary.json and plots/training.png."""
     from ddpg.run.plots import training_figure

@@ -1,0 +1,62 @@
+"""`ddpg config`: the configuration `ddpg train` would run with, or every field there is."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+
+from ddpg.cli.shared import add_overrides
+
+# A field line of a section's source: `name: type = default  # what it is`.
+FIELD = re.compile(r"^\s{4}(\w+): [^=]+=.*?(?:#\s*(.*))?$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "config",
+        help="print the resolved config as YAML, or list every field",
+        description="The config `ddpg train` would use with the same --env, --preset, --algo and --set, "
+        "as YAML (what a run's config.yaml holds). --fields lists every field: its section key, its "
+        "flat key (what --set takes), its default and what it is.",
+    )
+    p.add_argument("--env", help="Gymnasium id or package.module:ClassName (default: the preset's)")
+    p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
+    p.add_argument("--algo", choices=("ddpg", "td3"), help="ddpg (default) or td3")
+    add_overrides(p, "KEY=VALUE", "override config fields, as ddpg train --set does")
+    p.add_argument("--fields", action="store_true", help="list every field instead")
+    p.set_defaults(func=cmd_config)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from ddpg.config import Config, config_yaml, flatten, resolve
+    from ddpg.config.sections import SECTIONS, flat_key
+
+    if args.fields:
+        defaults = flatten(Config().to_dict())  # DDPG's: --algo td3 changes TD3's switches
+        for section, cls in SECTIONS.items():
+            notes = field_notes(cls)
+            for f in dataclasses.fields(cls):
+                key = f"{section}.{f.name}"
+                flat = flat_key(f)
+                print(f"{key:36s} {flat:22s} {defaults[flat]!s:16s} {notes.get(f.name, '')}")
+        return 0
+    config = resolve(env_id=args.env, preset=args.preset, overrides=args.overrides, algo=args.algo)
+    print(config_yaml(config), end="")
+    return 0
+
+
+def field_notes(cls: type) -> dict[str, str]:
+    """Each field's comment in the section's source: on its line, else the comment lines above it."""
+    notes, above = {}, []
+    for line in inspect.getsource(cls).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("# "))
+            continue
+        match = FIELD.match(line)
+        if match:
+            notes[match.group(1)] = match.group(2) or " ".join(above)
+        above = []
+    return notes

@@ -1,0 +1,29 @@
+"""`ddpg config`: the config `ddpg train` would run with, and every field there is."""
+
+import yaml
+
+from ddpg.cli import main
+from ddpg.config import flatten, from_dict, resolve
+from ddpg.config.sections import FLAT_KEYS
+
+
+def test_config_prints_what_train_would_run_with(capsys):
+    args = ["--env", "Pendulum-v1", "--algo", "td3", "--set", "tau=0.01", "hidden_sizes=[32,32]"]
+    assert main(["config", *args]) == 0
+    printed = from_dict(yaml.safe_load(capsys.readouterr().out))
+    assert printed == resolve(
+        env_id="Pendulum-v1", algo="td3", overrides=["tau=0.01", "hidden_sizes=[32,32]"]
+    )
+    assert flatten(printed.to_dict())["twin_critics"] is True
+
+
+def test_config_fields_lists_every_field_with_its_flat_key_and_default(capsys):
+    assert main(["config", "--fields"]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()]
+    assert sorted(row[1] for row in rows) == sorted(FLAT_KEYS)
+    assert ["optimisation.tau", "tau", "0.001"] in rows
+
+
+def test_an_unknown_key_in_config_is_one_line(capsys):
+    assert main(["config", "--set", "learning_rate=1"]) == 2
+    assert "did you mean" in capsys.readouterr().err
