@@ -236,3 +236,11 @@ def test_failed_trial_leaves_its_error_in_the_run_directory(tmp_path):
     assert "bogus" in (tmp_path / "run" / "error.txt").read_text().splitlines()[0]
     assert not (tmp_path / "run" / "summary.json").exists()
     json.dumps(result)  # what a worker reports must be plain data
+
+
+def test_a_sweep_directory_given_to_plot_is_compared_by_its_grid_keys(swept, tmp_path, capsys):
+    out = tmp_path / "again.png"
+    assert main(["plot", str(swept["dir"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert table_rows(printed) == table_rows((swept["dir"] / "summary.md").read_text())

@@ -247,8 +247,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from ddpg.experiments.sweep import SPEC_FILE, SweepSpec
     from ddpg.run.plots import training_figure
 
+    if not args.group_by:
+        # A sweep's directory is compared by the keys of its grid, as `ddpg sweep` compared it.
+        sweeps = [p / SPEC_FILE for p in args.run_dirs if (p / SPEC_FILE).is_file()]
+        args.group_by = [key for spec in sweeps for key, _ in SweepSpec.load(spec).grid]
     if args.group_by:
         return _plot_grouped(args)
     for run in args.run_dirs:
