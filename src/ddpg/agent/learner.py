@@ -114,6 +114,13 @@ def frozen(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
+@torch.inference_mode()
+def run_policy(policy: nn.Module, obs: np.ndarray, device: torch.device) -> np.ndarray:
+    """`policy` on a batch of observations, with batch norm and dropout in eval mode."""
+    policy.eval()
+    return policy(torch.as_tensor(obs, device=device)).cpu().numpy()
+
+
 class Learner:
     """Actor, critic, their target copies and optimisers; `update` is one step of Algorithm 1.
 
@@ -200,12 +207,16 @@ class Learner:
         for group in self.critic_opt.param_groups:
             group["lr"] = critic_lr
 
+    def policy_module(self) -> nn.Module:
+        """The deterministic policy as one module, network input → action in [−1, 1]: what `act` runs,
+        and what a policy checkpoint copies and an export wraps. An algorithm whose actor needs more
+        than the observation (an encoder) returns the composition."""
+        return self.actor
+
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic μ(s) for a batch of observations, with batch norm and dropout in eval mode."""
-        self.actor.eval()
-        action = self.actor(torch.as_tensor(obs, device=self.device))
-        return action.cpu().numpy()
+        return run_policy(self.policy_module(), obs, self.device)
 
     def modules(self) -> dict[str, nn.Module]:
         return {

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ddpg.agent.fast.choice import UpdateChoice, choose_update, planned_updates
+from ddpg.agent.learner import run_policy
 from ddpg.config import Config, resolve
 from ddpg.data.collector import Collector
 from ddpg.envs import EnvError, shape
@@ -123,7 +124,13 @@ class DDPG:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic policy μ(s) in the environment's action units."""
         obs = self._network_input(np.asarray(obs).reshape(1, *self.obs_shape))
-        return self.scale.to_env(self.learner.act(obs)[0]).reshape(self.action_shape)
+        action = run_policy(self.shipped_policy(), obs, self.learner.device)
+        return self.scale.to_env(action[0]).reshape(self.action_shape)
+
+    def shipped_policy(self) -> torch.nn.Module:
+        """The policy a user ships, network input → action in [−1, 1]: what `act`, `evaluate`,
+        `checkpoints/best` and an export run."""
+        return self.learner.policy_module()
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """Normalised actions for a batch of observations (one per env), on the chosen update path."""
