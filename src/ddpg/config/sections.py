@@ -153,6 +153,17 @@ class AlgorithmConfig:
     target_policy_noise: float  # σ of the smoothing noise on μ'(s'), normalised units
     target_noise_clip: float  # the smoothing noise is clipped to [-c, c]
     policy_delay: int  # critic updates per actor and target update
+    # Policy checkpoints (run/policy_checkpoint.py): auto is on for td7, off for the others.
+    policy_checkpoints: Literal["auto", True, False] = "auto"
+    checkpoint_episodes: int = 1  # episodes per assessment of a policy
+    checkpoint_episodes_late: int = 20  # episodes per assessment after checkpoint_late_updates updates
+    checkpoint_late_updates: int = 750_000
+    checkpoint_relax: float = 0.9  # then, once, the best minimum return drops by (1 − this) of its size
+
+    @property
+    def policy_checkpointing(self) -> bool:
+        """Whether policy checkpoints are on: `auto` compares the name, so it holds for any algo."""
+        return self.policy_checkpoints is True or (self.policy_checkpoints == "auto" and self.algo == "td7")
 
     @classmethod
     def of(cls, algo: str = "ddpg", **switches: Any) -> AlgorithmConfig:
@@ -164,6 +175,15 @@ class AlgorithmConfig:
         check(self.target_policy_noise >= 0, "target_policy_noise", "must be >= 0")
         check(self.target_noise_clip > 0, "target_noise_clip", "must be > 0")
         check(self.policy_delay >= 1, "policy_delay", "must be >= 1")
+        check(
+            self.policy_checkpoints == "auto" or isinstance(self.policy_checkpoints, bool),
+            "policy_checkpoints",
+            "must be auto, true or false",
+        )
+        check(self.checkpoint_episodes >= 1, "checkpoint_episodes", "must be >= 1")
+        check(self.checkpoint_episodes_late >= 1, "checkpoint_episodes_late", "must be >= 1")
+        check(self.checkpoint_late_updates >= 0, "checkpoint_late_updates", "must be >= 0")
+        check(0 < self.checkpoint_relax <= 1, "checkpoint_relax", "must be in (0, 1]")
 
 
 @dataclass(frozen=True)

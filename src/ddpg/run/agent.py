@@ -7,6 +7,7 @@ run directory, persistence.py owns what a checkpoint holds.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ from ddpg.run.evaluation import EvalResult, InlineVideo, evaluate
 from ddpg.run.lock import RunLock
 from ddpg.run.loop import Loop, NonFiniteWarning, OverestimationWarning, TrainingDiverged, TrainingEvent
 from ddpg.run.persistence import TrainingState
+from ddpg.run.policy_checkpoint import PolicyCheckpointRule
 from ddpg.run.resources import torch_threads
 from ddpg.run.run_dir import RunDirectory, RunExists, holds_a_run, write_summary
 
@@ -100,6 +102,11 @@ class DDPG:
         self.stop_requested = False  # set by request_stop(): learn() ends after the current step
         self.stop_reason: str | None = None  # why: "signal", "callback", "stop_at_return", "requested"
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
+        # Policy checkpoints (docs/algorithms.md): the rule, the policy that last passed its assessment
+        # and when it was taken (step, updates, its minimum return).
+        self.policy_checkpoints = PolicyCheckpointRule.of(config)
+        self.checkpoint_policy: torch.nn.Module | None = None
+        self.policy_checkpoint: dict[str, Any] | None = None
 
     @property
     def step(self) -> int:
@@ -129,8 +136,25 @@ class DDPG:
 
     def shipped_policy(self) -> torch.nn.Module:
         """The policy a user ships, network input → action in [−1, 1]: what `act`, `evaluate`,
-        `checkpoints/best` and an export run."""
+        `checkpoints/best` and an export run. With policy checkpoints, the checkpoint policy once
+        there is one (until then the current policy); exploration always uses the current actor."""
+        if self.checkpoint_policy is not None:
+            return self.checkpoint_policy
         return self.learner.policy_module()
+
+    def take_policy_checkpoint(self, min_return: float) -> None:
+        """The current policy becomes the checkpoint policy: it passed an assessment whose lowest
+        episode return was `min_return`."""
+        current = self.learner.policy_module()
+        if self.checkpoint_policy is None:
+            self.checkpoint_policy = copy.deepcopy(current).requires_grad_(False).eval()
+        else:
+            self.checkpoint_policy.load_state_dict(current.state_dict())
+        self.policy_checkpoint = {
+            "step": self.state.step,
+            "updates": self.state.updates,
+            "min_return": min_return,
+        }
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """Normalised actions for a batch of observations (one per env), on the chosen update path."""
@@ -315,6 +339,10 @@ class DDPG:
             "best_eval_step": state.best_step,
             "train_steps_per_second": total / max(train_wall, 1e-9),
             "wall_time_s": wall,
+            # What act(), evaluations and checkpoints/best run: the checkpoint policy (policy checkpoints)
+            # or the current one; with the step, updates and minimum return of its assessment.
+            "shipped_policy": "checkpoint" if self.checkpoint_policy is not None else "current",
+            "policy_checkpoint": self.policy_checkpoint,
             "update_path": self.update_choice.path,
             "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
             "stopped_early": self.stop_requested,  # before total_steps: `ddpg resume` continues it
