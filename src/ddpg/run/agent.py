@@ -129,7 +129,8 @@ class DDPG:
     # Acting
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """The deterministic policy μ(s) in the environment's action units."""
+        """The deterministic policy μ(s) in the environment's action units: the shipped policy (with
+        policy checkpoints, the checkpoint policy)."""
         obs = self._network_input(np.asarray(obs).reshape(1, *self.obs_shape))
         action = run_policy(self.shipped_policy(), obs, self.learner.device)
         return self.scale.to_env(action[0]).reshape(self.action_shape)
