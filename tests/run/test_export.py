@@ -70,13 +70,16 @@ def observations(agent: DDPG, n: int = 100) -> np.ndarray:
     return (rng.normal(size=(n, *agent.obs_shape)) * 4).astype(agent.env.observation_space.dtype)
 
 
+def deploy_snippet(marker: str) -> str:
+    """The Python block of docs/deploy.md that holds `marker`, as written there."""
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", DEPLOY.read_text(), re.S) if marker in b]
+    return code
+
+
 def reference_forward() -> dict:
-    """The numpy forward of docs/deploy.md, run as written there."""
-    (code,) = [
-        b for b in re.findall(r"```python\n(.*?)```", DEPLOY.read_text(), re.S) if "def load_policy" in b
-    ]
+    """The numpy forward of docs/deploy.md."""
     namespace: dict = {}
-    exec(code, namespace)
+    exec(deploy_snippet("def load_policy"), namespace)
     return namespace
 
 
@@ -179,3 +182,38 @@ def test_onnx_without_its_packages_says_what_to_install(agents, tmp_path, monkey
     with pytest.raises(ExportError, match=r"needs onnxscript: pip install 'ddpg\[export\]'"):
         agents["td3"].export(tmp_path / "policy.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_robot_loop_of_docs_deploy_acts_as_the_agent_in_its_env(agents, exported, tmp_path, monkeypatch):
+    """The camera → frames → policy → wheels loop, fed the camera's frames of a LaneFollowing episode."""
+    agent = agents["pixels"]
+    env = agent.recipe.make(agent.config)
+    obs, _ = env.reset(seed=5)
+    channels = agent.obs_shape[0] // agent.config.observation.frame_stack
+    sent, expected, ended = [], [], False
+
+    class Camera:
+        def read(self):  # the newest frame of the stack, as the camera gives it: (H, W, C)
+            return np.moveaxis(obs[-channels:], 0, -1)
+
+    class Wheels:
+        def set_speeds(self, left, right):
+            nonlocal obs, ended
+            sent.append([left, right])
+            expected.append(agent.act(obs))
+            obs, _, terminated, truncated, _ = env.step(np.array([left, right], np.float32))
+            ended = terminated or truncated
+
+    class Robot:
+        def running(self):
+            return len(sent) < 12 and not ended
+
+        def wait(self, periods):
+            assert periods == agent.config.observation.action_repeat
+
+    (tmp_path / "lane.onnx").write_bytes(exported["pixels", "onnx"].read_bytes())
+    monkeypatch.chdir(tmp_path)
+    exec(deploy_snippet("while robot.running()"), {"camera": Camera(), "wheels": Wheels(), "robot": Robot()})
+    env.close()
+    assert len(sent) >= 5
+    np.testing.assert_allclose(sent, expected, rtol=0, atol=1e-5)
