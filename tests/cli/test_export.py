@@ -35,7 +35,7 @@ def test_export_takes_the_checkpoint_asked_for(finished_run, tmp_path):
 BAD = {
     "unknown checkpoint": (["--checkpoint", "step_7", "--out", "{out}/p.npz"], "no checkpoint 'step_7'"),
     "unknown format": (["--format", "tflite", "--out", "{out}/p.npz"], "invalid choice: 'tflite'"),
-    "no format": (["--out", "{out}/p.bin"], "--format is needed"),
+    "no format": (["--out", "{out}/p.bin"], "name the format (--format onnx|torchscript|npz)"),
     "out under a file": (["--out", "{out}/file.txt/p.npz"], "a part of the path is a file"),
     "out is a directory": (["--format", "npz", "--out", "{out}/dir"], "it is a directory"),
 }

@@ -57,7 +57,9 @@ def export_format(path: Path, format: str | None = None) -> str:
     Refuses a format whose packages are missing, before anything is loaded or written."""
     fmt = format or SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
-        raise ExportError(f"--format is needed: {path} does not end in one of {', '.join(SUFFIXES)}")
+        raise ExportError(
+            f"name the format (--format {'|'.join(FORMATS)}): {path} does not end in {', '.join(SUFFIXES)}"
+        )
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     missing = [p for p in ONNX_PACKAGES if fmt == "onnx" and importlib.util.find_spec(p) is None]
@@ -111,13 +113,13 @@ def export(agent: DDPG, path: Path, format: str | None = None) -> Path:
 @contextmanager
 def _quiet_torch() -> Iterator[None]:
     # torch's exporters warn about their own internals and deprecations (and log missing torchvision
-    # ops): nothing the user can act on.
+    # ops): nothing the user can act on. Other warnings (a trace that may not generalise) still show.
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
+            warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
             yield
     finally:
         logger.setLevel(level)
