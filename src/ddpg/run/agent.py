@@ -157,6 +157,14 @@ class DDPG:
             "min_return": min_return,
         }
 
+    def export(self, path: Path | str, format: str | None = None) -> Path:
+        """Write the deterministic policy, raw observation → action in the env's units (obs_norm, the
+        network and the action rescale inside), as `onnx`, `torchscript` or `npz` (default: from the
+        suffix of `path`); docs/deploy.md runs it on a robot."""
+        from ddpg.run.export import export
+
+        return export(self, Path(path), format)
+
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """Normalised actions for a batch of observations (one per env), on the chosen update path."""
         assert self.update_choice is not None
