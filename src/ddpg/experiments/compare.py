@@ -241,7 +241,7 @@ def few_seeds_note(labels: Sequence[str]) -> str:
     """The warning under a table whose rows (named by `labels`) have fewer than FEW_SEEDS seeds."""
     return (
         f"Fewer than {FEW_SEEDS} seeds ({', '.join(labels)}): a bootstrap interval over so few is wide and "
-        "unreliable; run more seeds before trusting the ranking."
+        "unreliable; run more seeds before trusting a ranking or a claim made from it."
     )
 
 
