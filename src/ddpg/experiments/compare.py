@@ -3,11 +3,11 @@
 Runs are grouped by the values of some config keys; within a group each seed is one sample. For each
 group the interquartile mean (IQM) over seeds of the final evaluation, of the area under the evaluation
 curve and of the curve at every evaluation step is computed with rliable's 95% stratified bootstrap
-confidence interval (Agarwal et al. 2021, "Deep RL at the edge of the statistical precipice"), and a
-performance profile compares the groups' final evaluations. The bootstrap resamples seeds (not
-episodes), so an interval says how sure we are of the setting's IQM over seeds, which is what a ranking
-of settings needs; the IQM, the mean of the middle half of the seeds, is not moved by one seed that
-failed or got lucky as the mean is, yet uses more of the seeds than the median.
+confidence interval (Agarwal et al. 2021, "Deep Reinforcement Learning at the Edge of the Statistical
+Precipice"), and a performance profile compares the groups' final evaluations. The bootstrap resamples
+seeds (not episodes), so an interval says how sure we are of the setting's IQM over seeds, which is what
+a ranking of settings needs; the IQM, the mean of the middle half of the seeds, is not moved by one seed
+that failed or got lucky as the mean is, yet uses more of the seeds than the median.
 
 `iqm_intervals` is the one place these statistics are computed: sweep reports, `ddpg plot --group-by`
 and bench/algos.py all call it.
@@ -210,9 +210,9 @@ def iqm_intervals(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The IQM over seeds (axis 0) of each column of `scores` and its stratified bootstrap interval.
 
-    `scores` is seeds × quantities (a 1-D array is one quantity); each quantity is rliable's one task,
-    its seeds the runs. The interval is the percentile interval of BOOTSTRAP_SAMPLES resamples of the
-    seeds, drawn from a generator seeded by `seed`.
+    `scores` is seeds × quantities (a 1-D array is one quantity). To rliable the seeds are the runs of
+    one task, and each quantity's seeds are resampled on their own. The interval is the percentile
+    interval of BOOTSTRAP_SAMPLES resamples, drawn from a generator seeded by `seed`.
     """
     from rliable import library
 
