@@ -118,8 +118,9 @@ def _register_plot(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY[,KEY]",
-        help="aggregate seeds: mean eval curve with a 95%% bootstrap CI per value of these config keys "
-        "(e.g. --group-by tau,noise.sigma); a directory of runs (a sweep) counts as its runs",
+        help="aggregate seeds per value of these config keys (e.g. --group-by tau,noise.sigma): IQM of the "
+        "eval curve and of the final eval with 95%% stratified bootstrap CIs, performance profiles; a "
+        "directory of runs (a sweep) counts as its runs",
     )
     p.set_defaults(func=cmd_plot)
 
