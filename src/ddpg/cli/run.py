@@ -42,7 +42,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
     p.add_argument("--steps", type=positive, help="total environment steps")
-    p.add_argument("--seed", type=seed, help="random seed (a CPU run is reproducible bit for bit)")
+    p.add_argument("--seed", type=seed, help="random seed (a CPU run repeats bit for bit on the same CPU)")
     p.add_argument("--run-dir", type=Path, help="where to write the run (default: runs/<generated name>)")
     p.add_argument(
         "--algo",
