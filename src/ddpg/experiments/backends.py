@@ -1,7 +1,8 @@
 """Where a sweep's trials run: an embedded or remote Ray (Tune), or a local process pool.
 
 Each trial is `run_trial`: one ordinary run directory. The backends only schedule trials and report
-each one's end; sweep.py plans them and writes the reports.
+each one's end; sweep.py plans them and writes the reports. tune.py runs its own Tuner (a searcher and a
+scheduler) in the same `ray_session` and records a failed seed with `record_failure`.
 """
 
 from __future__ import annotations

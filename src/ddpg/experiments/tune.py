@@ -473,20 +473,20 @@ def _fit(
         from ray import tune
 
         class Reporter(tune.Callback):
-            done = 0
+            ran = 0  # trials ended in this session
 
-            def _finished(self, trial: Any) -> None:
-                self.done += 1
-                if on_trial_done is not None:
-                    path = directory / "runs" / trial_name(trial)
-                    if (path / "params.yaml").is_file():
-                        on_trial_done(read_trial(path, total), self.done)
+            def _finished(self, trials: list[Any], trial: Any) -> None:
+                self.ran += 1
+                ended = 1 + sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
+                path = directory / "runs" / trial_name(trial)
+                if on_trial_done is not None and (path / "params.yaml").is_file():
+                    on_trial_done(read_trial(path, total), ended)
 
             def on_trial_complete(self, iteration, trials, trial, **info):
-                self._finished(trial)
+                self._finished(trials, trial)
 
             def on_trial_error(self, iteration, trials, trial, **info):
-                self._finished(trial)
+                self._finished(trials, trial)
 
         trainable = tune.with_resources(_tune_trainable, {"cpu": spec.cpus_per_trial})
         path = directory / "ray" / EXPERIMENT
@@ -500,7 +500,7 @@ def _fit(
         assert tuner._local_tuner is not None  # None only for a Tuner run inside Ray Client
         tuner._local_tuner.get_run_config().callbacks = [reporter]
         tuner.fit()
-        return description, reporter.done
+        return description, reporter.ran
 
 
 @contextmanager
