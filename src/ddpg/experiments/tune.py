@@ -288,8 +288,9 @@ class TrialFailed(RuntimeError):
 
 def train_trial(job: dict[str, Any], values: dict[str, Any], trial_dir: Path, report: Callable) -> None:
     """Train one configuration with every seed into `trial_dir/seed_<S>/`, calling `report(metrics)` each
-    time all seeds have evaluated at a step. `report` may raise to stop the trial (ASHA does, through
-    Tune); the seeds then stop after their current step with a checkpoint and summary."""
+    time all seeds have evaluated at a step, the last step's once the seeds have written their summaries.
+    `report` may raise to stop the trial; the seeds then stop after their current step, with a checkpoint
+    and summary, unless their process ends first (Tune ends the actor of a trial ASHA stops)."""
     if trial_dir.exists():
         shutil.rmtree(trial_dir)  # an attempt cut short by a kill: its logs are append-only, start over
     trial_dir.mkdir(parents=True)
