@@ -604,7 +604,8 @@ def summary_markdown(
         returns = ", ".join(f"{r:.1f}" for r in t.returns)
         status = t.status + (f": {t.error}" if t.error else "")
         cells = [str(i), t.name, *(_shown(t.values.get(k, "")) for k in keys)]
-        cells += ["" if math.isnan(t.score) else f"{t.score:.2f}", returns, str(t.step), status]
+        score = "" if math.isnan(t.score) or t.status == "failed" else f"{t.score:.2f}"
+        cells += [score, returns, str(t.step), status]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines.append("")
     if best is not None:
@@ -616,20 +617,25 @@ def summary_markdown(
 
 
 def _figures(directory: Path, dists: list[Distribution], trials: list[TunedTrial]) -> list[str]:
-    """history.png (each trial's IQM in the order they started, and the best so far) and importance.png
+    """history.png (each trial's IQM in the order they started, the best complete so far) and importance.png
     (Optuna's PED-ANOVA importance of each key for reaching the best IQMs); the names of those drawn."""
+    from matplotlib.ticker import MaxNLocator
+
     from ddpg.run.plots import new_figure, save_figure
 
-    scored = sorted((t for t in trials if not math.isnan(t.score)), key=lambda t: t.name)
+    # What TPE saw: the complete trials' IQM, and the stopped ones' at the step ASHA stopped them.
+    scored = sorted((t for t in trials if t.status != "failed" and t.returns), key=lambda t: t.name)
     if not scored:
         return []
     fig, ax = new_figure(figsize=(6.4, 3.6))
-    numbers = [int(t.name.split("_")[1]) for t in scored]
-    scores = np.array([t.score for t in scored])
     for status, marker in (("complete", "o"), ("stopped", "x")):
-        chosen = [i for i, t in enumerate(scored) if t.status == status]
-        ax.scatter([numbers[i] for i in chosen], scores[chosen], marker=marker, label=status)
-    ax.step(numbers, np.maximum.accumulate(scores), where="post", color="black", label="best so far")
+        chosen = [t for t in scored if t.status == status]
+        ax.scatter([_number(t) for t in chosen], [t.score for t in chosen], marker=marker, label=status)
+    complete = [t for t in scored if t.status == "complete"]
+    if complete:
+        best = np.maximum.accumulate([t.score for t in complete])
+        ax.step([_number(t) for t in complete], best, where="post", color="black", label="best complete")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="trial", ylabel="IQM of the seeds' evaluation return", title="Optimisation history")
     ax.legend(fontsize="small")
     save_figure(fig, directory / "history.png")
@@ -643,6 +649,10 @@ def _figures(directory: Path, dists: list[Distribution], trials: list[TunedTrial
         save_figure(fig, directory / "importance.png")
         drawn.append("importance.png")
     return drawn
+
+
+def _number(trial: TunedTrial) -> int:
+    return int(trial.name.split("_")[1])
 
 
 def _importances(dists: list[Distribution], scored: list[TunedTrial]) -> dict[str, float]:
