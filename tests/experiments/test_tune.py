@@ -1,6 +1,7 @@
 """`ddpg tune`: the space's checks, a trial's lockstep reports, and a 4-trial × 2-seed × 1500-step tune on
 Pendulum through the embedded Ray, killed with SIGKILL after its first trial and finished by the same
-command."""
+command. That tune takes 110-150 s on 2 loaded cores, so its tests are `slow`; bench/tune_resume.py runs
+the same scenario with its checks."""
 
 import os
 import shutil
@@ -112,6 +113,7 @@ def tuned(tmp_path_factory):
     return {"out": out, "code": code, "ended": ended, "before": before, "home": home}
 
 
+@pytest.mark.slow
 def test_a_killed_tune_finishes_with_the_same_command(tuned):
     assert tuned["code"] == 0
     rows = summary_rows(tuned["out"])
@@ -121,11 +123,13 @@ def test_a_killed_tune_finishes_with_the_same_command(tuned):
     assert rows[0][-1] == "complete"
 
 
+@pytest.mark.slow
 def test_a_trial_that_ended_before_the_kill_is_not_run_again(tuned):
     seed_dir = tuned["out"] / "runs" / tuned["ended"] / "seed_0"
     assert (seed_dir / "eval.csv").read_bytes() == tuned["before"]
 
 
+@pytest.mark.slow
 def test_each_trial_is_one_run_directory_per_seed_with_its_values(tuned):
     for trial in sorted((tuned["out"] / "runs").iterdir()):
         values = yaml.safe_load((trial / "params.yaml").read_text())
@@ -138,6 +142,7 @@ def test_each_trial_is_one_run_directory_per_seed_with_its_values(tuned):
             assert config["networks"]["hidden_sizes"] == yaml.safe_load(values["hidden_sizes"])
 
 
+@pytest.mark.slow
 def test_the_ranking_is_the_iqm_of_the_seeds_evaluations_recomputed_from_the_run_directories(tuned):
     rows = summary_rows(tuned["out"])
     complete = [r for r in rows if r[-1] == "complete"]
@@ -151,6 +156,7 @@ def test_the_ranking_is_the_iqm_of_the_seeds_evaluations_recomputed_from_the_run
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.slow
 def test_best_yaml_is_the_best_trial_and_a_preset_train_accepts(tuned, tmp_path, capsys):
     best = tuned["out"] / "best.yaml"
     config = load_yaml(best)
@@ -165,6 +171,7 @@ def test_best_yaml_is_the_best_trial_and_a_preset_train_accepts(tuned, tmp_path,
     )
 
 
+@pytest.mark.slow
 def test_tune_writes_the_history_and_importance_figures(tuned):
     text = (tuned["out"] / "summary.md").read_text()
     for name in ("history.png", "importance.png"):
@@ -172,11 +179,13 @@ def test_tune_writes_the_history_and_importance_figures(tuned):
         assert f"]({name})" in text
 
 
+@pytest.mark.slow
 def test_tune_leaves_no_ray_files_in_the_home_directory(tuned):
     assert not (tuned["home"] / "ray_results").exists()
     assert not (tuned["home"] / ".ray").exists()
 
 
+@pytest.mark.slow
 def test_the_same_command_on_a_finished_tune_only_rewrites_its_reports(tuned, capsys):
     assert main(tune_args(tuned["out"])) == 0
     assert "4 trials (0 run now" in capsys.readouterr().out
