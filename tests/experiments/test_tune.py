@@ -26,6 +26,7 @@ from ddpg.experiments.tune import (
     parse_distribution,
     parse_space,
     prepare,
+    read_trial,
     train_trial,
 )
 
@@ -208,6 +209,15 @@ def test_a_trial_reports_the_iqm_of_its_seeds_at_each_evaluation_step(tmp_path):
         assert report["iqm"] == pytest.approx(iqm(returns))
     assert all((r.path / "summary.json").is_file() for r in runs)  # ordinary, finished run directories
     assert len({tuple(r.eval_returns) for r in runs}) == 3  # three seeds, three different runs
+    trial = read_trial(tmp_path / "trial", 500)
+    assert (trial.status, trial.step, trial.score) == ("complete", 500, pytest.approx(reports[-1]["iqm"]))
+
+    # A trial ASHA stopped after its first report, whose seeds ran on before their process ended, counts
+    # with what it reported; one still in flight when the tune stopped is unfinished.
+    (tmp_path / "trial" / "reported.txt").write_text("250\n")
+    stopped = read_trial(tmp_path / "trial", 500)
+    assert (stopped.status, stopped.step, stopped.score) == ("stopped", 250, pytest.approx(reports[0]["iqm"]))
+    assert read_trial(tmp_path / "trial", 500, ended=False).status == "unfinished"
 
 
 def test_iqm_trims_a_quarter_at_each_end():

@@ -175,6 +175,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     result = tune.run_tune(spec, args.out, address=args.address, on_trial_done=report)
     ran = f"{result.ran} run now, on {result.backend}"
     print(f"{len(result.trials)} trials ({ran}); ranked in {args.out / 'summary.md'}")
+    if result.interrupted:
+        print("error: interrupted; the same command continues the tune", file=sys.stderr)
+        return 130
     if result.best is None:
         print("error: no trial ran to the end; no best.yaml", file=sys.stderr)
         return 1

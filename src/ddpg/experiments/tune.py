@@ -2,8 +2,8 @@
 
 A tune directory holds:
     tune.yaml               the spec (space, trials, seeds, preset, overrides): the same command resumes
-    runs/trial_NNN/         one trial: params.yaml (its values) and seed_<S>/, an ordinary run directory
-                            per seed
+    runs/trial_NNN/         one trial: params.yaml (its values), reported.txt (the steps it reported at)
+                            and seed_<S>/, an ordinary run directory per seed
     ray/tune/               Ray Tune's experiment state, the searcher's included (`Tuner.restore`)
     summary.md              the trials ranked, with history.png and importance.png
     best.yaml               the best trial's config: `ddpg train --preset DIR/best.yaml`
@@ -46,6 +46,7 @@ from ddpg.run.resources import usable_cpus
 SPEC_FILE = "tune.yaml"
 EXPERIMENT = "tune"  # Tune's experiment name under DIR/ray: fixed, so the same command finds it again
 METRIC = "iqm"
+REPORTED = "reported.txt"  # in a trial's directory: the steps it reported at, one a line
 KINDS = ("loguniform", "uniform", "int", "choice")
 # Keys the tune itself sets: the seeds, the length of a trial and the steps ASHA compares trials at.
 RESERVED = {
@@ -325,7 +326,7 @@ def train_trial(job: dict[str, Any], values: dict[str, Any], trial_dir: Path, re
                 if len(at_step[step]) == len(seeds):
                     last = {METRIC: iqm(at_step.pop(step).values()), "step": step}
                     if step < job["total"]:
-                        report(last)
+                        _report(trial_dir, last, report)
     finally:
         stop.set()
         for t in threads:
@@ -334,7 +335,15 @@ def train_trial(job: dict[str, Any], values: dict[str, Any], trial_dir: Path, re
         raise TrialFailed(failure)
     if last is not None and last["step"] == job["total"]:
         # Reported once the seeds have written their summaries: Tune ends a trial at its last report.
-        report(last)
+        _report(trial_dir, last, report)
+
+
+def _report(trial_dir: Path, metrics: dict[str, Any], report: Callable) -> None:
+    """`report(metrics)`, after appending the step to REPORTED: seeds of a trial ASHA stops go on for a
+    moment, and the reports say where it was stopped."""
+    with (trial_dir / REPORTED).open("a") as f:
+        f.write(f"{metrics['step']}\n")
+    report(metrics)
 
 
 def _train_seed(
@@ -390,7 +399,7 @@ class TunedTrial:
     values: dict[str, Any]  # space key → the value tried
     step: int  # the last step every seed evaluated at (0: none yet)
     returns: list[float]  # each seed's evaluation at `step`
-    status: str  # complete | stopped (by ASHA) | failed
+    status: str  # complete | stopped (by ASHA) | failed | unfinished (in flight when the tune stopped)
     error: str = ""
 
     @property
@@ -405,9 +414,11 @@ class TuneReport:
     best: TunedTrial | None
     ran: int
     backend: str
+    interrupted: bool  # Ctrl-C ended the tune before its last trial: the same command continues it
 
 
-def read_trial(trial_dir: Path, total: int) -> TunedTrial:
+def read_trial(trial_dir: Path, total: int, ended: bool = True) -> TunedTrial:
+    """A trial from its run directories; `ended`: Tune has ended it (else it was in flight)."""
     values = yaml.safe_load((trial_dir / "params.yaml").read_text()) or {}
     seed_dirs = sorted(trial_dir.glob("seed_*"), key=lambda p: int(p.name.split("_")[1]))
     errors = [(p / "error.txt").read_text().splitlines()[0] for p in seed_dirs if (p / "error.txt").is_file()]
@@ -416,17 +427,21 @@ def read_trial(trial_dir: Path, total: int) -> TunedTrial:
         run = compare.load_run(p) if (p / "config.yaml").is_file() else None
         curves.append(dict(zip(run.eval_steps.astype(int), run.eval_returns)) if run is not None else {})
     common = set.intersection(*(set(c) for c in curves)) if curves else set()
+    reported = trial_dir / REPORTED
+    if reported.is_file():  # the seeds may have gone on past a stop
+        common &= {int(word) for word in reported.read_text().split() if word.isdigit()}
     step = max(common, default=0)
     returns = [float(c[step]) for c in curves] if step else []
-    # Read when Tune has ended the trial: short of the last step, ASHA stopped it.
-    status = "failed" if errors else "complete" if step == total else "stopped"
+    # Ended by Tune short of the last step, a trial was stopped by ASHA.
+    status = "failed" if errors else "complete" if step == total else "stopped" if ended else "unfinished"
     return TunedTrial(trial_dir.name, values, step, returns, status, errors[0] if errors else "")
 
 
-def collect(directory: Path, total: int) -> list[TunedTrial]:
+def collect(directory: Path, total: int, ended: set[str] | None = None) -> list[TunedTrial]:
+    """Every trial with a run directory; `ended` names those Tune has ended (None: all)."""
     runs = directory / "runs"
     dirs = sorted(p for p in runs.glob("trial_*") if (p / "params.yaml").is_file()) if runs.is_dir() else []
-    return [read_trial(p, total) for p in dirs]
+    return [read_trial(p, total, ended is None or p.name in ended) for p in dirs]
 
 
 def rank(trials: list[TunedTrial]) -> list[TunedTrial]:
@@ -451,11 +466,12 @@ def run_tune(
     base = prepare(spec, directory)
     directory.mkdir(parents=True, exist_ok=True)
     spec.save(directory / SPEC_FILE)
-    backend, ran = _fit(spec, base, directory, address, on_trial_done)
-    trials = rank(collect(directory, base.loop.total_steps))
+    backend, ran, ended = _fit(spec, base, directory, address, on_trial_done)
+    trials = rank(collect(directory, base.loop.total_steps, ended))
     best = next((t for t in trials if t.status == "complete"), None)
-    write_reports(directory, spec, base, trials, best)
-    return TuneReport(directory, trials, best, ran, backend)
+    interrupted = len(ended) < spec.trials
+    write_reports(directory, spec, base, trials, best, interrupted)
+    return TuneReport(directory, trials, best, ran, backend, interrupted)
 
 
 def _fit(
@@ -464,8 +480,9 @@ def _fit(
     directory: Path,
     address: str | None,
     on_trial_done: Callable[[TunedTrial, int], None] | None,
-) -> tuple[str, int]:
-    """Fit (or restore and finish) the Tune experiment; where it ran, and how many trials ended now."""
+) -> tuple[str, int, set[str]]:
+    """Fit (or restore and finish) the Tune experiment; where it ran, how many trials ended now, and the
+    names of all that have ended."""
     # Tune saves its experiment state (trials and searcher) at most this often; 0 is after every event,
     # so a kill loses no finished trial. Trial errors are ours to report, in one line each.
     driver = {"TUNE_GLOBAL_CHECKPOINT_S": "0", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
@@ -474,7 +491,14 @@ def _fit(
         from ray import tune
 
         class Reporter(tune.Callback):
-            ran = 0  # trials ended in this session
+            def __init__(self) -> None:
+                self.ran = 0  # trials ended in this session
+                self.ended: set[str] = set()  # every trial ended, earlier sessions' too
+
+            def on_step_end(self, iteration, trials, **info):
+                # After each step of Tune's loop, not at the experiment's end: after Ctrl-C, Tune's cleanup
+                # terminates the trials in flight (which its saved state keeps as running, to resume).
+                self.ended = {trial_name(t) for t in trials if t.status in ("TERMINATED", "ERROR")}
 
             def _finished(self, trials: list[Any], trial: Any) -> None:
                 self.ran += 1
@@ -501,7 +525,7 @@ def _fit(
         assert tuner._local_tuner is not None  # None only for a Tuner run inside Ray Client
         tuner._local_tuner.get_run_config().callbacks = [reporter]
         tuner.fit()
-        return description, reporter.ran
+        return description, reporter.ran, reporter.ended
 
 
 @contextmanager
@@ -564,12 +588,18 @@ def _new_tuner(spec: TuneSpec, base: Config, directory: Path, trainable: Any) ->
 
 
 def write_reports(
-    directory: Path, spec: TuneSpec, base: Config, trials: list[TunedTrial], best: TunedTrial | None
+    directory: Path,
+    spec: TuneSpec,
+    base: Config,
+    trials: list[TunedTrial],
+    best: TunedTrial | None,
+    interrupted: bool = False,
 ) -> None:
     """summary.md, history.png, importance.png and best.yaml, all from the run directories."""
     dists = spec.distributions
     figures = _figures(directory, dists, trials)
-    atomic_write(directory / "summary.md", summary_markdown(spec, base, trials, best, figures))
+    text = summary_markdown(spec, base, trials, best, figures, interrupted)
+    atomic_write(directory / "summary.md", text)
     if best is not None:
         config = configure(base.to_dict(), [assignment(d, best.values[d.key]) for d in dists])
         tried = ", ".join(f"{k}={_shown(v)}" for k, v in best.values.items())
@@ -585,7 +615,12 @@ def _shown(value: Any) -> str:
 
 
 def summary_markdown(
-    spec: TuneSpec, base: Config, trials: list[TunedTrial], best: TunedTrial | None, figures: list[str]
+    spec: TuneSpec,
+    base: Config,
+    trials: list[TunedTrial],
+    best: TunedTrial | None,
+    figures: list[str],
+    interrupted: bool = False,
 ) -> str:
     keys = [d.key for d in spec.distributions]
     lines = [
@@ -608,6 +643,8 @@ def summary_markdown(
         cells += [score, returns, str(t.step), status]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines.append("")
+    if interrupted:
+        lines += ["Interrupted: the same command continues the tune, the unfinished trials from scratch.", ""]
     if best is not None:
         lines.append(f"Best: {best.name}, written to best.yaml (`ddpg train --preset best.yaml`).")
     else:
