@@ -494,11 +494,17 @@ def _fit(
             def __init__(self) -> None:
                 self.ran = 0  # trials ended in this session
                 self.ended: set[str] = set()  # every trial ended, earlier sessions' too
+                self.stepped = False
 
             def on_step_end(self, iteration, trials, **info):
                 # After each step of Tune's loop, not at the experiment's end: after Ctrl-C, Tune's cleanup
                 # terminates the trials in flight (which its saved state keeps as running, to resume).
+                self.stepped = True
                 self.ended = {trial_name(t) for t in trials if t.status in ("TERMINATED", "ERROR")}
+
+            def on_experiment_end(self, trials, **info):
+                if not self.stepped:  # a finished tune, restored: no step ran
+                    self.ended = {trial_name(t) for t in trials if t.status in ("TERMINATED", "ERROR")}
 
             def _finished(self, trials: list[Any], trial: Any) -> None:
                 self.ran += 1
