@@ -445,7 +445,8 @@ def collect(directory: Path, total: int, ended: set[str] | None = None) -> list[
 
 
 def rank(trials: list[TunedTrial]) -> list[TunedTrial]:
-    """Complete trials by their IQM, best first; then the stopped ones by theirs; then the rest."""
+    """Complete trials by their IQM, best first; then the stopped ones, furthest first, by theirs; then the
+    failed and unfinished ones."""
     order = {"complete": 0, "stopped": 1}
 
     def key(t: TunedTrial) -> tuple[int, int, float]:
