@@ -25,6 +25,7 @@ def test_every_command_is_registered_by_its_group():
         "envs",
         "config",
         "sweep",
+        "tune",
         "slotcar",
         "lane",
     ]
