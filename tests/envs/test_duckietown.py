@@ -1,6 +1,7 @@
 """Duckietown-v0, gym-duckietown's simulator behind our adapter. Without the `duckietown` extra (or the GL
 libraries) the tests that need the simulator are skipped, saying what to install."""
 
+import json
 import subprocess
 import sys
 
@@ -10,20 +11,22 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from ddpg import DDPG, Config
+from ddpg.cli import main
 from ddpg.envs import EnvError, make_env
 from ddpg.envs.duckietown import ENV_ID, missing
 from ddpg.envs.duckietown import simulator as loader
 from ddpg.envs.lane_following import LanePose
+from tests.helpers import error_line
 
 MISSING = missing()
-needs_simulator = pytest.mark.skipif(MISSING is not None, reason=f"Duckietown-v0: {MISSING}")
+needs_simulator = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
 SMALL = {"camera_width": 32, "camera_height": 24}
 
 
 @pytest.fixture(scope="module")
 def env():
     if MISSING is not None:
-        pytest.skip(f"Duckietown-v0: {MISSING}")
+        pytest.skip(str(MISSING))
     made = make_env(ENV_ID, {**SMALL, "domain_rand": True, "max_steps": 40})
     yield made
     made.close()
@@ -127,15 +130,18 @@ def test_leaving_the_road_terminates_with_the_simulators_penalty():
 
 
 @needs_simulator
-def test_three_hundred_steps_of_ddpg_from_pixels(tmp_path):
+def test_three_hundred_steps_of_ddpg_from_pixels_in_two_subprocesses(tmp_path):
     config = Config(
         env_id=ENV_ID,
         env={**SMALL, "max_steps": 60, "action": "steering"},
+        n_envs=2,
+        vectorization="async",
         hidden_sizes=[16, 16],
         conv_channels=[4, 4],
         conv_strides=[2, 1],
         share_encoder=True,
         batch_size=8,
+        buffer_size=1000,
         learning_starts=100,
         eval_every=10_000,
         eval_episodes=1,
@@ -147,3 +153,38 @@ def test_three_hundred_steps_of_ddpg_from_pixels(tmp_path):
     summary = agent.learn(300, run_dir=tmp_path / "run")
     assert agent.updates > 0 and agent.buffer.__class__.__name__ == "FrameReplayBuffer"
     assert np.isfinite(summary["final_eval_mean_return"])
+
+
+@needs_simulator
+def test_lane_pose_grows_to_the_left_as_lane_following_v0s_does(env):
+    # The simulator's own dist and angle grow to the right; the adapter turns them round.
+    env.reset(seed=0)
+    sim = env.unwrapped.simulator
+    point, tangent = sim.closest_curve_point(sim.cur_pos, sim.cur_angle)
+    heading = np.arctan2(-tangent[2], tangent[0])
+    left = -np.cross(tangent, [0.0, 1.0, 0.0])  # the simulator's ground plane has z pointing backwards
+    sim.cur_pos, sim.cur_angle = point + 0.05 * left, heading + 0.2
+    pose = env.unwrapped._make_lane_pose(None, 0.0, (0.0, 0.0))
+    assert pose.dist == pytest.approx(0.05, abs=1e-6) and pose.angle == pytest.approx(0.2, abs=1e-6)
+
+
+@needs_simulator
+def test_scripted_driver_keeps_to_the_road_and_reports_as_json(capsys):
+    assert main(["duckietown", "reference", "--episodes", "2", "--set", "env.max_steps=150", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["map"] == "loop_empty" and report["left_road"] == [False, False]
+    assert report["lane_keeping_rate"] == 1.0 and min(report["distance_travelled"]) > 0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "env.action=steering"], "action: the scripted driver sets the wheels"),
+        (["--set", "env.nope=1"], "--set: DuckietownEnv.__init__() got an unexpected keyword argument"),
+        # Without the simulator, what to install instead.
+        (["--set", "env.map_name=zzz"], "map_name: unknown map 'zzz'" if MISSING is None else "pip install"),
+    ],
+)
+def test_reference_bad_input_is_one_error_line_exit_2(args, message, capsys):
+    assert main(["duckietown", "reference", "--episodes", "1", *args]) == 2
+    assert message in error_line(capsys)

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ddpg.envs.duckietown.simulator import make_simulator
+from ddpg.envs.duckietown.simulator import make_simulator, map_names
 from ddpg.envs.lane_following.env import speed_steering_to_wheels
 from ddpg.envs.lane_following.rewards import LanePose, RewardFn, checked_reward, resolve_reward
 
@@ -61,8 +61,9 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action: expected one of {', '.join(ACTIONS)}, got {action!r}")
         if not isinstance(domain_rand, bool):
             raise ValueError(f"domain_rand: must be true or false, got {domain_rand!r}")
-        if not isinstance(map_name, str):
-            raise ValueError(f"map_name: must be a map's name, got {map_name!r}")
+        known = map_names()
+        if map_name not in known:
+            raise ValueError(f"map_name: unknown map {map_name!r}; the simulator's: {', '.join(known)}")
         self.map_name = map_name
         self.max_steps = _positive_int("max_steps", max_steps)
         self.action = action
@@ -135,7 +136,9 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
             dist, dot_dir, heading_error, curvature, progress = 0.0, 0.0, 0.0, 0.0, 0.0
         else:
             lane = sim.get_lane_pos2(pos, angle)
-            dist, dot_dir, heading_error = float(lane.dist), float(lane.dot_dir), float(lane.angle_rad)
+            # The simulator's dist and angle grow to the right of the lane (its comments say left; measured,
+            # they are right): LanePose's grow to the left.
+            dist, dot_dir, heading_error = -float(lane.dist), float(lane.dot_dir), -float(lane.angle_rad)
             progress = 0.0 if before is None else float(np.dot(pos - before, tangent))
             ahead, tangent_ahead = sim.closest_curve_point(point + CURVATURE_STEP * tangent, angle)
             turn = 0.0 if ahead is None else _heading(tangent_ahead) - _heading(tangent)

@@ -10,6 +10,8 @@ a subclass or for the duration of one of its calls, never by editing the install
    ctypes refuses to pass to gluPerspective (ArgumentError when the simulator is made): they are floats.
 3. `reset()` places the light under whatever modelview matrix the previous frame left, so the same seed
    gave different images: the matrix is the identity before every reset.
+
+And one for speed: while it resets, the simulator finds each tile's texture file once, not every time.
 """
 
 from __future__ import annotations
@@ -72,11 +74,13 @@ def load() -> type:
         raise EnvError(f"Duckietown-v0 needs the EGL and GL libraries ({e}): {GL_LIBRARIES}") from None
     for name in ("gym-duckietown", "duckietown_world", "commons", "dt-world", "zuper_typing", "geometry"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    return _patched(simulator.Simulator, geometry, gl)
+    return _patched(simulator, geometry, gl)
 
 
-def _patched(base: type, geometry: Any, gl: Any) -> type:
+def _patched(module: Any, geometry: Any, gl: Any) -> type:
     se2_from_linear_angular = geometry.se2_from_linear_angular
+    texture_file = module.get_texture_file
+    cached_texture_file = cache(texture_file)
 
     def from_floats(linear: Any, angular: Any) -> Any:
         return se2_from_linear_angular([_float(v) for v in linear], _float(angular))
@@ -89,7 +93,7 @@ def _patched(base: type, geometry: Any, gl: Any) -> type:
         finally:
             geometry.se2_from_linear_angular = se2_from_linear_angular
 
-    class Simulator(base):
+    class Simulator(module.Simulator):
         """gym-duckietown's simulator with the three fixes (module docstring)."""
 
         @property
@@ -103,13 +107,26 @@ def _patched(base: type, geometry: Any, gl: Any) -> type:
         def reset(self, segment: bool = False) -> Any:
             gl.glMatrixMode(gl.GL_MODELVIEW)
             gl.glLoadIdentity()
-            return super().reset(segment=segment)
+            # Each reset looks up every tile's texture among the package's files: 0.6 of its 0.7 s.
+            module.get_texture_file = cached_texture_file
+            try:
+                return super().reset(segment=segment)
+            finally:
+                module.get_texture_file = texture_file
 
         def step(self, action: Any) -> Any:
             with float_velocities():
                 return super().step(action)
 
     return Simulator
+
+
+def map_names() -> list[str]:
+    """The maps the simulator ships, by name."""
+    load()
+    from duckietown_world.resources import list_maps2
+
+    return sorted(list_maps2())
 
 
 def _float(value: Any) -> float:
