@@ -1,6 +1,7 @@
 """Duckietown-v0, gym-duckietown's simulator behind our adapter. Without the `duckietown` extra (or the GL
 libraries) the tests that need the simulator are skipped, saying what to install."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from ddpg.cli import main
 from ddpg.envs import EnvError, make_env
 from ddpg.envs.duckietown import ENV_ID, missing
 from ddpg.envs.duckietown import simulator as loader
-from ddpg.envs.lane_following import LanePose
+from ddpg.envs.lane_following import LaneFollowingEnv, LanePose, resolve_reward
 from tests.helpers import error_line
 
 MISSING = missing()
@@ -54,6 +55,17 @@ def test_without_the_simulator_making_it_says_what_to_install(monkeypatch):
             make_env(ENV_ID)
     finally:
         loader.load.cache_clear()
+
+
+def test_duckietown_reward_is_the_exercises_and_serves_lane_following_v0_too():
+    pose = LanePose(0.02, 0.9, 0.45, 0.3, 1.0, 0.01, True, 0.0, (0.4, 0.5), proximity_penalty=-0.05)
+    reward = resolve_reward("duckietown")
+    assert reward(pose) == pytest.approx(0.3 * 0.9 - 10 * 0.02 + 40 * -0.05)
+    assert reward(dataclasses.replace(pose, on_road=False)) == -1000.0
+    env = LaneFollowingEnv(reward="duckietown", camera_width=16, camera_height=16)
+    env.reset(seed=0)
+    _, value, _, _, info = env.step(np.array([0.5, 0.5], np.float32))
+    assert value == pytest.approx(info["speed"] * info["dot_dir"] - 10 * abs(info["dist"]))
 
 
 def test_importing_ddpg_does_not_import_the_simulator():
