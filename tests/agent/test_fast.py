@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import subprocess
 import sys
@@ -412,6 +413,28 @@ def test_training_continues_identically_after_save_and_load_of_fast_updates(tmp_
 def _pendulum(batch: TensorBatch) -> TensorBatch:
     # Pendulum-v1: 3 observations, 1 action.
     return TensorBatch(batch.obs, batch.action[:, :1], batch.reward, batch.next_obs, batch.terminated)
+
+
+def test_fast_update_steps_an_optimiser_state_loaded_after_it_ran():
+    # FastUpdate keeps the optimisers' state tensors between calls; Optimizer.load_state_dict replaces
+    # them, and the next update must step the loaded ones, as DDPG.load into a training agent needs.
+    learner = make_learner()
+    fast = FastUpdate(learner, compile=False)
+    fast(make_batch(0))
+    saved = copy.deepcopy({name: opt.state_dict() for name, opt in learner.optimizers().items()})
+    weights = copy.deepcopy({name: m.state_dict() for name, m in learner.modules().items()})
+    fast(make_batch(1))
+    expected = {name: [p.clone() for p in m.parameters()] for name, m in learner.modules().items()}
+    for name, opt in learner.optimizers().items():
+        opt.load_state_dict(saved[name])
+    for name, m in learner.modules().items():
+        m.load_state_dict(weights[name])
+    fast(make_batch(1))
+    for opt in learner.optimizers().values():
+        assert all(s["step"].item() == 2 for s in opt.state.values())
+    for name, m in learner.modules().items():
+        for p, want in zip(m.parameters(), expected[name], strict=True):
+            torch.testing.assert_close(p, want, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("layer_norm", [False, True])

@@ -47,7 +47,9 @@ def vector_env(make: Sequence[Callable[[], gym.Env]], asynchronous: bool = False
     if asynchronous:
         # Not fork: forking a process whose torch has started threads can deadlock the child.
         return gym.vector.AsyncVectorEnv(make, autoreset_mode=mode, context="forkserver")
-    return gym.vector.SyncVectorEnv(make, autoreset_mode=mode)
+    # copy=False: the observations come back in the vector env's own array, which the next step refills;
+    # `Collector` copies them (np.copy takes 0.2 µs, gymnasium's deepcopy ~3 µs, 5 % of a Pendulum step).
+    return gym.vector.SyncVectorEnv(make, autoreset_mode=mode, copy=False)
 
 
 class Collector:
@@ -79,7 +81,8 @@ class Collector:
         self.action_shape: tuple[int, ...] = space.shape
         self.action_dim = int(np.prod(space.shape))
         with self._failing_at(0):
-            self.obs, _ = envs.reset(seed=seed)  # env i is seeded with seed + i
+            obs, _ = envs.reset(seed=seed)  # env i is seeded with seed + i
+        self.obs = np.copy(obs)  # not the vector env's array (see `vector_env`)
         self.episode = 0  # episodes ended so far, all envs together
         self.episode_return = np.zeros(self.n)
         self.episode_length = np.zeros(self.n, dtype=np.int64)
@@ -112,6 +115,7 @@ class Collector:
         env_actions = self.scale.to_env(actions).reshape(self.n, *self.action_shape)
         with self._failing_at(step):
             next_obs, reward, terminated, truncated, info = self.envs.step(env_actions)
+        next_obs = np.copy(next_obs)  # transitions and `obs` keep it; the vector env refills its own
         ended = terminated | truncated
         final_obs: Any = info.get("final_obs", next_obs)  # absent when no env ended this step
         result = StepResult()

@@ -322,14 +322,20 @@ class FastUpdate:
             id(opt): torch.zeros((), dtype=dtype, device=device) for opt in learner.optimizers().values()
         }
         self._lr_values: dict[int, float] = {}
+        # Each optimiser's state dict as last seen, and its (exp_avg, exp_avg_sq, step) lists.
+        self._states: dict[int, tuple[Any, tuple[Tensors, Tensors, Tensors]]] = {}
         # For batches without n-step discounts or importance weights: γ and 1, as 0-d tensors.
         self._gamma = torch.tensor(s.gamma, dtype=dtype, device=device)
         self._one = torch.ones((), dtype=dtype, device=device)
 
     def _optimizer_state(self, opt: torch.optim.Optimizer) -> tuple[Tensors, Tensors, Tensors]:
-        # Looked up on every call: Optimizer.load_state_dict replaces these tensors.
+        # Optimizer.load_state_dict replaces these tensors, and the state dict that holds them: looked up
+        # again whenever the dict is not the one seen last (or not yet complete), else the lists kept.
         params = opt.param_groups[0]["params"]
         state = opt.state
+        kept = self._states.get(id(opt))
+        if kept is not None and kept[0] is state and len(state) == len(params):
+            return kept[1]
         if not state or len(state) != len(params):
             for p in params:
                 if not state[p]:
@@ -339,11 +345,13 @@ class FastUpdate:
                         "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
                     }
         entries = [state[p] for p in params]
-        return (
+        lists = (
             [e["exp_avg"] for e in entries],
             [e["exp_avg_sq"] for e in entries],
             [e["step"] for e in entries],
         )
+        self._states[id(opt)] = (state, lists)
+        return lists
 
     def _lr(self, opt: torch.optim.Optimizer) -> torch.Tensor:
         # A tensor, not a float, so a learning-rate schedule does not recompile the graph.
