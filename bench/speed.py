@@ -215,11 +215,13 @@ def run_speed(s: SpeedSettings, report: Callable[[str], None] = lambda _: None) 
 
 
 def run_parts(s: SpeedSettings, calls: int, report: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """µs per call of each part of a ddpg training step at the speed settings, timed on a live agent after
-    warm-up and settling: `s.rounds` rounds in which every part makes `calls` calls in turn (so load on a
-    shared machine hits them alike), medians and ranges over the rounds. The parts run out of order (an
-    env steps without the collector, one transition is stored again and again): they measure costs, the
-    run they leave behind is meaningless. Runs against an older checkout too (PYTHONPATH=OLD/src)."""
+    """CPU µs per call of each part of a ddpg training step at the speed settings, timed on a live agent
+    after warm-up and settling: `s.rounds` rounds in which every part makes `calls` calls in turn, medians
+    and ranges over the rounds. CPU time of this process, not wall time: on a shared machine a part's wall
+    time mostly measures how long it waited for a core (at load 7 on 2 cores, 2-4x its CPU time). The
+    parts run out of order (an env steps without the collector, one transition is stored again and
+    again): they measure costs, the run they leave behind is meaningless. Runs against an older checkout
+    too (PYTHONPATH=OLD/src)."""
     from ddpg.agent.learner import TensorBatch
     from ddpg.run.agent import DDPG
     from ddpg.run.loop import Loop, sample
@@ -259,13 +261,13 @@ def run_parts(s: SpeedSettings, calls: int, report: Callable[[str], None] = lamb
     times: dict[str, list[float]] = {name: [] for name in [*parts, "whole step"]}
     for r in range(s.rounds):
         for name, part in parts.items():
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for _ in range(calls):
                 part()
-            times[name].append((time.perf_counter() - t0) / calls * 1e6)
-        t0, start = time.perf_counter(), agent.step
+            times[name].append((time.process_time() - t0) / calls * 1e6)
+        t0, start = time.process_time(), agent.step
         agent.learn(start + calls)
-        times["whole step"].append((time.perf_counter() - t0) / calls * 1e6)
+        times["whole step"].append((time.process_time() - t0) / calls * 1e6)
         report(f"round {r + 1}/{s.rounds}: whole step {times['whole step'][-1]:.0f} µs")
     median = {name: statistics.median(t) for name, t in times.items()}
     median["rest of the loop (bookkeeping, logging, progress)"] = (
@@ -434,9 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_speed)
     p = sub.add_parser(
         "parts",
-        help="µs per part of a ddpg training step (acting, env step, sampling, update, ...)",
-        description="Pendulum-v1, batch 256, one update per step, after warm-up: each part of a training "
-        "step timed on a live agent, the parts taking turns, medians over rounds. ddpg only.",
+        help="CPU µs per part of a ddpg training step (acting, env step, sampling, update, ...)",
+        description="Pendulum-v1, batch 256, one update per step, after warm-up: the CPU time of each part "
+        "of a training step, timed on a live agent, the parts taking turns, medians over rounds. ddpg only.",
     )
     p.add_argument("--arch", type=_sizes, default=[64, 64], help="hidden sizes, e.g. 400,300 (default 64,64)")
     p.add_argument("--calls", type=positive, default=300, help="calls per part per round (default 300)")
@@ -506,7 +508,7 @@ def cmd_parts(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     whole = result["us_median"]["whole step"]
-    print(f"update path: {result['update_path']}; µs per call, median over {args.rounds} rounds")
+    print(f"update path: {result['update_path']}; CPU µs per call, median over {args.rounds} rounds")
     print("| part | µs | range | share of a step |\n|---|---|---|---|")
     for name, us in result["us_median"].items():
         low, high = result["us_range"].get(name, (us, us))
