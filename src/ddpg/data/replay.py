@@ -190,8 +190,7 @@ class InPlaceSampler:
     changes under its holder. The loop uses a batch for the one update it was drawn for; whoever keeps
     batches takes `ReplayBuffer.sample`, whose arrays are new on every call. The indices are drawn as
     `ReplayBuffer.sample` draws them (same call, same generator), so a run samples the same transitions
-    either way. Per update this saves ~15 µs of allocations and tensor wrapping at batch 256
-    (docs/performance.md)."""
+    either way. At batch 256 this halves sampling's time per update (docs/performance.md)."""
 
     def __init__(self, buffer: ReplayBuffer, batch_size: int) -> None:
         self.buffer, self.batch_size = buffer, batch_size
