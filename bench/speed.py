@@ -3,6 +3,8 @@
     python bench/speed.py speed [--arch 64,64] [--steps N] [--rounds R] [--threads T]
                                 [--compile true|false|auto] [--json]
     python bench/speed.py solve [--seeds 5] [--max-steps N] [--preset P] [--threads T] [--json]
+    python bench/speed.py parts [--arch 64,64] [--calls N] [--rounds R] [--threads T]
+                                [--compile true|false|auto] [--json]
 
 Both libraries run in one process, interleaved (ddpg, SB3, ddpg, SB3, …) so that a machine shared with
 other work slows both alike, with the same `torch.set_num_threads`. Timing is library-agnostic: a
@@ -95,10 +97,8 @@ class SpeedSettings:
     compile: bool | str = True
 
 
-def _ddpg_speed(s: SpeedSettings, seed: int) -> tuple[float, float | None]:
-    from ddpg.run.agent import DDPG
-
-    config = resolve(
+def _ddpg_config(s: SpeedSettings, seed: int) -> Config:
+    return resolve(
         env_id=s.env_id,
         preset="Pendulum-v1" if s.env_id == "Pendulum-v1" else None,
         overrides=[],
@@ -116,9 +116,14 @@ def _ddpg_speed(s: SpeedSettings, seed: int) -> tuple[float, float | None]:
         video=False,
         compile=s.compile,
     )
+
+
+def _ddpg_speed(s: SpeedSettings, seed: int) -> tuple[float, float | None]:
+    from ddpg.run.agent import DDPG
+
     start = s.learning_starts + s.settle
     env = Stopwatch(make_env(s.env_id), start, start + s.steps)
-    agent = DDPG(env, config)
+    agent = DDPG(env, _ddpg_config(s, seed))
     agent.learn(start + s.steps)
     return env.rate, getattr(agent.update_choice.update, "compile_seconds", None)
 
@@ -203,6 +208,80 @@ def run_speed(s: SpeedSettings, report: Callable[[str], None] = lambda _: None) 
             f"×{ours / theirs:.2f}"
         )
     return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parts: where one training step's time goes.
+
+
+def run_parts(s: SpeedSettings, calls: int, report: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """CPU µs per call of each part of a ddpg training step at the speed settings, timed on a live agent
+    after warm-up and settling: `s.rounds` rounds in which every part makes `calls` calls in turn, medians
+    and ranges over the rounds. CPU time of this process, not wall time: on a shared machine a part's wall
+    time mostly measures how long it waited for a core (at load 7 on 2 cores, 2-4x its CPU time). The
+    parts run out of order (an env steps without the collector, one transition is stored again and
+    again): they measure costs, the run they leave behind is meaningless. Runs against an older checkout
+    too (PYTHONPATH=OLD/src)."""
+    from ddpg.agent.learner import TensorBatch
+    from ddpg.run.agent import DDPG
+    from ddpg.run.loop import Loop, sample
+
+    torch.set_num_threads(s.threads)
+    agent = DDPG(make_env(s.env_id), _ddpg_config(s, seed=0))
+    agent.learn(s.learning_starts + s.settle)
+    assert agent.collector is not None and agent.update_choice is not None
+    loop, collector, buffer, update = (
+        Loop(agent, 2**62, None),
+        agent.collector,
+        agent.buffer,
+        agent.update_choice.update,
+    )
+    step = agent.step
+    actions = collector.explore(agent.policy, step)
+    env_actions = collector.scale.to_env(actions)
+    transition = collector.step(actions).transitions[0][1]
+    # The loop's own sampling where it has one (in place since InPlaceSampler), else sample + tensors.
+    draw = getattr(loop, "_sample", None) or (
+        lambda: (None, TensorBatch.from_numpy(sample(agent), agent.learner.device))
+    )
+    tensors = draw()[1]
+    parts: dict[str, Callable[[], Any]] = {
+        "env step (vector env and wrappers)": lambda: collector.envs.step(env_actions),
+        "acting, μ(s)": lambda: agent.policy(collector.obs),
+        "noise": lambda: collector.noise.sample(step, collector.episode),
+        "explore (acting, noise, clip)": lambda: collector.explore(agent.policy, step),
+        "collector step (env step, transitions)": lambda: collector.step(actions, step),
+        "store": lambda: buffer.store(transition),
+        "index draw": lambda: agent.rng.integers(0, len(buffer), size=s.batch_size),
+        "sample and tensors": draw,
+        "update": lambda: update(tensors),
+        "loop: collect (explore, step, store)": loop._collect_step,
+        "loop: train round (sample, update, log)": loop._train_round,
+    }
+    times: dict[str, list[float]] = {name: [] for name in [*parts, "whole step"]}
+    for r in range(s.rounds):
+        for name, part in parts.items():
+            t0 = time.process_time()
+            for _ in range(calls):
+                part()
+            times[name].append((time.process_time() - t0) / calls * 1e6)
+        t0, start = time.process_time(), agent.step
+        agent.learn(start + calls)
+        times["whole step"].append((time.process_time() - t0) / calls * 1e6)
+        report(f"round {r + 1}/{s.rounds}: whole step {times['whole step'][-1]:.0f} µs")
+    median = {name: statistics.median(t) for name, t in times.items()}
+    median["rest of the loop (bookkeeping, logging, progress)"] = (
+        median["whole step"] - median["loop: collect (explore, step, store)"]
+        - median["loop: train round (sample, update, log)"]
+    )  # fmt: skip
+    return {
+        "settings": asdict(s),
+        "calls": calls,
+        "machine": machine_info(s.threads),
+        "update_path": agent.update_choice.path,
+        "us_median": median,
+        "us_range": {name: (min(t), max(t)) for name, t in times.items()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -356,6 +435,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_speed)
     p = sub.add_parser(
+        "parts",
+        help="CPU µs per part of a ddpg training step (acting, env step, sampling, update, ...)",
+        description="Pendulum-v1, batch 256, one update per step, after warm-up: the CPU time of each part "
+        "of a training step, timed on a live agent, the parts taking turns, medians over rounds. ddpg only.",
+    )
+    p.add_argument("--arch", type=_sizes, default=[64, 64], help="hidden sizes, e.g. 400,300 (default 64,64)")
+    p.add_argument("--calls", type=positive, default=300, help="calls per part per round (default 300)")
+    p.add_argument("--rounds", type=positive, default=5, help="rounds (default 5)")
+    p.add_argument("--threads", type=positive, default=1, help="torch threads (default 1)")
+    p.add_argument("--compile", choices=["true", "false", "auto"], default="true", help="ddpg's update path")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_parts)
+    p = sub.add_parser(
         "solve",
         help="wall-clock to solve Pendulum-v1, ddpg preset vs SB3 RL-Zoo settings",
         description="Each seed trains ddpg (its Pendulum-v1 preset) then SB3 (RL-Zoo hyper-parameters), "
@@ -403,6 +495,24 @@ def cmd_speed(args: argparse.Namespace) -> int:
             f"ratio ×{summary['ratio_median']:.2f} "
             f"(rounds ×{summary['ratio_min']:.2f}–×{summary['ratio_max']:.2f})"
         )
+    return 0
+
+
+def cmd_parts(args: argparse.Namespace) -> int:
+    compile = {"true": True, "false": False}.get(args.compile, "auto")
+    settings = SpeedSettings(
+        hidden_sizes=tuple(args.arch), rounds=args.rounds, threads=args.threads, compile=compile
+    )
+    result = run_parts(settings, args.calls, report=_reporter(args.json))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    whole = result["us_median"]["whole step"]
+    print(f"update path: {result['update_path']}; CPU µs per call, median over {args.rounds} rounds")
+    print("| part | µs | range | share of a step |\n|---|---|---|---|")
+    for name, us in result["us_median"].items():
+        low, high = result["us_range"].get(name, (us, us))
+        print(f"| {name} | {us:.1f} | {low:.1f}–{high:.1f} | {us / whole:.0%} |")
     return 0
 
 

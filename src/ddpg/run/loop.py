@@ -21,6 +21,7 @@ from ddpg.agent.noise import schedule_factor
 from ddpg.config import Schedule
 from ddpg.data.collector import NonFiniteError
 from ddpg.data.prioritized import annealed_beta
+from ddpg.data.replay import InPlaceSampler
 from ddpg.run.evaluation import EvalResult
 from ddpg.run.logs import Progress
 from ddpg.run.run_dir import RunDirectory, video_name
@@ -84,6 +85,10 @@ class Loop:
         self.agent, self.total, self.run, self.callback = agent, total, run, callback
         self.collector, self.update = agent.collector, agent.update_choice.update
         self.state, self.config = agent.state, agent.config
+        # Uniform replay on the CPU: each update's batch is gathered into the same arrays and tensors.
+        batch_size, device = self.config.optimisation.batch_size, agent.learner.device
+        plain = agent.obs_norm is None  # obs_norm rescales a batch's observations into new arrays
+        self.sampler = InPlaceSampler.of(agent.buffer, batch_size, device) if plain else None
 
     def run_until_total(self, started: float) -> float:
         """Train to `total`; returns the wall seconds spent evaluating (not training)."""
@@ -190,14 +195,20 @@ class Loop:
                 opt.critic_lr * self._factor(opt.critic_lr_schedule),
             )
         for _ in range(self.config.loop.gradient_steps):
-            batch = sample(agent)
-            stats = self.update(TensorBatch.from_numpy(batch, agent.learner.device))
+            batch, tensors = self._sample()
+            stats = self.update(tensors)
             td_abs = stats.pop("td_abs")
             if batch.index is not None:  # prioritized: priorities from |TD error|, a host sync per update
                 agent.buffer.update_priorities(batch.index, td_abs.cpu().numpy())
             state.updates += 1
             if state.updates % self.config.logging.log_every == 0:
                 self._log_update(stats)
+
+    def _sample(self) -> tuple[Batch, TensorBatch]:
+        if self.sampler is not None:
+            return self.sampler.sample(self.agent.rng)
+        batch = sample(self.agent)
+        return batch, TensorBatch.from_numpy(batch, self.agent.learner.device)
 
     def _log_update(self, stats: dict[str, Any]) -> None:
         # The only host sync in the loop, once every `log_every` updates.

@@ -112,7 +112,7 @@ class Trace(NamedTuple):
     norms: list[tuple[torch.Tensor, torch.Tensor]]  # each hidden layer's LayerNorm (x̂, 1/σ); [] without
 
 
-def _layers(params: Tensors) -> list[Tensors]:
+def layers_of(params: Tensors) -> list[Tensors]:
     """Parameters by layer: [W, b] or, with LayerNorm, [W, b, gain, bias] per hidden layer; [W, b] last.
     The network says which: after a hidden layer's W and b comes a 1-d gain, or the next 2-d W."""
     k = 4 if len(params) > 2 and params[2].dim() == 1 else 2
@@ -148,7 +148,7 @@ def _hidden_backward(
 
 def actor_forward(mm: MatMul, params: Tensors, obs: torch.Tensor) -> tuple[torch.Tensor, Trace]:
     """μ(s), and what its backward pass needs."""
-    layers = _layers(params)
+    layers = layers_of(params)
     trace = Trace([], [])
     x = obs
     for p in layers[:-1]:
@@ -162,7 +162,7 @@ def actor_backward(
     mm: MatMul, params: Tensors, trace: Trace, action: torch.Tensor, grad_action: torch.Tensor
 ) -> Tensors:
     """dL/dθ_μ from dL/dμ(s): through tanh (1 − μ²), then each layer; none into the observation."""
-    layers = _layers(params)
+    layers = layers_of(params)
     g = grad_action * (1.0 - action * action)
     grads: Tensors = []
     for layer in reversed(range(len(layers))):
@@ -177,7 +177,7 @@ def critic_forward(
     mm: MatMul, params: Tensors, action_layer: int, obs: torch.Tensor, action: torch.Tensor
 ) -> tuple[torch.Tensor, Trace]:
     """Q(s, a) with shape (batch,), and what its backward pass needs."""
-    layers = _layers(params)
+    layers = layers_of(params)
     trace = Trace([], [])
     x = obs
     for layer, p in enumerate(layers[:-1]):
@@ -191,7 +191,7 @@ def critic_forward(
 
 def critic_backward(mm: MatMul, params: Tensors, trace: Trace, grad_q: torch.Tensor) -> Tensors:
     """dL/dθ_Q from dL/dQ; none into the observation or the action."""
-    layers = _layers(params)
+    layers = layers_of(params)
     g = grad_q[:, None]
     grads: Tensors = []
     for layer in reversed(range(len(layers))):
@@ -211,7 +211,7 @@ def critic_action_grad(
     mm: MatMul, params: Tensors, action_layer: int, trace: Trace, grad_q: torch.Tensor, action_dim: int
 ) -> torch.Tensor:
     """dL/da from dL/dQ: back from the output to the layer the action joins, no weight gradients."""
-    layers = _layers(params)
+    layers = layers_of(params)
     g = grad_q[:, None]
     for layer in reversed(range(len(layers))):
         w = layers[layer][0]

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ddpg.agent.fast.backward import (
@@ -41,6 +42,7 @@ from ddpg.agent.fast.backward import (
     critic_action_grad,
     critic_backward,
     critic_forward,
+    layers_of,
     onednn_available,
 )
 from ddpg.agent.learner import Learner, TensorBatch
@@ -320,14 +322,20 @@ class FastUpdate:
             id(opt): torch.zeros((), dtype=dtype, device=device) for opt in learner.optimizers().values()
         }
         self._lr_values: dict[int, float] = {}
+        # Each optimiser's state dict as last seen, and its (exp_avg, exp_avg_sq, step) lists.
+        self._states: dict[int, tuple[Any, tuple[Tensors, Tensors, Tensors]]] = {}
         # For batches without n-step discounts or importance weights: γ and 1, as 0-d tensors.
         self._gamma = torch.tensor(s.gamma, dtype=dtype, device=device)
         self._one = torch.ones((), dtype=dtype, device=device)
 
     def _optimizer_state(self, opt: torch.optim.Optimizer) -> tuple[Tensors, Tensors, Tensors]:
-        # Looked up on every call: Optimizer.load_state_dict replaces these tensors.
+        # Optimizer.load_state_dict replaces these tensors, and the state dict that holds them: looked up
+        # again whenever the dict is not the one seen last (or not yet complete), else the lists kept.
         params = opt.param_groups[0]["params"]
         state = opt.state
+        kept = self._states.get(id(opt))
+        if kept is not None and kept[0] is state and len(state) == len(params):
+            return kept[1]
         if not state or len(state) != len(params):
             for p in params:
                 if not state[p]:
@@ -337,11 +345,13 @@ class FastUpdate:
                         "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
                     }
         entries = [state[p] for p in params]
-        return (
+        lists = (
             [e["exp_avg"] for e in entries],
             [e["exp_avg_sq"] for e in entries],
             [e["step"] for e in entries],
         )
+        self._states[id(opt)] = (state, lists)
+        return lists
 
     def _lr(self, opt: torch.optim.Optimizer) -> torch.Tensor:
         # A tensor, not a float, so a learning-rate schedule does not recompile the graph.
@@ -399,8 +409,21 @@ class FastActor:
         self.device = learner.device
         self._params = [p.detach() for p in learner.actor.parameters()]
         self._mm = MatMul()  # a batch of a few observations: too small for oneDNN to pay
+        # Without LayerNorm, the layers' (W, b) pairs, for the loop below: it runs every environment
+        # step, where actor_forward's trace and MatMul's checks cost as much as a [64, 64] forward pass.
+        # The same F.linear, relu and tanh calls, so the same actions to the bit.
+        layers = layers_of(self._params)
+        self._plain = None if any(len(p) != 2 for p in layers) else [(p[0], p[1]) for p in layers]
+        self._on_cpu = self.device.type == "cpu"
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            action, _ = actor_forward(self._mm, self._params, torch.as_tensor(obs, device=self.device))
-        return action.cpu().numpy()
+            x = torch.as_tensor(obs, device=self.device)
+            if self._plain is None:
+                action, _ = actor_forward(self._mm, self._params, x)
+            else:
+                *hidden, (w, b) = self._plain
+                for hw, hb in hidden:
+                    x = F.relu(F.linear(x, hw, hb))
+                action = torch.tanh(F.linear(x, w, b))
+        return action.numpy() if self._on_cpu else action.cpu().numpy()
