@@ -72,8 +72,8 @@ class TD7Learner(Learner):
     """TD3's learner with SALE's encoders, LAP's loss, hard target updates and value clipping.
 
     `update` returns what `Learner.update` returns, plus `encoder_loss`, and `target_update` (a bool
-    tensor): whether the targets moved in this update, when LAP resets the replay's largest priority. `td_abs`
-    is the largest |δ| over the critics, LAP's priority before its floor and exponent."""
+    tensor): whether the targets moved in this update, when LAP resets the replay's largest priority.
+    `td_abs` is the largest |δ| over the critics, LAP's priority before its floor and exponent."""
 
     def __init__(
         self,
