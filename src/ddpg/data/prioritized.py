@@ -3,13 +3,13 @@
 Transition i is drawn with probability P(i) = p_i^α / Σ_k p_k^α, where p_i = |δ_i| + ε is its last
 TD error; new transitions get the largest priority seen so far, so each is replayed at least once soon.
 The bias this introduces is corrected by importance weights w_i = (N · P(i))^−β / max_j w_j, with β
-annealed to 1 by the trainer.
+annealed to 1 by the trainer. The sum-tree keeps Σ p^α for every subtree, so sampling and updates are
+O(log N) and, here, vectorised over the batch: one numpy operation per tree level, no loop over rows.
 
 LAP (Fujimoto et al. 2020; TD7's replay), with `min_priority`: p_i = max(|δ_i|, min_priority), no
 importance weights (LAP's loss makes the expected update that of a squared error under uniform
 sampling), and at each target update the priority given to new transitions falls back to the largest
-one stored. The sum-tree keeps Σ p^α for every subtree, so sampling and updates are
-O(log N) and, here, vectorised over the batch: one numpy operation per tree level, no loop over rows.
+one stored.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class SumTree:
     @property
     def total(self) -> float:
         return float(self.nodes[1])
+
+    @property
+    def largest(self) -> float:
+        return float(self.nodes[self.leaves :].max())
 
     def get(self, index: np.ndarray) -> np.ndarray:
         return self.nodes[self.leaves + np.asarray(index)]
@@ -95,7 +99,7 @@ class PrioritizedReplayBuffer:
         self.eps = eps
         self.min_priority = min_priority  # LAP's floor on |δ|; None: |δ| + eps, importance weights
         self.tree = SumTree(buffer.capacity)
-        self.max_priority = 1.0  # largest p = |δ| + ε seen, given to new transitions
+        self.max_priority = 1.0  # largest p seen (LAP: stored), given to new transitions
         # The wrapped ring's (pos, size) when priorities last matched it: the frame buffer can also let
         # transitions go between adds (when the trainer records an n-step run's frames).
         self._seen = (buffer.pos, len(buffer))
@@ -151,11 +155,8 @@ class PrioritizedReplayBuffer:
         mass = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
         # find() only walks into subtrees of positive mass, so it lands on a stored transition.
         index = self.tree.find(np.minimum(mass, np.nextafter(total, 0)))
-        weight = (
-            None
-            if self.min_priority is not None
-            else importance_weights(self.tree.get(index) / total, n, beta)
-        )
+        lap = self.min_priority is not None  # LAP's loss needs no importance weights
+        weight = None if lap else importance_weights(self.tree.get(index) / total, n, beta)
         return dataclasses.replace(self.buffer.gather(index), weight=weight, index=index)
 
     def update_priorities(self, index: np.ndarray, td_abs: np.ndarray, target_update: bool = False) -> None:
@@ -166,7 +167,7 @@ class PrioritizedReplayBuffer:
         if target_update and self.min_priority is not None:
             # LAP: new transitions no longer get a priority that only transitions since replayed had.
             self._forget_evicted()
-            self.max_priority = float(self.tree.get(np.arange(self.capacity)).max()) ** (1.0 / self.alpha)
+            self.max_priority = self.tree.largest ** (1.0 / self.alpha)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The wrapped buffer's arrays plus each slot's p^α, laid out as in memory (slots 0 … the last
