@@ -236,8 +236,8 @@ def _options_reason(learner: Learner) -> str | None:
     known |= {"grad_clip_norm", "target_policy_noise", "target_noise_clip", "policy_delay"}
     # The loop's (schedules, batch size) and the networks' (twin critics, checked above): not the update's.
     known |= {"actor_lr_schedule", "critic_lr_schedule", "batch_size", "algo", "twin_critics"}
-    # TD7's, which the config keeps off for ddpg and td3 (lap's exponent and floor, the encoders' step
-    # count only with their switch on).
+    # TD7's: the config refuses its switches for ddpg and td3, where LAP's exponent and floor and the
+    # encoder's learning rate mean nothing.
     known |= {"sale", "lap", "lap_alpha", "lap_min_priority", "target_update_every", "value_clip"}
     known |= {"encoder_lr"}
     changed = [
