@@ -1,21 +1,24 @@
 """Learning benchmarks for DDPG and TD3 (with or without prioritized replay and n-step returns).
 
-Runs `ddpg train` once per seed, one run at a time, and prints a markdown table: the median and the
-range over seeds of the final and best evaluation returns, the first step at which the evaluation
-reached the target, steps, and wall time. Figures go to docs/BENCHMARKS.md.
+Runs `ddpg train` once per seed, one run at a time, then re-evaluates each run's policies on fresh
+episodes and prints a markdown table. Returns are the interquartile mean (IQM) over seeds with its 95%
+stratified bootstrap confidence interval, computed as sweeps and `ddpg plot --group-by` compute theirs
+(`ddpg.experiments.compare`); steps, the first step at which the evaluation reached the target, and
+wall time are the median and range over seeds. Under 5 seeds the table says its intervals are wide.
+Figures go to docs/BENCHMARKS.md.
 
-    python bench/algos.py run --env MountainCarContinuous-v0 --algo ddpg --seeds 0 1 2 --target 93
+    python bench/algos.py run --env MountainCarContinuous-v0 --algo ddpg --target 93  # seeds 0-4
     python bench/algos.py run --env Hopper-v5 --algo td3 --steps 1000000 --target 3000 -- n_step=1
-    python bench/algos.py table runs/bench/*  --target 93     # summarise runs already made
-    python bench/algos.py table runs/bench/* --reevaluate 100  # and re-evaluate each final policy
-    python bench/algos.py table runs/h* --reevaluate 100 --checkpoints latest best  # and each best
-    python bench/algos.py speed                               # update rate of each switch
+    python bench/algos.py table runs/bench/* --target 93  # summarise (and re-evaluate) runs already made
+    python bench/algos.py table runs/bench/* --reevaluate 0    # training's own evaluations only
+    python bench/algos.py speed                                # update rate of each switch
 
-Everything after `--` is passed to `ddpg train --set`. `--reevaluate N` adds a column: each run's
-final checkpoint evaluated again over N episodes on seeds the training's evaluations never used, the
-figure to read when the `eval_episodes` evaluations are noisier than the differences between seeds.
-`--checkpoints latest best` adds one column per checkpoint named (`best`: the best evaluation's, the
-figure papers that report the maximum of an evaluation curve compare with).
+Everything after `--` is passed to `ddpg train --set`. The quality figure is the re-evaluation: each
+checkpoint named by `--checkpoints` (default `latest`, the policy `ddpg evaluate RUN` runs and a user
+ships, and `best`, the best evaluation's, the figure papers that report the maximum of an evaluation
+curve compare with) evaluated again over `--reevaluate N` episodes (default 100) on seeds the
+training's evaluations never used: the training's `eval_episodes` evaluations are noisier than the
+differences between seeds.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import platform
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from ddpg.experiments.compare import FEW_SEEDS, few_seeds_note, iqm_interval
 
 # Issue #8's targets: (env, algo) -> (eval return, within steps).
 TARGETS = {
@@ -56,6 +61,7 @@ class RunResult:
     steps_per_s: float | None
     target: float | None  # the return `first_step_at_target` looked for
     reevaluated: tuple[tuple[str, float], ...] = ()  # (checkpoint, mean return) per re-evaluation
+    reevaluation_episodes: int = 0
 
 
 # Training evaluates on seeds from config.seed + 1_000_000 on; re-evaluations start past them.
@@ -63,16 +69,17 @@ REEVALUATION_SEED_OFFSET = 2_000_000
 
 
 def reevaluate(run: RunResult, episodes: int, checkpoints: list[str]) -> RunResult:
-    """`run` with each named checkpoint's mean return over `episodes` fresh deterministic episodes."""
-    from dataclasses import replace
-
+    """`run` with each named checkpoint's mean return over `episodes` fresh deterministic episodes (a
+    run without evaluations has no `best`: its cell stays empty)."""
     from ddpg import DDPG
 
     means = []
     for name in checkpoints:
+        if not (run.run_dir / "checkpoints" / name).exists():
+            continue
         with DDPG.load(run.run_dir, checkpoint=name) as agent:
             means.append((name, agent.evaluate(episodes, run.seed + REEVALUATION_SEED_OFFSET).mean_return))
-    return replace(run, reevaluated=tuple(means))
+    return replace(run, reevaluated=tuple(means), reevaluation_episodes=episodes)
 
 
 def read_run(run_dir: Path, target: float | None) -> RunResult:
@@ -121,13 +128,30 @@ def _median_range(values: list[float | None], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}, {fmt.format(max(values))}]"
 
 
+def _iqm_ci(values: list[float | None]) -> str:
+    """IQM over seeds [95% CI], of the seeds that have the figure."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "–"
+    i = iqm_interval(present)
+    return f"{i.iqm:.1f} [{i.low:.1f}, {i.high:.1f}]"
+
+
+CHECKPOINT_LABELS = {"latest": "final (shipped)", "best": "`checkpoints/best`"}
+
+
 def table(results: list[RunResult]) -> str:
     groups: dict[tuple[str, str], list[RunResult]] = {}
     for r in results:
         groups.setdefault((r.env_id, r.algo), []).append(r)
     checkpoints = list(dict.fromkeys(name for r in results for name, _ in r.reevaluated))
-    extra = "".join(f" {'final' if name == 'latest' else name}, re-evaluated |" for name in checkpoints)
+    episodes = "/".join(
+        str(n) for n in dict.fromkeys(r.reevaluation_episodes for r in results if r.reevaluated)
+    )
+    extra = "".join(f" {CHECKPOINT_LABELS.get(n, n)}, {episodes} fresh episodes |" for n in checkpoints)
     lines = [
+        "Returns: IQM over seeds [95% stratified bootstrap CI]; steps and times: median [min, max].",
+        "",
         f"| env | algo | seeds | steps | final eval | best eval | first step at target "
         f"| wall time (min) |{extra}",
         "|---|---|---|---|---|---|---|---|" + "---|" * len(checkpoints),
@@ -139,10 +163,13 @@ def table(results: list[RunResult]) -> str:
         reached_text = _median_range(reached, "{:.0f}") + f" ({hits}/{len(runs)} reached {goal or '–'})"
         lines.append(
             f"| {env_id} | {algo} | {len(runs)} | {_median_range([r.steps for r in runs], '{:.0f}')} "
-            f"| {_median_range([r.final_eval for r in runs])} | {_median_range([r.best_eval for r in runs])} "
+            f"| {_iqm_ci([r.final_eval for r in runs])} | {_iqm_ci([r.best_eval for r in runs])} "
             f"| {reached_text} | {_median_range([(r.wall_time_s or 0) / 60 for r in runs])} |"
-            + "".join(f" {_median_range([dict(r.reevaluated).get(n) for r in runs])} |" for n in checkpoints)
+            + "".join(f" {_iqm_ci([dict(r.reevaluated).get(n) for r in runs])} |" for n in checkpoints)
         )
+    few = [f"{env_id} {algo}" for (env_id, algo), runs in sorted(groups.items()) if len(runs) < FEW_SEEDS]
+    if few:
+        lines += ["", few_seeds_note(few)]
     return "\n".join(lines)
 
 
@@ -203,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="train one run per seed, then print the table")
     run.add_argument("--env", required=True)
     run.add_argument("--algo", choices=("ddpg", "td3"), default="ddpg")
-    run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     run.add_argument("--steps", type=int, help="default: the issue's budget for this env and algo")
     run.add_argument("--target", type=float, help="default: the issue's target for this env and algo")
     run.add_argument("--out", type=Path, default=Path("runs/bench"))
@@ -214,14 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     tab.add_argument("--target", type=float)
     for p in (run, tab):
         p.add_argument(
-            "--reevaluate", type=int, metavar="N", help="re-evaluate final policies over N episodes"
+            "--reevaluate",
+            type=int,
+            default=100,
+            metavar="N",
+            help="re-evaluate each run's checkpoints over N fresh episodes (default 100; 0: do not)",
         )
         p.add_argument(
             "--checkpoints",
             nargs="+",
-            default=["latest"],
+            default=["latest", "best"],
             metavar="NAME",
-            help="with --reevaluate: the checkpoints to re-evaluate (latest, best, step_N)",
+            help="the checkpoints to re-evaluate: latest (what `ddpg evaluate RUN` runs), best, step_N",
         )
     args = parser.parse_args(argv)
 

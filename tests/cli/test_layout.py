@@ -21,6 +21,7 @@ def test_every_command_is_registered_by_its_group():
         "evaluate",
         "plot",
         "resume",
+        "export",
         "envs",
         "config",
         "sweep",

@@ -68,7 +68,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ok = len(summary.results) - len(summary.failed)
     print(f"{ok} of {len(summary.results)} trials finished ({summary.ran} run now, on {summary.backend})")
     for rank, s in enumerate(summary.settings, 1):
-        print(f"{rank:3d}. {s.label}: final eval {s.final.mean:.1f} [{s.final.low:.1f}, {s.final.high:.1f}]")
+        print(
+            f"{rank:3d}. {s.label}: final eval IQM {s.final.iqm:.1f} [{s.final.low:.1f}, {s.final.high:.1f}]"
+        )
     for failure in summary.failed:
         print(f"failed: {failure.trial.name}: {failure.error}", file=sys.stderr)
     if summary.failed:

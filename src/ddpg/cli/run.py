@@ -1,4 +1,4 @@
-"""`ddpg train`, `evaluate`, `plot`, `resume` and `envs`: one run directory at a time."""
+"""`ddpg train`, `evaluate`, `plot`, `resume`, `export` and `envs`: one run directory at a time."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ddpg.cli.shared import UsageError, add_overrides, env_overrides, png, positive, require_run, seed
+from ddpg.run.export import FORMATS
 
 if TYPE_CHECKING:  # the agent (torch) loads when a command runs, not when the parser is built
     from ddpg.run.agent import DDPG
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_evaluate(sub)
     _register_plot(sub)
     _register_resume(sub)
+    _register_export(sub)
     p = sub.add_parser("envs", help="list presets and ddpg's own environments")
     p.set_defaults(func=cmd_envs)
 
@@ -40,7 +42,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
     p.add_argument("--steps", type=positive, help="total environment steps")
-    p.add_argument("--seed", type=seed, help="random seed (a CPU run is reproducible bit for bit)")
+    p.add_argument("--seed", type=seed, help="random seed (a CPU run repeats bit for bit on the same CPU)")
     p.add_argument("--run-dir", type=Path, help="where to write the run (default: runs/<generated name>)")
     p.add_argument(
         "--algo",
@@ -52,6 +54,15 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _add_checkpoint(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--checkpoint",
+        default="latest",
+        metavar="NAME",
+        help="latest (default), best (the best evaluation so far) or a kept step_N under RUN_DIR/checkpoints",
+    )
+
+
 def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -60,12 +71,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
         "noise, networks in eval mode.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument(
-        "--checkpoint",
-        default="latest",
-        metavar="NAME",
-        help="latest (default), best (the best evaluation so far) or a kept step_N under RUN_DIR/checkpoints",
-    )
+    _add_checkpoint(p)
     p.add_argument(
         "--episodes", type=positive, default=None, help="episodes (default: the run's eval_episodes)"
     )
@@ -113,8 +119,9 @@ def _register_plot(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY[,KEY]",
-        help="aggregate seeds: mean eval curve with a 95%% bootstrap CI per value of these config keys "
-        "(e.g. --group-by tau,noise.sigma); a directory of runs (a sweep) counts as its runs",
+        help="aggregate seeds per value of these config keys (e.g. --group-by tau,noise.sigma): IQM of the "
+        "eval curve and of the final eval with 95%% stratified bootstrap CIs, performance profiles; a "
+        "directory of runs (a sweep) counts as its runs",
     )
     p.set_defaults(func=cmd_plot)
 
@@ -139,6 +146,29 @@ def _register_resume(sub: argparse._SubParsersAction) -> None:
     )
     _add_trust(p)
     p.set_defaults(func=cmd_resume)
+
+
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a run's deterministic policy for deployment (ONNX, TorchScript or npz)",
+        description="Write the deterministic policy of a run's checkpoint as one file, from the raw "
+        "observation the environment gives (pixels: the stacked uint8 frames) to the action in the "
+        "environment's units, with obs_norm, the network (an encoder included) and the action rescale "
+        "inside: what `ddpg evaluate` runs. onnx: input `obs`, output `action`, a dynamic batch axis "
+        "(needs pip install 'ddpg[export]'); torchscript: for torch.jit.load; npz: the weights and a "
+        "JSON description, for numpy or C (docs/deploy.md).",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    _add_checkpoint(p)
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="onnx, torchscript or npz (default: from the suffix of --out: .onnx, .pt or .ts, .npz)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the file to write")
+    _add_trust(p)
+    p.set_defaults(func=cmd_export)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -244,6 +274,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{result.mean_return:.2f} ± {result.std_return:.2f} over {len(result.returns)} episodes")
         if args.video:
             print(f"video: {args.video}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ddpg.run.agent import DDPG
+    from ddpg.run.export import export_format
+
+    require_run(args.run_dir, args.checkpoint)
+    fmt = export_format(args.out, args.format)  # before loading: a missing package is said at once
+    with DDPG.load(args.run_dir, args.env, checkpoint=args.checkpoint, trust=args.trust) as agent:
+        agent.export(args.out, fmt)
+        print(f"{fmt} policy of {args.run_dir} at step {agent.step}: {args.out}")
     return 0
 
 

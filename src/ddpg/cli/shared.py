@@ -23,6 +23,7 @@ from ddpg.config import ConfigError, parse_override
 from ddpg.envs import EnvError, EnvFailure
 from ddpg.experiments.sweep import SweepError
 from ddpg.run.checkpoint import CheckpointError
+from ddpg.run.export import ExportError
 from ddpg.run.lock import RunInUse
 from ddpg.run.logs import LogError
 from ddpg.run.run_dir import RunExists
@@ -32,7 +33,17 @@ class UsageError(ValueError):
     """A command-line argument is wrong; the message says how to fix it."""
 
 
-USER_ERRORS = (UsageError, ConfigError, EnvError, CheckpointError, SweepError, RunInUse, LogError, RunExists)
+USER_ERRORS = (
+    UsageError,
+    ConfigError,
+    EnvError,
+    CheckpointError,
+    SweepError,
+    RunInUse,
+    LogError,
+    RunExists,
+    ExportError,
+)
 
 
 class Parser(argparse.ArgumentParser):

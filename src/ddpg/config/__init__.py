@@ -121,6 +121,13 @@ class Config:
             "total_steps",
             f"({loop.total_steps}) must be a multiple of n_envs ({env.n_envs})",
         )
+        check(
+            env.n_envs == 1 or not self.algorithm.policy_checkpointing,
+            "policy_checkpoints",
+            f"needs n_envs: 1 (an assessment holds the actor fixed for whole episodes, which the "
+            f"{env.n_envs} envs would begin and end at different steps); set policy_checkpoints: false "
+            "or n_envs: 1",
+        )
         min_size = min_frame_size(net.conv_kernel, net.conv_strides)
         frame_size = self.observation.frame_size
         check(

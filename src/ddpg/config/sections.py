@@ -174,7 +174,7 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # An algorithm's values for fields of other sections, taken when neither the user nor the preset gives
-# them (parse.build_sections): TD7's networks and Adam settings (Fujimoto et al. 2023, Table 7).
+# them (parse.build_sections): TD7's networks and Adam settings (Fujimoto et al. 2023, and its reference code).
 ALGO_SECTION_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "td7": {
         "networks": {"hidden_sizes": [256, 256], "critic_activation": "elu"},
@@ -201,9 +201,18 @@ class AlgorithmConfig:
     lap_alpha: float  # td7: LAP's priority exponent
     lap_min_priority: float  # td7: LAP's smallest priority, also where its loss turns from square to linear
     target_update_every: int  # td7: hard target (and fixed encoder) updates every this many; 0: Polyak τ
-    value_clip: (
-        bool  # td7: Q' in the target clipped to the range of targets seen before the last target update
-    )
+    value_clip: bool  # td7: Q' in the target clipped to the range of the targets seen so far
+    # Policy checkpoints (run/policy_checkpoint.py): auto is on for td7, off for the others.
+    policy_checkpoints: Literal["auto", True, False] = "auto"
+    checkpoint_episodes: int = 1  # episodes per assessment of a policy
+    checkpoint_episodes_late: int = 20  # episodes per assessment after checkpoint_late_updates updates
+    checkpoint_late_updates: int = 750_000
+    checkpoint_relax: float = 0.9  # then, once, the best minimum return drops by (1 − this) of its size
+
+    @property
+    def policy_checkpointing(self) -> bool:
+        """Whether policy checkpoints are on: `auto` compares the name, so it holds for any algo."""
+        return self.policy_checkpoints is True or (self.policy_checkpoints == "auto" and self.algo == "td7")
 
     @classmethod
     def of(cls, algo: str = "ddpg", **switches: Any) -> AlgorithmConfig:
@@ -225,6 +234,15 @@ class AlgorithmConfig:
                     name,
                     f"is a switch of td7's update (algo: td7); {self.algo} leaves it off",
                 )
+        check(
+            self.policy_checkpoints == "auto" or isinstance(self.policy_checkpoints, bool),
+            "policy_checkpoints",
+            "must be auto, true or false",
+        )
+        check(self.checkpoint_episodes >= 1, "checkpoint_episodes", "must be >= 1")
+        check(self.checkpoint_episodes_late >= 1, "checkpoint_episodes_late", "must be >= 1")
+        check(self.checkpoint_late_updates >= 0, "checkpoint_late_updates", "must be >= 0")
+        check(0 < self.checkpoint_relax <= 1, "checkpoint_relax", "must be in (0, 1]")
 
 
 @dataclass(frozen=True)

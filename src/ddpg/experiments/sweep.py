@@ -4,7 +4,7 @@ A sweep directory holds:
     sweep.yaml      the spec (grid, seeds, preset, overrides): what `--resume` re-reads
     runs/NAME/      one run directory per trial (`DDPG(...).learn(run_dir=...)`), the source of truth
     ray/            Ray Tune's own experiment storage
-    results.csv     one row per trial; summary.md and comparison.png: per setting, mean and 95% CI
+    results.csv     one row per trial; summary.md and comparison.png: per setting, IQM and 95% CI
 
 Without an address an embedded local Ray is started with this machine's cores; with one, the sweep joins
 that cluster (every node then needs `ddpg` installed and the sweep directory on a shared filesystem).

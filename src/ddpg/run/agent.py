@@ -7,6 +7,7 @@ run directory, persistence.py owns what a checkpoint holds.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ from ddpg.run.evaluation import EvalResult, InlineVideo, evaluate
 from ddpg.run.lock import RunLock
 from ddpg.run.loop import Loop, NonFiniteWarning, OverestimationWarning, TrainingDiverged, TrainingEvent
 from ddpg.run.persistence import TrainingState
+from ddpg.run.policy_checkpoint import PolicyCheckpointRule
 from ddpg.run.resources import torch_threads
 from ddpg.run.run_dir import RunDirectory, RunExists, holds_a_run, write_summary
 
@@ -100,6 +102,11 @@ class DDPG:
         self.stop_requested = False  # set by request_stop(): learn() ends after the current step
         self.stop_reason: str | None = None  # why: "signal", "callback", "stop_at_return", "requested"
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
+        # Policy checkpoints (docs/algorithms.md): the rule, the policy that last passed its assessment
+        # and when it was taken (step, updates, its minimum return).
+        self.policy_checkpoints = PolicyCheckpointRule.of(config)
+        self.checkpoint_policy: torch.nn.Module | None = None
+        self.policy_checkpoint: dict[str, Any] | None = None
 
     @property
     def step(self) -> int:
@@ -122,15 +129,41 @@ class DDPG:
     # Acting
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """The deterministic policy μ(s) in the environment's action units."""
+        """The deterministic policy μ(s) in the environment's action units: the shipped policy (with
+        policy checkpoints, the checkpoint policy)."""
         obs = self._network_input(np.asarray(obs).reshape(1, *self.obs_shape))
         action = run_policy(self.shipped_policy(), obs, self.learner.device)
         return self.scale.to_env(action[0]).reshape(self.action_shape)
 
     def shipped_policy(self) -> torch.nn.Module:
         """The policy a user ships, network input → action in [−1, 1]: what `act`, `evaluate`,
-        `checkpoints/best` and an export run."""
+        `checkpoints/best` and an export run. With policy checkpoints, the checkpoint policy once
+        there is one (until then the current policy); exploration always uses the current actor."""
+        if self.checkpoint_policy is not None:
+            return self.checkpoint_policy
         return self.learner.policy_module()
+
+    def take_policy_checkpoint(self, min_return: float) -> None:
+        """The current policy becomes the checkpoint policy: it passed an assessment whose lowest
+        episode return was `min_return`."""
+        current = self.learner.policy_module()
+        if self.checkpoint_policy is None:
+            self.checkpoint_policy = copy.deepcopy(current).requires_grad_(False).eval()
+        else:
+            self.checkpoint_policy.load_state_dict(current.state_dict())
+        self.policy_checkpoint = {
+            "step": self.state.step,
+            "updates": self.state.updates,
+            "min_return": min_return,
+        }
+
+    def export(self, path: Path | str, format: str | None = None) -> Path:
+        """Write the deterministic policy, raw observation → action in the env's units (obs_norm, the
+        network and the action rescale inside), as `onnx`, `torchscript` or `npz` (default: from the
+        suffix of `path`); docs/deploy.md runs it on a robot."""
+        from ddpg.run.export import export
+
+        return export(self, Path(path), format)
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """Normalised actions for a batch of observations (one per env), on the chosen update path."""
@@ -315,6 +348,10 @@ class DDPG:
             "best_eval_step": state.best_step,
             "train_steps_per_second": total / max(train_wall, 1e-9),
             "wall_time_s": wall,
+            # What act(), evaluations and checkpoints/best run: the checkpoint policy (policy checkpoints)
+            # or the current one; with the step, updates and minimum return of its assessment.
+            "shipped_policy": "checkpoint" if self.checkpoint_policy is not None else "current",
+            "policy_checkpoint": self.policy_checkpoint,
             "update_path": self.update_choice.path,
             "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
             "stopped_early": self.stop_requested,  # before total_steps: `ddpg resume` continues it

@@ -104,8 +104,7 @@ class Loop:
                     if self.run is not None:
                         self.run.episode(state.step, episode, time.perf_counter() - started)
                     self._notify(TrainingEvent("episode", state.step, self.agent, episode_return=episode.ret))
-                for _ in range(self._update_rounds(before)):
-                    self._train_round()
+                self._update(before, episodes)
                 eval_due = log.eval_episodes > 0 and (
                     passed(before, state.step, log.eval_every) or state.step == self.total
                 )
@@ -153,6 +152,26 @@ class Loop:
 
     # ------------------------------------------------------------------------------------------------
     # Updating
+
+    def _update(self, before: int, episodes: list[Episode]) -> None:
+        """The update rounds due for this step; with policy checkpoints, those of the assessment in
+        progress, run when an episode ends it (after the checkpoint is taken, as in TD7)."""
+        rule, rounds = self.agent.policy_checkpoints, self._update_rounds(before)
+        if rule is None:
+            for _ in range(rounds):
+                self._train_round()
+            return
+        rule.defer(rounds)
+        starts = self.config.exploration.learning_starts
+        for episode in episodes:  # n_envs is 1: at most one
+            if self.state.step - episode.length >= starts:  # every action was the actor's
+                decision = rule.episode(episode.ret, self.state.updates)
+            else:
+                decision = rule.unassessed(self.state.updates)
+            if decision.verdict == "checkpoint":
+                self.agent.take_policy_checkpoint(decision.min_return)
+            for _ in range(decision.rounds):
+                self._train_round()
 
     def _update_rounds(self, before: int) -> int:
         """Rounds of updates due for the steps after `before` up to now: one per multiple of

@@ -9,12 +9,15 @@ random generator (Python's `random`, numpy's legacy global, the agent's `np.rand
 torch's CPU and CUDA generators, the environment's `np_random` and its spaces'), the replay ring
 exactly as laid out in memory, the n-step windows, the exploration-noise state, the current episode
 (replayed, see recorder.py), the loop's counters (`TrainingState`) and how many bytes each CSV log had.
+With policy checkpoints on, every checkpoint holds the checkpoint policy (`policy_checkpoint.*`
+tensors, and when it was taken in meta.json) and a training checkpoint the rule's state as well.
 checkpoint.py is the container (safetensors + JSON + a manifest, written atomically); this module is
 the only one that knows the names inside it.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import warnings
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 STATE_FILE = "state.npz"
 LOG_FILES = ("metrics.csv", "updates.csv", "eval.csv")
 OBS_NORM = "obs_norm"  # checkpoint tensors of the observation statistics: obs_norm.mean, .var, .count
+POLICY_CHECKPOINT = "policy_checkpoint"  # the checkpoint policy's tensors; meta.json: when it was taken
 REQUIRED_META = ("obs_shape", "action_shape", "step", "updates", "optimizers")
 # A value that makes an environment import code: `package.module:ClassName` or `module:function`.
 NAMED_CODE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -124,6 +128,8 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
     tensors = {**ckpt.module_tensors(learner.modules()), **{f"opt.{k}": v for k, v in opt_tensors.items()}}
     if agent.obs_norm is not None:
         tensors.update({f"{OBS_NORM}.{k}": torch.from_numpy(v) for k, v in agent.obs_norm.state().items()})
+    if agent.checkpoint_policy is not None:
+        tensors.update(ckpt.module_tensors({POLICY_CHECKPOINT: agent.checkpoint_policy}))
     meta: dict[str, Any] = {
         "config": agent.config.to_dict(),
         "obs_shape": list(agent.obs_shape),
@@ -134,6 +140,8 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
         "updates": agent.state.updates,
         "optimizers": opt_meta,
     }
+    if agent.policy_checkpoint is not None:
+        meta[POLICY_CHECKPOINT] = agent.policy_checkpoint
     extra = None
     if training_state:
         if agent.collector is None:
@@ -145,6 +153,8 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
             **agent.state.to_json(agent.elapsed()),
             "logs": log_sizes(agent.run_dir) if agent.run_dir is not None else {},
         }
+        if agent.policy_checkpoints is not None:
+            meta["training"]["policy_checkpoints"] = agent.policy_checkpoints.to_json()
 
         def extra(tmp: Path) -> None:
             write_arrays(tmp / STATE_FILE, arrays)
@@ -223,9 +233,23 @@ def _from_checkpoint(
                 f"checkpoint {directory} has no usable observation statistics: {e}"
             ) from None
     ckpt.load_optimizers(agent.learner.optimizers(), section(tensors, "opt"), meta["optimizers"])
+    if POLICY_CHECKPOINT in meta:
+        _load_checkpoint_policy(agent, directory, tensors, meta[POLICY_CHECKPOINT])
     agent.state.step, agent.state.updates = meta["step"], meta["updates"]
     agent.learner.critic_updates = meta["updates"]  # the phase of delayed actor steps and td7 target updates
     return agent
+
+
+def _load_checkpoint_policy(
+    agent: DDPG, directory: Path, tensors: dict[str, torch.Tensor], taken: dict[str, Any]
+) -> None:
+    """The checkpoint policy (policy checkpoints), which `act` then runs: a copy of the policy's
+    module with the saved weights."""
+    if not section(tensors, POLICY_CHECKPOINT) or not isinstance(taken, dict):
+        raise CheckpointError(f"checkpoint {directory} names a checkpoint policy but holds no usable one")
+    policy = copy.deepcopy(agent.learner.policy_module()).requires_grad_(False).eval()
+    ckpt.load_modules({POLICY_CHECKPOINT: policy}, tensors)
+    agent.checkpoint_policy, agent.policy_checkpoint = policy, dict(taken)
 
 
 def resume(
@@ -266,6 +290,8 @@ def resume(
         warning = restore(state, arrays, tensors, agent.collector, agent.buffer)
         try:
             agent.state.load_json(state, arrays)
+            if agent.policy_checkpoints is not None and "policy_checkpoints" in state:
+                agent.policy_checkpoints.load_json(state["policy_checkpoints"])
             logs = {str(name): int(size) for name, size in state["logs"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None
