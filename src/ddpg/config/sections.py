@@ -174,7 +174,7 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # An algorithm's values for fields of other sections, taken when neither the user nor the preset gives
-# them (parse.build_sections): TD7's networks and Adam settings (Fujimoto et al. 2023, and its reference code).
+# them (parse.build_sections): TD7's networks and Adam settings (Fujimoto et al. 2023, its code).
 ALGO_SECTION_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "td7": {
         "networks": {"hidden_sizes": [256, 256], "critic_activation": "elu"},
