@@ -238,3 +238,13 @@ def test_td7_trains_with_lap_replay_saves_and_loads(tmp_path, switches):
             assert torch.equal(a, b), f"{name}.{key}"
     probe = np.zeros(agent.obs_shape, dtype=np.float32)
     np.testing.assert_array_equal(loaded.act(probe), agent.act(probe))
+
+
+def test_an_elu_critic_for_td3_runs_on_the_reference_update():
+    config = Config(
+        algo="td3", critic_activation="elu", hidden_sizes=[8, 8], batch_size=8, learning_starts=20
+    )
+    agent = DDPG(config=config.replace(eval_episodes=0, progress=False))
+    assert isinstance(agent.learner.critic.members[0].hidden[0][-1], torch.nn.ELU)
+    summary = agent.learn(40)
+    assert summary["update_path"] == "eager" and "activation other than ReLU" in summary["update_reason"]
