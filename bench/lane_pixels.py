@@ -1,9 +1,10 @@
-"""Evaluate every checkpoint of LaneFollowing-v0 pixel runs on reward-independent measures.
+"""Evaluate every checkpoint of LaneFollowing-v0 or Duckietown-v0 pixel runs on reward-independent measures.
 
 For each run directory and each checkpoints/step_N: distance travelled along the lane per episode,
 mean |lateral offset|, mean forward speed and the fraction of episodes that left the road, over
 deterministic episodes (seeds 1,000,000 + i, as `ddpg evaluate`). Prints one JSON line per checkpoint
-and, with --plot, draws distance travelled against environment steps, one line per run.
+and, with --plot, draws distance travelled against environment steps, one line per run. The scripted
+reference is the first run's environment's (`ddpg lane reference` or `ddpg duckietown reference`, on its map).
 
 Usage: PYTHONPATH=src python bench/lane_pixels.py RUN_DIR [RUN_DIR …] [--episodes 10] [--plot out.png]
 """
@@ -22,6 +23,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from ddpg.envs.duckietown.controller import reference as duckietown_reference  # noqa: E402
 from ddpg.envs.lane_following import reference  # noqa: E402
 from ddpg.envs.wrappers import make_wrapped_env  # noqa: E402
 from ddpg.run.agent import DDPG, EVAL_SEED_OFFSET  # noqa: E402
@@ -59,13 +61,21 @@ def wall_time_at(run: Path, step: int) -> float | None:
     return times[-1] if times else None
 
 
+def scripted_reference(run: Path, episodes: int) -> dict:
+    e = DDPG.load(run).config.environment
+    if e.id != "Duckietown-v0":
+        return reference(episodes=episodes, seed=EVAL_SEED_OFFSET)
+    same = {k: v for k, v in e.kwargs.items() if k in ("map_name", "max_steps", "frame_skip", "domain_rand")}
+    return duckietown_reference(episodes=episodes, seed=EVAL_SEED_OFFSET, **same)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
-    ref = reference(episodes=args.episodes, seed=EVAL_SEED_OFFSET)
+    ref = scripted_reference(args.runs[0], args.episodes)
     print(json.dumps({"reference_distance_mean": ref["mean"], "episodes": args.episodes}))
     curves = {}
     for run in args.runs:

@@ -25,10 +25,16 @@ def test_every_command_is_registered_by_its_group():
         "envs",
         "config",
         "sweep",
+        "tune",
         "slotcar",
         "lane",
+        "duckietown",
     ]
-    assert [m.__name__ for m in cli_modules()] == ["ddpg.envs.slot_car.cli", "ddpg.envs.lane_following.cli"]
+    assert [m.__name__ for m in cli_modules()] == [
+        "ddpg.envs.slot_car.cli",
+        "ddpg.envs.lane_following.cli",
+        "ddpg.envs.duckietown.cli",
+    ]
 
 
 def test_the_core_cli_imports_no_environment_package():
@@ -42,4 +48,5 @@ def test_the_core_cli_imports_no_environment_package():
             else:
                 continue
             for name in names:
-                assert not name.startswith(("ddpg.envs.slot_car", "ddpg.envs.lane_following")), (path, name)
+                own = ("ddpg.envs.slot_car", "ddpg.envs.lane_following", "ddpg.envs.duckietown")
+                assert not name.startswith(own), (path, name)

@@ -1,8 +1,9 @@
 """The `ddpg` command: thin commands over the trainer, evaluation and plots.
 
-Each command group is a module with `register(subparsers)` and its `cmd_*` functions: `run` (train,
-evaluate, resume, export, plot, envs), `config` and `experiments` (sweep) here, and the environments' own
-groups (`ddpg slotcar …`, `ddpg lane …`) in their packages, found through `ddpg.envs.cli_modules()`.
+Each command group is a module with `register(subparsers)` and its `cmd_*` functions: `run`
+(train, evaluate, resume, export, plot, envs), `config` and `experiments` (sweep, tune) here, and the
+environments' own groups (`ddpg slotcar …`, `ddpg lane …`) in their packages, found through
+`ddpg.envs.cli_modules()`.
 Every user mistake ends as one line `error: …` on stderr and exit status 2, before anything is written; a
 failure of the environment or the machine as one line and exit status 1; an interruption exits 130
 (`shared`).

@@ -1,4 +1,5 @@
-"""`ddpg sweep`: a grid of settings × seeds as trials on Ray Tune (or in this process), compared."""
+"""`ddpg sweep`: a grid of settings × seeds as trials on Ray Tune (or in this process), compared.
+`ddpg tune`: a search over a space of settings on Ray Tune (Optuna's TPE, ASHA), each trial K seeds."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_overrides(p, "KEY=VALUE", "override config fields for every trial")
     p.add_argument("--resume", type=Path, metavar="DIR", help="finish an interrupted sweep in DIR")
     p.set_defaults(func=cmd_sweep)
+    register_tune(sub)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -112,3 +114,74 @@ def _new(args: argparse.Namespace):
     )
     directory = args.out or sweep.default_directory(spec)
     return spec, directory, sweep.prepare(spec, directory)
+
+
+def register_tune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search settings with Optuna's TPE and ASHA on Ray Tune; write the best as a preset",
+        description="Each trial trains one proposed setting with K seeds in lockstep (one ordinary run "
+        "directory each, under OUT/runs/) and reports the IQM of the seeds' evaluation returns after "
+        "every evaluation; ASHA stops the laggards, TPE maximises the IQM at the last step. Writes "
+        "OUT/best.yaml (a preset for `ddpg train --preset OUT/best.yaml`) and OUT/summary.md with "
+        "OUT/history.png and OUT/importance.png. A killed tune continues with the same command. "
+        "Without --address an embedded local Ray uses this machine's cores. Exit status 1 when no "
+        "trial ran to the end.",
+    )
+    p.add_argument("--env", help="Gymnasium id or package.module:ClassName (default: the preset's)")
+    p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
+    p.add_argument(
+        "--space",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="KEY=DIST",
+        help="a config key and its distribution: loguniform(a,b), uniform(a,b), int(a,b) (both ends "
+        "included) or choice(x,y,...) with values parsed like --set, e.g. --space "
+        "actor_lr=loguniform(1e-4,1e-2) hidden_sizes=choice([64,64],[256,256])",
+    )
+    p.add_argument("--trials", type=positive, required=True, help="trials (settings) to try")
+    p.add_argument("--seeds", type=positive, default=3, help="seeds per trial (default 3)")
+    p.add_argument("--steps", type=positive, help="total environment steps per seed (default: the preset's)")
+    p.add_argument("--out", type=Path, required=True, help="tune directory; the same command continues it")
+    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
+    p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, help="CPUs per trial (default 1)")
+    add_overrides(p, "KEY=VALUE", "override config fields for every trial")
+    p.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ddpg.experiments import tune
+
+    if args.cpus_per_trial is not None and not args.cpus_per_trial > 0:
+        raise UsageError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    spec = tune.TuneSpec(
+        space=list(args.space),
+        trials=args.trials,
+        seeds=args.seeds,
+        env=args.env,
+        preset=args.preset,
+        steps=args.steps,
+        overrides=list(args.overrides),
+        cpus_per_trial=args.cpus_per_trial or 1.0,
+    )
+    tune.prepare(spec, args.out)  # every check before anything is written or printed
+
+    def report(trial: tune.TunedTrial, done: int) -> None:
+        values = ", ".join(f"{k}={v}" for k, v in trial.values.items())
+        what = f"FAILED: {trial.error}" if trial.error else f"IQM {trial.score:.1f} at step {trial.step}"
+        stopped = " (stopped by ASHA)" if trial.status == "stopped" else ""
+        print(f"[{done}/{spec.trials}] {trial.name} ({values}): {what}{stopped}", flush=True)
+
+    print(f"tune directory: {args.out}", flush=True)
+    result = tune.run_tune(spec, args.out, address=args.address, on_trial_done=report)
+    ran = f"{result.ran} run now, on {result.backend}"
+    print(f"{len(result.trials)} trials ({ran}); ranked in {args.out / 'summary.md'}")
+    if result.interrupted:
+        print("error: interrupted; the same command continues the tune", file=sys.stderr)
+        return 130
+    if result.best is None:
+        print("error: no trial ran to the end; no best.yaml", file=sys.stderr)
+        return 1
+    print(f"best: {result.best.name}, IQM {result.best.score:.2f}: {args.out / 'best.yaml'}")
+    return 0

@@ -29,7 +29,8 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-OWN_ENVS = ("slot_car", "lane_following")  # the packages under ddpg/envs that hold an environment
+# The packages under ddpg/envs that hold an environment.
+OWN_ENVS = ("slot_car", "lane_following", "duckietown")
 
 
 def _own(suffix: str = "") -> list[ModuleType]:

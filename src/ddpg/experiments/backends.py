@@ -1,7 +1,8 @@
 """Where a sweep's trials run: an embedded or remote Ray (Tune), or a local process pool.
 
 Each trial is `run_trial`: one ordinary run directory. The backends only schedule trials and report
-each one's end; sweep.py plans them and writes the reports.
+each one's end; sweep.py plans them and writes the reports. tune.py runs its own Tuner (a searcher and a
+scheduler) in the same `ray_session` and records a failed seed with `record_failure`.
 """
 
 from __future__ import annotations
@@ -42,10 +43,16 @@ def run_trial(config: dict[str, Any], run_dir: str, threads: int = 1) -> dict[st
             summary = agent.learn(run_dir=path)
         return {"status": "ok", "final_eval": summary["final_eval_mean_return"]}
     except Exception as e:
-        path.mkdir(parents=True, exist_ok=True)
-        message = f"{type(e).__name__}: {e}".splitlines()[0]
-        atomic_write(path / "error.txt", message + "\n\n" + traceback.format_exc())
-        return {"status": "error", "error": message}
+        return {"status": "error", "error": record_failure(path, e)}
+
+
+def record_failure(run_dir: Path, error: Exception) -> str:
+    """Write `error` with its traceback to `run_dir/error.txt` (what the reports read); its one line."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    message = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    atomic_write(run_dir / "error.txt", message + "\n\n" + "".join(traceback.format_exception(error)))
+    return message
 
 
 def _tune_trainable(params: dict[str, Any]) -> None:
@@ -64,7 +71,7 @@ def ray_available() -> bool:
 
 
 @contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
+def environ(values: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -78,7 +85,7 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _ray_session(address: str | None) -> Iterator[str]:
+def ray_session(address: str | None) -> Iterator[str]:
     """Connect to `address`, or start a quiet embedded Ray whose files all live in one temporary
     directory (sockets, logs, its auth token) that is removed afterwards; nothing goes to the home."""
     import logging
@@ -89,7 +96,7 @@ def _ray_session(address: str | None) -> Iterator[str]:
         "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     }
     if address is not None:
-        with _environ(quiet):
+        with environ(quiet):
             import ray
 
             # Ship this ddpg to the cluster's workers, so they run the driver's version of the code
@@ -119,7 +126,7 @@ def _ray_session(address: str | None) -> Iterator[str]:
         "RAY_AUTH_TOKEN_PATH": str(token),
     }
     try:
-        with _environ(session):
+        with environ(session):
             import ray
 
             _refresh_ray_auth()
@@ -158,7 +165,7 @@ def run_with_ray(
     cpus: float,
     finished: Finished,
 ) -> str:
-    with _ray_session(address) as description:
+    with ray_session(address) as description:
         from ray import tune
 
         class Reporter(tune.Callback):
@@ -166,7 +173,7 @@ def run_with_ray(
                 finished(trial.config["trial"]["name"], "")
 
             def on_trial_error(self, iteration, trials, trial, **info):
-                finished(trial.config["trial"]["name"], _worker_error(trial))
+                finished(trial.config["trial"]["name"], worker_error(trial))
 
         threads = max(1, int(cpus))
         tuner = tune.Tuner(
@@ -188,7 +195,7 @@ def run_with_ray(
         return description
 
 
-def _worker_error(trial: Any) -> str:
+def worker_error(trial: Any) -> str:
     """The last `SomeError: message` line of a Tune trial's error (the worker crashed or could not
     import ddpg; exceptions inside training are caught in `run_trial`)."""
     text = ""

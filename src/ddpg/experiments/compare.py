@@ -205,6 +205,11 @@ def _column_iqm(scores: np.ndarray) -> np.ndarray:
     return np.asarray(ranked[cut : len(ranked) - cut].mean(axis=0))
 
 
+def iqm(values: Sequence[float]) -> float:
+    """The interquartile mean of one value per seed (rliable's `aggregate_iqm`)."""
+    return float(_column_iqm(np.asarray(values, dtype=float).reshape(-1, 1))[0])
+
+
 def iqm_intervals(
     scores: np.ndarray, seed: int | Sequence[int] = 0, level: float = CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

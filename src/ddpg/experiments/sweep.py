@@ -81,15 +81,20 @@ class SweepSpec:
 
     @staticmethod
     def load(path: Path) -> SweepSpec:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError:
-            raise SweepError(f"{path.parent} is not a sweep directory (no {SPEC_FILE})") from None
-        except yaml.YAMLError as e:
-            raise SweepError(f"{path} is not valid YAML ({e})") from None
-        if not isinstance(data, dict):
-            raise SweepError(f"{path} is not a sweep spec")
-        return SweepSpec.from_dict(data)
+        return SweepSpec.from_dict(read_spec(path, "sweep"))
+
+
+def read_spec(path: Path, what: str) -> dict[str, Any]:
+    """The mapping in a sweep's (or tune's) spec file; `what` names the kind in the errors."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError:
+        raise SweepError(f"{path.parent} is not a {what} directory (no {path.name})") from None
+    except yaml.YAMLError as e:
+        raise SweepError(f"{path} is not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise SweepError(f"{path} is not a {what} spec")
+    return data
 
 
 def split_values(text: str) -> list[str]:

@@ -6,6 +6,7 @@ pyplot: the library leaves matplotlib's backend (a notebook's inline one) and py
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,9 +41,15 @@ def new_figure(**subplots: Any) -> tuple[Figure, Any]:
     return fig, fig.subplots(**subplots)
 
 
+# Matplotlib's text layout is not thread-safe: agents learning in threads of one process (the seeds of a
+# `ddpg tune` trial) draw their figures one at a time.
+_DRAWING = threading.Lock()
+
+
 def training_figure(run_dirs: Sequence[Path | str], out: Path | str) -> Path:
     """Seed 003's figure (`draw_training`) written to `out` as a PNG."""
-    return save_figure(draw_training(run_dirs), Path(out))
+    with _DRAWING:
+        return save_figure(draw_training(run_dirs), Path(out))
 
 
 def draw_training(paths: Sequence[Path | str]) -> Figure:

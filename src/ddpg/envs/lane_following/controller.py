@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from ddpg.envs.lane_following.env import LaneFollowingEnv
@@ -40,10 +41,22 @@ class ScriptedController:
 
 def reference(episodes: int = 5, seed: int = 0, **env_kwargs: Any) -> dict[str, Any]:
     """Distance travelled along the lane by the scripted controller, per episode and summarised."""
+    check_episodes(episodes)
+    env = LaneFollowingEnv(**env_kwargs)
+    result = drive(env, ScriptedController(robot=env.robot), episodes, seed)
+    return {"map": env_kwargs.get("map_name", "loop"), **result}
+
+
+def check_episodes(episodes: Any) -> None:
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes: must be a positive integer, got {episodes!r}")
-    env = LaneFollowingEnv(**env_kwargs)
-    controller = ScriptedController(robot=env.robot)
+
+
+def drive(
+    env: gym.Env, controller: Callable[[Mapping[str, Any]], np.ndarray], episodes: int, seed: int
+) -> dict[str, Any]:
+    """Episode i from `reset(seed=seed + i)`, each action `controller(info)`; the env is closed after.
+    The distance travelled along the lane, the steps and whether the robot left the road, per episode."""
     distances, steps, left_road = [], [], []
     try:
         for episode in range(episodes):
@@ -59,7 +72,6 @@ def reference(episodes: int = 5, seed: int = 0, **env_kwargs: Any) -> dict[str, 
     finally:
         env.close()
     return {
-        "map": env_kwargs.get("map_name", "loop"),
         "episodes": episodes,
         "seed": seed,
         "distance_travelled": distances,

@@ -260,6 +260,11 @@ class SpeedSteeringAction(gym.ActionWrapper):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
     def action(self, action: np.ndarray) -> np.ndarray:
-        speed, steering = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
-        wheels = np.array([speed - steering, speed + steering])
-        return (wheels / max(1.0, float(np.abs(wheels).max()))).astype(np.float32)
+        return speed_steering_to_wheels(action)
+
+
+def speed_steering_to_wheels(action: np.ndarray) -> np.ndarray:
+    """(speed, steering) in [-1, 1]^2 to (left, right) wheel velocities, as `SpeedSteeringAction` says."""
+    speed, steering = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+    wheels = np.array([speed - steering, speed + steering])
+    return (wheels / max(1.0, float(np.abs(wheels).max()))).astype(np.float32)

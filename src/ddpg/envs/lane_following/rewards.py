@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ddpg.envs import EnvError
 
 OFF_ROAD_PENALTY = -10.0
+DUCKIETOWN_OFF_ROAD_PENALTY = -1000.0  # gym-duckietown's REWARD_INVALID_POSE
 
 
 class RewardError(EnvError):
@@ -38,6 +39,8 @@ class LanePose:
     on_road: bool
     curvature: float  # of the lane centre at the robot, 1/m, positive for left turns
     wheel_velocities: tuple[float, float]  # the clipped action, (left, right)
+    # Duckietown-v0's overlap of the robot's safety circle with obstacles' (<= 0); 0 where none are.
+    proximity_penalty: float = 0.0
 
 
 RewardFn = Callable[[LanePose], float]
@@ -64,10 +67,19 @@ def speed_reward(pose: LanePose) -> float:
     return pose.speed * pose.dot_dir
 
 
+def duckietown_reward(pose: LanePose) -> float:
+    """gym-duckietown's reward as seed 004 computes it (with the robot's measured speed): `default`
+    plus 40 times the proximity penalty, and the simulator's -1000 for leaving the road."""
+    if not pose.on_road:
+        return DUCKIETOWN_OFF_ROAD_PENALTY
+    return pose.speed * pose.dot_dir - 10.0 * abs(pose.dist) + 40.0 * pose.proximity_penalty
+
+
 BUILTIN_REWARDS: dict[str, RewardFn] = {
     "default": default_reward,
     "centering": centering_reward,
     "speed": speed_reward,
+    "duckietown": duckietown_reward,
 }
 
 
