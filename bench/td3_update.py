@@ -5,14 +5,17 @@ that load on a shared machine hits them alike.
     python bench/td3_update.py                                  # [256, 256] and [400, 300], batch 256
     python bench/td3_update.py --baseline OLD_FAST.py           # adds DDPG compiled by another fast.py
     python bench/td3_update.py --layer-norm                     # adds DDPG with layer_norm (DDPG+LN)
+    python bench/td3_update.py --td7 --arch 256,256             # adds TD7's reference update
 
 Shapes are those of the presets the sizes come from: Hopper-v5 (11 observations, 3 actions) at
 [256, 256], BipedalWalker-v3 (24, 4) at [400, 300], the action entering with the state. TD3 is
 twin critics, σ 0.2 clipped at 0.5, policy delay 2, so a TD3 update's time is the mean of a critic-only
 update and a full one. `--baseline` loads another version of `src/ddpg/fast.py` (e.g. from
 `git show REV:src/ddpg/fast.py`) to time its compiled DDPG update beside this one's.
-Prints one markdown row per variant: median ms per update over the blocks, its range, and the ratio
-to the reference.
+`--td7` adds TD7's update (it has only the reference) at [256, 256] with the paper's encoders (z 256
+wide, encoder layers of 256), LAP's loss, hard target updates every 250; its row's last column compares
+it with TD3's reference. Prints one markdown row per variant: median ms per update over the blocks, its
+range, and the ratio to the reference.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ import ddpg
 from ddpg.agent.fast.update import FastUpdate
 from ddpg.agent.learner import Learner, TensorBatch
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
-from ddpg.config import AlgorithmConfig, OptimisationConfig
+from ddpg.agent.sale import build_sale_networks
+from ddpg.agent.td7 import TD7Learner
+from ddpg.config import AlgorithmConfig, Config, OptimisationConfig
 
 SHAPES = {(256, 256): (11, 3), (400, 300): (24, 4)}
 
@@ -49,6 +54,14 @@ def make_learner(sizes: tuple[int, int], td3: bool, layer_norm: bool = False) ->
     algorithm = AlgorithmConfig.of("td3" if td3 else "ddpg")  # TD3: σ 0.2 clipped at 0.5, delay 2
     actor = Actor(obs, act, list(sizes), layer_norm=layer_norm)
     return Learner(actor, CriticEnsemble([critic(), critic()]) if td3 else critic(), optimisation, algorithm)
+
+
+def make_td7_learner(sizes: tuple[int, int]) -> TD7Learner:
+    obs, act = SHAPES[sizes]
+    torch.manual_seed(0)
+    config = Config(algo="td7", hidden_sizes=list(sizes))  # the paper's encoders, ELU, lrs 3e-4
+    actor, critic, encoder = build_sale_networks((obs,), act, config)
+    return TD7Learner(actor, critic, encoder, config.optimisation, config.algorithm)
 
 
 def batches(sizes: tuple[int, int], batch_size: int, count: int = 4) -> list[TensorBatch]:
@@ -67,9 +80,11 @@ def batches(sizes: tuple[int, int], batch_size: int, count: int = 4) -> list[Ten
 
 
 def variants(
-    sizes: tuple[int, int], baseline: str | None, layer_norm: bool = False
+    sizes: tuple[int, int], baseline: str | None, layer_norm: bool = False, td7: bool = False
 ) -> dict[str, Callable[[TensorBatch], object]]:
     out: dict[str, Callable[[TensorBatch], object]] = {}
+    if td7:
+        out["TD7 reference"] = make_td7_learner(sizes).update
     algos = [("TD3", True, False), ("DDPG", False, False)] + (
         [("DDPG+LN", False, True)] if layer_norm else []
     )
@@ -103,6 +118,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline", help="another version of src/ddpg/fast.py to time beside this one")
     parser.add_argument("--layer-norm", action="store_true", help="add DDPG with layer_norm (DDPG+LN)")
+    parser.add_argument("--td7", action="store_true", help="add TD7's reference update")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -112,7 +128,7 @@ def main() -> None:
     for arch in args.arch or ["256,256", "400,300"]:
         sizes = tuple(int(x) for x in arch.split(","))
         data = batches(sizes, args.batch)
-        fns = variants(sizes, args.baseline, args.layer_norm)
+        fns = variants(sizes, args.baseline, args.layer_norm, args.td7)
         for name, fn in fns.items():  # warm-up: compiles, creates the optimiser state
             t0 = time.perf_counter()
             ms_per_update(fn, data, 4)
@@ -124,12 +140,16 @@ def main() -> None:
             for name, fn in fns.items():
                 times[name].append(ms_per_update(fn, data, args.updates))
         print(f"\n[{arch}], {datetime.now(UTC):%H:%M} UTC, load {min(loads):.1f}–{max(loads):.1f}")
-        print("| variant | ms per update, median | range | × reference (same algorithm) |")
+        print("| variant | ms per update, median | range | × reference (same algorithm; TD7: TD3's) |")
         print("|---|---|---|---|")
         for name, ts in times.items():
-            ref = statistics.median(times[f"{name.split()[0]} reference"])
+            algo = name.split()[0]
+            ref = statistics.median(times[f"{'TD3' if algo == 'TD7' else algo} reference"])
             med = statistics.median(ts)
             print(f"| {name} | {med:.2f} | {min(ts):.2f}–{max(ts):.2f} | ×{ref / med:.2f} |", flush=True)
+        if "TD7 reference" in times:
+            ratio = statistics.median(times["TD7 reference"]) / statistics.median(times["TD3 reference"])
+            print(f"\nTD7's update takes {ratio:.2f}x the time of TD3's reference update", flush=True)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,10 @@ def test_quoted_values_are_capped_to_one_short_line(override, tmp_path, capsys, 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"learning_rate": 1}, "unknown config key 'learning_rate' (did you mean: actor_lr, critic_lr?)"),
+        (
+            {"learning_rate": 1},
+            "unknown config key 'learning_rate' (did you mean: actor_lr, critic_lr, encoder_lr?)",
+        ),
         ({"taux": 1}, "unknown config key 'taux' (did you mean: tau?)"),
         ({"hidden_size": [8]}, "unknown config key 'hidden_size' (did you mean: hidden_sizes"),
         ({"noise": {"sgima": 0.1}}, "unknown config key 'noise.sgima' (did you mean: noise.sigma?)"),
@@ -145,5 +148,5 @@ def test_an_unknown_key_on_the_command_line_suggests_the_nearest(tmp_path, capsy
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--set", "learning_rate=1"]) == 2
     assert error_line(capsys) == (
-        "error: unknown config key 'learning_rate' (did you mean: actor_lr, critic_lr?)"
+        "error: unknown config key 'learning_rate' (did you mean: actor_lr, critic_lr, encoder_lr?)"
     )

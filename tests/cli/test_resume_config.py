@@ -48,7 +48,10 @@ def test_an_edited_config_is_refused_naming_the_keys(run, changes, keys, capsys)
     ("content", "message"),
     [
         ("tau: [unclosed\n", "is not valid YAML"),
-        ("learning_rate: 0.1\n", "unknown config key 'learning_rate' (did you mean: actor_lr, critic_lr?)"),
+        (
+            "learning_rate: 0.1\n",
+            "unknown config key 'learning_rate' (did you mean: actor_lr, critic_lr, encoder_lr?)",
+        ),
         ("- a list\n", "must hold a mapping of config keys"),
         ("tau: 7\n", "tau must be in (0, 1]"),
     ],

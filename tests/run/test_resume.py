@@ -16,6 +16,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import ddpg
 from ddpg import DDPG, Config
@@ -372,6 +373,16 @@ def test_pixel_run_resumes_with_its_frame_buffer_exactly(tmp_path):
 def test_prioritized_run_resumes_with_its_priorities_exactly(tmp_path):
     # β anneals to 1 at total_steps: both runs plan the same length.
     agent = resumed_at(Config(**TINY_STATE, prioritized=True), 70, tmp_path)
+    assert_continues_like_a(agent, tmp_path)
+
+
+def test_td7_run_resumes_with_its_encoders_value_range_and_lap_priorities_exactly(tmp_path):
+    # Target updates every 10 updates on both sides of the checkpoint: the fixed encoders, the value
+    # range and LAP's largest priority must all come back as they were (with TD7's policy checkpoints,
+    # on by default, updating in bursts at episode ends).
+    td7 = dict(algo="td7", zs_dim=8, encoder_hidden_sizes=[8], target_update_every=10)
+    agent = resumed_at(Config(**TINY_STATE, **td7), 70, tmp_path)
+    assert agent.learner.critic_updates >= 10 and not torch.equal(*agent.learner.value_range.bounds)
     assert_continues_like_a(agent, tmp_path)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,8 +34,16 @@ def final_uniform_(layer: nn.Linear, bound: float) -> None:
     nn.init.uniform_(layer.bias, -bound, bound)
 
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU}
+
+
 def _hidden_block(
-    in_features: int, out_features: int, batch_norm: bool, dropout: float, layer_norm: bool = False
+    in_features: int,
+    out_features: int,
+    batch_norm: bool,
+    dropout: float,
+    layer_norm: bool = False,
+    activation: str = "relu",
 ) -> nn.Sequential:
     linear = nn.Linear(in_features, out_features)
     fan_in_uniform_(linear)
@@ -46,7 +54,7 @@ def _hidden_block(
         # Before the ReLU, as in OpenAI Baselines' DDPG and Plappert et al. 2018: per-sample, so the
         # same in training, acting and targets, unlike batch norm.
         layers.append(nn.LayerNorm(out_features))
-    layers.append(nn.ReLU())
+    layers.append(ACTIVATIONS[activation]())
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
@@ -93,6 +101,7 @@ class Critic(nn.Module):
         dropout: float = 0.0,
         encoder: nn.Module | None = None,
         layer_norm: bool = False,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else nn.Identity()
@@ -105,7 +114,9 @@ class Critic(nn.Module):
             if i == action_layer:
                 in_features += action_dim
             blocks.append(
-                _hidden_block(in_features, size, batch_norm and i < action_layer, dropout, layer_norm)
+                _hidden_block(
+                    in_features, size, batch_norm and i < action_layer, dropout, layer_norm, activation
+                )
             )
             in_features = size
         self.hidden = nn.ModuleList(blocks)
@@ -123,14 +134,15 @@ class Critic(nn.Module):
 
 
 class CriticEnsemble(nn.Module):
-    """Independent critics Q_1 … Q_n, for TD3's twin critics. Returns Q with shape (batch, n)."""
+    """Independent critics Q_1 … Q_n, for TD3's twin critics. Returns Q with shape (batch, n). Each
+    member takes the same inputs: (s, a), or TD7's (s, a, z_sa, z_s)."""
 
-    def __init__(self, critics: list[Critic]) -> None:
+    def __init__(self, critics: Sequence[nn.Module]) -> None:
         super().__init__()
         self.members = nn.ModuleList(critics)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return torch.stack([critic(obs, action) for critic in self.members], dim=-1)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([critic(*inputs) for critic in self.members], dim=-1)
 
 
 def build_networks(
@@ -146,7 +158,14 @@ def build_networks(
     actor = Actor(obs_dim, action_dim, net.hidden_sizes, **_layer_options(net))
 
     def critic() -> Critic:
-        return Critic(obs_dim, action_dim, net.critic_sizes, net.action_layer, **_layer_options(net))
+        return Critic(
+            obs_dim,
+            action_dim,
+            net.critic_sizes,
+            net.action_layer,
+            activation=net.critic_activation,
+            **_layer_options(net),
+        )
 
     return actor, _critics(critic, twin)
 
@@ -244,6 +263,7 @@ def _build_pixel_networks(
             net.critic_sizes,
             net.action_layer,
             encoder=e,
+            activation=net.critic_activation,
             **_layer_options(net),
         )
         for e in critic_encoders  # a twin critic has an encoder of its own

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--env", help="Gymnasium id or package.module:ClassName (default: the preset's)")
     p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
-    p.add_argument("--algo", choices=("ddpg", "td3"), help="ddpg (default) or td3")
+    p.add_argument("--algo", choices=("ddpg", "td3", "td7"), help="ddpg (default), td3 or td7")
     add_overrides(p, "KEY=VALUE", "override config fields, as ddpg train --set does")
     p.add_argument("--fields", action="store_true", help="list every field instead")
     p.set_defaults(func=cmd_config)
@@ -34,7 +34,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     from ddpg.config.sections import SECTIONS, flat_key
 
     if args.fields:
-        defaults = flatten(Config().to_dict())  # DDPG's: --algo td3 changes TD3's switches
+        defaults = flatten(Config().to_dict())  # DDPG's: --algo td3 or td7 changes their switches
         for section, cls in SECTIONS.items():
             notes = field_notes(cls)
             for f in dataclasses.fields(cls):

@@ -46,8 +46,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", type=Path, help="where to write the run (default: runs/<generated name>)")
     p.add_argument(
         "--algo",
-        choices=("ddpg", "td3"),
-        help="ddpg (default) or td3: twin critics, target smoothing, delayed actor (docs/algorithms.md)",
+        choices=("ddpg", "td3", "td7"),
+        help="ddpg (default); td3: twin critics, target smoothing, delayed actor; td7: TD3 with SALE "
+        "embeddings, LAP replay, hard target updates and value clipping (docs/algorithms.md)",
     )
     add_overrides(p, "KEY=VALUE", "override config fields, e.g. --set tau=0.005 hidden_sizes=[64,64]")
     p.set_defaults(func=cmd_train)

@@ -33,6 +33,7 @@ from ddpg.config.parse import (
 from ddpg.config.presets import load_preset, load_yaml, preset_names
 from ddpg.config.sections import (
     ALGO_DEFAULTS,
+    ALGO_SECTION_DEFAULTS,
     FLAT_KEYS,
     SECTIONS,
     AlgorithmConfig,
@@ -135,6 +136,17 @@ class Config:
             f"must be >= {min_size} pixels for the encoder ({len(net.conv_strides)} conv layers, "
             f"kernel {net.conv_kernel}, strides {net.conv_strides})",
         )
+        algo = self.algorithm
+        check(
+            not (algo.lap and self.replay.prioritized),
+            "prioritized",
+            "cannot be combined with lap, td7's own prioritized replay: set one of them",
+        )
+        if algo.algo == "td7":
+            check(not self.observation.pixels, "pixels", "is not supported by td7 yet: it learns from states")
+            for name in ("batch_norm", "layer_norm"):
+                check(not getattr(net, name), name, "is not part of td7's networks")
+            check(net.dropout == 0, "dropout", "is not part of td7's networks")
 
     def __getattr__(self, name: str) -> Any:
         # Called only when `name` is not an attribute: the read-only flat aliases.
@@ -162,12 +174,25 @@ class Config:
         algorithm = given.get("algorithm")
         if isinstance(algorithm, dict) and algorithm.get("algo", self.algorithm.algo) != self.algorithm.algo:
             data["algorithm"] = {}
+            _forget_algorithm_defaults(data, self.algorithm.algo)
         for key, value in given.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key].update(value)
             else:
                 data[key] = value  # not a section: Config names it
         return Config(**data)
+
+
+def _forget_algorithm_defaults(data: dict[str, Any], algo: str) -> None:
+    """Drop from nested `data` the fields of other sections that hold `algo`'s default (its own, or the
+    section's where it has none), so that another algorithm's defaults can take their place."""
+    for defaults in ALGO_SECTION_DEFAULTS.values():
+        for section, names in defaults.items():
+            own = ALGO_SECTION_DEFAULTS.get(algo, {}).get(section, {})
+            for name in names:
+                default = own[name] if name in own else getattr(SECTIONS[section](), name)
+                if data[section].get(name, default) == default:
+                    data[section].pop(name, None)
 
 
 def from_dict(data: dict[str, Any], cls: type = Config, prefix: str = "") -> Any:

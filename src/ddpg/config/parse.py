@@ -21,7 +21,15 @@ from typing import Any, Literal
 import yaml
 
 from ddpg.config.safe_yaml import parse_yaml
-from ddpg.config.sections import FLAT_KEYS, SECTIONS, AlgorithmConfig, ConfigError, flat_key, shown
+from ddpg.config.sections import (
+    ALGO_SECTION_DEFAULTS,
+    FLAT_KEYS,
+    SECTIONS,
+    AlgorithmConfig,
+    ConfigError,
+    flat_key,
+    shown,
+)
 
 
 def _as_mapping(value: Any, name: str) -> dict[str, Any]:
@@ -77,7 +85,7 @@ def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
 def build_sections(data: Mapping[str, Any]) -> dict[str, Any]:
     """Every section built from `data` (flat, nested or mixed), refusing unknown keys and values of the
     wrong type by name; sections not given get their defaults."""
-    data = nest(data)
+    data = with_algorithm_defaults(nest(data))
     unknown = sorted((k for k in data if k not in SECTIONS), key=str)
     if unknown:
         raise ConfigError(
@@ -86,6 +94,15 @@ def build_sections(data: Mapping[str, Any]) -> dict[str, Any]:
             f"docs/configuration.md, nor a section: {', '.join(SECTIONS)})"
         )
     return {name: _section(data.get(name, {}), cls, name) for name, cls in SECTIONS.items()}
+
+
+def with_algorithm_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """Nested `data` with its algorithm's values (`ALGO_SECTION_DEFAULTS`) for the fields of other
+    sections it does not give: `algo: td7` brings TD7's networks and learning rates, while a preset's or
+    the user's value still wins."""
+    algo = data.get("algorithm", {}).get("algo")
+    defaults = ALGO_SECTION_DEFAULTS.get(algo, {}) if isinstance(algo, str) else {}
+    return {**data, **{name: {**given, **data.get(name, {})} for name, given in defaults.items()}}
 
 
 # Names other libraries and papers use, as the words of ours: `learning_rate` suggests actor_lr and

@@ -133,26 +133,75 @@ class LoopConfig:
         )
 
 
-# TD3's values are those of Fujimoto et al. 2018: twin critics, σ = 0.2 clipped at 0.5, delay 2.
+# TD3's values are those of Fujimoto et al. 2018: twin critics, σ = 0.2 clipped at 0.5, delay 2. TD7's
+# are those of Fujimoto et al. 2023 (and its reference code): TD3's, plus SALE's encoders, LAP replay
+# (α 0.4, priorities at least 1), hard target updates every 250 updates and value clipping.
+_TD7_OFF = {
+    "sale": False,
+    "lap": False,
+    "lap_alpha": 0.4,
+    "lap_min_priority": 1.0,
+    "target_update_every": 0,
+    "value_clip": False,
+}
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ddpg": {"twin_critics": False, "target_policy_noise": 0.0, "target_noise_clip": 0.5, "policy_delay": 1},
-    "td3": {"twin_critics": True, "target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2},
+    "ddpg": {
+        "twin_critics": False,
+        "target_policy_noise": 0.0,
+        "target_noise_clip": 0.5,
+        "policy_delay": 1,
+        **_TD7_OFF,
+    },
+    "td3": {
+        "twin_critics": True,
+        "target_policy_noise": 0.2,
+        "target_noise_clip": 0.5,
+        "policy_delay": 2,
+        **_TD7_OFF,
+    },
+    "td7": {
+        "twin_critics": True,
+        "target_policy_noise": 0.2,
+        "target_noise_clip": 0.5,
+        "policy_delay": 2,
+        "sale": True,
+        "lap": True,
+        "lap_alpha": 0.4,
+        "lap_min_priority": 1.0,
+        "target_update_every": 250,
+        "value_clip": True,
+    },
+}
+
+# An algorithm's values for fields of other sections, taken when neither the user nor the preset gives
+# them (parse.build_sections): TD7's networks and Adam settings (Fujimoto et al. 2023, its code).
+ALGO_SECTION_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "td7": {
+        "networks": {"hidden_sizes": [256, 256], "critic_activation": "elu"},
+        "optimisation": {"actor_lr": 3e-4, "critic_lr": 3e-4, "batch_size": 256},
+    },
 }
 
 
 @dataclass(frozen=True)
 class AlgorithmConfig:
-    """DDPG or TD3 (docs/algorithms.md), and TD3's switches, each of which can be set on its own.
+    """DDPG, TD3 or TD7 (docs/algorithms.md), and their switches, each of which can be set on its own.
 
     The switches have no defaults of their own: they are the algorithm's (`ALGO_DEFAULTS`), filled by
     `AlgorithmConfig.of` for the switches not given, so `algo: td3` is TD3 and each piece can still be
-    ablated."""
+    ablated. TD7's own switches (`sale` … `value_clip`) belong to its update and are refused elsewhere."""
 
-    algo: Literal["ddpg", "td3"]
+    algo: Literal["ddpg", "td3", "td7"]
     twin_critics: bool  # two critics, the minimum in the target (TD3)
     target_policy_noise: float  # σ of the smoothing noise on μ'(s'), normalised units
     target_noise_clip: float  # the smoothing noise is clipped to [-c, c]
     policy_delay: int  # critic updates per actor and target update
+    sale: bool  # td7: state and state-action embeddings z_s, z_sa learnt by predicting z_s'
+    lap: bool  # td7: LAP replay, priorities max(|δ|, lap_min_priority)^lap_alpha, with its loss
+    lap_alpha: float  # td7: LAP's priority exponent
+    lap_min_priority: float  # td7: LAP's smallest priority, also where its loss turns from square to linear
+    target_update_every: int  # td7: hard target (and fixed encoder) updates every this many; 0: Polyak τ
+    value_clip: bool  # td7: Q' in the target clipped to the range of the targets seen so far
     # Policy checkpoints (run/policy_checkpoint.py): auto is on for td7, off for the others.
     policy_checkpoints: Literal["auto", True, False] = "auto"
     checkpoint_episodes: int = 1  # episodes per assessment of a policy
@@ -175,6 +224,16 @@ class AlgorithmConfig:
         check(self.target_policy_noise >= 0, "target_policy_noise", "must be >= 0")
         check(self.target_noise_clip > 0, "target_noise_clip", "must be > 0")
         check(self.policy_delay >= 1, "policy_delay", "must be >= 1")
+        check(self.lap_alpha > 0, "lap_alpha", "must be > 0")
+        check(self.lap_min_priority > 0, "lap_min_priority", "must be > 0")
+        check(self.target_update_every >= 0, "target_update_every", "must be >= 0")
+        if self.algo != "td7":
+            for name in ("sale", "lap", "value_clip", "target_update_every"):
+                check(
+                    not getattr(self, name),
+                    name,
+                    f"is a switch of td7's update (algo: td7); {self.algo} leaves it off",
+                )
         check(
             self.policy_checkpoints == "auto" or isinstance(self.policy_checkpoints, bool),
             "policy_checkpoints",
@@ -201,6 +260,9 @@ class NetworksConfig:
     conv_strides: list[int] = field(default_factory=lambda: [2, 2, 2])
     encoder_features: int = 0  # >0: conv output → Linear → LayerNorm → tanh of this size; 0: paper
     share_encoder: bool = False  # the actor uses the critic's encoder, its gradient stopped there
+    critic_activation: Literal["relu", "elu"] = "relu"  # the critic's (and td7's SALE encoder's); td7: elu
+    zs_dim: int = 256  # td7: size of the embeddings z_s and z_sa
+    encoder_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])  # td7: each SALE encoder's
 
     @property
     def critic_sizes(self) -> list[int]:
@@ -233,6 +295,12 @@ class NetworksConfig:
             f"must be {len(self.conv_channels)} strides >= 1, one per conv layer",
         )
         check(self.encoder_features >= 0, "encoder_features", "must be >= 0")
+        check(self.zs_dim >= 1, "zs_dim", "must be >= 1")
+        check(
+            len(self.encoder_hidden_sizes) >= 1 and min(self.encoder_hidden_sizes) >= 1,
+            "encoder_hidden_sizes",
+            "must be a non-empty list of positive sizes",
+        )
 
 
 @dataclass(frozen=True)
@@ -249,10 +317,12 @@ class OptimisationConfig:
     gamma: float = 0.99
     tau: float = 0.001
     batch_size: int = 64
+    encoder_lr: float = 3e-4  # td7: Adam's step for the SALE encoders
 
     def __post_init__(self) -> None:
         check(self.actor_lr > 0, "actor_lr", "must be > 0")
         check(self.critic_lr > 0, "critic_lr", "must be > 0")
+        check(self.encoder_lr > 0, "encoder_lr", "must be > 0")
         check(self.actor_weight_decay >= 0, "actor_weight_decay", "must be >= 0")
         check(self.critic_weight_decay >= 0, "critic_weight_decay", "must be >= 0")
         check(self.grad_clip_norm is None or self.grad_clip_norm > 0, "grad_clip_norm", "must be > 0")

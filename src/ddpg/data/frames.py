@@ -172,7 +172,7 @@ class FrameReplayBuffer:
         if self.windows:
             self.windows[stream].clear()
 
-    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray) -> None:
+    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray, target_update: bool = False) -> None:
         """Uniform replay has no priorities."""
 
     def observe(self, obs: np.ndarray, next_obs: np.ndarray, stream: int = 0, first: bool = False) -> int:

@@ -5,6 +5,11 @@ TD error; new transitions get the largest priority seen so far, so each is repla
 The bias this introduces is corrected by importance weights w_i = (N · P(i))^−β / max_j w_j, with β
 annealed to 1 by the trainer. The sum-tree keeps Σ p^α for every subtree, so sampling and updates are
 O(log N) and, here, vectorised over the batch: one numpy operation per tree level, no loop over rows.
+
+LAP (Fujimoto et al. 2020; TD7's replay), with `min_priority`: p_i = max(|δ_i|, min_priority), no
+importance weights (LAP's loss makes the expected update that of a squared error under uniform
+sampling), and at each target update the priority given to new transitions falls back to the largest
+one stored.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ class SumTree:
     @property
     def total(self) -> float:
         return float(self.nodes[1])
+
+    @property
+    def largest(self) -> float:
+        return float(self.nodes[self.leaves :].max())
 
     def get(self, index: np.ndarray) -> np.ndarray:
         return self.nodes[self.leaves + np.asarray(index)]
@@ -79,13 +88,18 @@ class PrioritizedReplayBuffer:
     frame buffer does when its frames run out) their slots drop to priority 0 here."""
 
     def __init__(
-        self, buffer: ReplayBuffer | FrameReplayBuffer, alpha: float = 0.6, eps: float = 1e-6
+        self,
+        buffer: ReplayBuffer | FrameReplayBuffer,
+        alpha: float = 0.6,
+        eps: float = 1e-6,
+        min_priority: float | None = None,
     ) -> None:
         self.buffer = buffer
         self.alpha = alpha
         self.eps = eps
+        self.min_priority = min_priority  # LAP's floor on |δ|; None: |δ| + eps, importance weights
         self.tree = SumTree(buffer.capacity)
-        self.max_priority = 1.0  # largest p = |δ| + ε seen, given to new transitions
+        self.max_priority = 1.0  # largest p seen (LAP: stored), given to new transitions
         # The wrapped ring's (pos, size) when priorities last matched it: the frame buffer can also let
         # transitions go between adds (when the trainer records an n-step run's frames).
         self._seen = (buffer.pos, len(buffer))
@@ -141,13 +155,19 @@ class PrioritizedReplayBuffer:
         mass = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
         # find() only walks into subtrees of positive mass, so it lands on a stored transition.
         index = self.tree.find(np.minimum(mass, np.nextafter(total, 0)))
-        weight = importance_weights(self.tree.get(index) / total, n, beta)
+        lap = self.min_priority is not None  # LAP's loss needs no importance weights
+        weight = None if lap else importance_weights(self.tree.get(index) / total, n, beta)
         return dataclasses.replace(self.buffer.gather(index), weight=weight, index=index)
 
-    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray) -> None:
-        priority = np.abs(np.asarray(td_abs, dtype=np.float64)) + self.eps
+    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray, target_update: bool = False) -> None:
+        td_abs = np.abs(np.asarray(td_abs, dtype=np.float64))
+        priority = td_abs + self.eps if self.min_priority is None else np.maximum(td_abs, self.min_priority)
         self.max_priority = max(self.max_priority, float(priority.max()))
         self.tree.set(index, priority**self.alpha)
+        if target_update and self.min_priority is not None:
+            # LAP: new transitions no longer get a priority that only transitions since replayed had.
+            self._forget_evicted()
+            self.max_priority = self.tree.largest ** (1.0 / self.alpha)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The wrapped buffer's arrays plus each slot's p^α, laid out as in memory (slots 0 … the last

@@ -45,7 +45,10 @@ class Replay(Protocol):
         """A minibatch; `beta` is prioritized replay's importance-weight exponent (uniform: unused)."""
         ...
 
-    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray) -> None: ...
+    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray, target_update: bool = False) -> None:
+        """The |TD error| of the transitions `index` last sampled; `target_update`: the update that
+        computed them also moved the targets (LAP then resets its largest priority)."""
+        ...
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The whole state as laid out in memory, for checkpoints (the windows are saved apart)."""
@@ -151,7 +154,7 @@ class ReplayBuffer:
             None if self.discount is None else self.discount[idx],
         )
 
-    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray) -> None:
+    def update_priorities(self, index: np.ndarray, td_abs: np.ndarray, target_update: bool = False) -> None:
         """Uniform replay has no priorities."""
 
     _STATE = ("obs", "action", "reward", "next_obs", "terminated")

@@ -21,6 +21,8 @@ from ddpg.agent.learner import Learner
 from ddpg.agent.networks import build_networks
 from ddpg.agent.noise import ActionNoise
 from ddpg.agent.normalization import ObservationNormalizer
+from ddpg.agent.sale import build_sale_networks
+from ddpg.agent.td7 import TD7Learner
 from ddpg.config import Config
 from ddpg.data.collector import Collector, vector_env
 from ddpg.data.frames import FrameReplayBuffer
@@ -116,7 +118,9 @@ def build(env: gym.Env | str | None, config: Config) -> Parts:
         raise EnvError(
             f"obs_norm: '{config.environment.id}' has pixel observations, which the encoder scales to [0, 1]"
         )
-    actor, critic = build_networks(obs_shape, action_dim, config)
+    if pixels and config.algorithm.algo == "td7":
+        raise EnvError(f"algo: td7 learns from states; '{config.environment.id}' has pixel observations")
+    learner = _learner(obs_shape, action_dim, config)
     rng = np.random.default_rng(config.loop.seed)
     try:
         buffer = _replay(config, obs_shape, action_dim, pixels)
@@ -131,13 +135,20 @@ def build(env: gym.Env | str | None, config: Config) -> Parts:
         recipe=recipe,
         scale=ActionScale(*_action_bounds(env)),
         obs_norm=ObservationNormalizer(obs_shape, obs.obs_norm_clip) if obs.obs_norm else None,
-        learner=Learner(
-            actor, critic, config.optimisation, config.algorithm, device=torch_device(config.loop.device)
-        ),
+        learner=learner,
         buffer=buffer,
         noise=ActionNoise(config.exploration.noise, action_dim, rng, config.environment.n_envs),
         rng=rng,
     )
+
+
+def _learner(obs_shape: tuple[int, ...], action_dim: int, config: Config) -> Learner:
+    device = torch_device(config.loop.device)
+    if config.algorithm.algo == "td7":
+        sale_actor, sale_critic, encoder = build_sale_networks(obs_shape, action_dim, config)
+        return TD7Learner(sale_actor, sale_critic, encoder, config.optimisation, config.algorithm, device)
+    actor, critic = build_networks(obs_shape, action_dim, config)
+    return Learner(actor, critic, config.optimisation, config.algorithm, device=device)
 
 
 def _action_bounds(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +176,9 @@ def _replay(config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels:
         ring = ReplayBuffer(
             replay.buffer_size, obs_shape, action_dim, n_step=replay.n_step, gamma=gamma, streams=n_envs
         )
+    algo = config.algorithm
+    if algo.lap:
+        return PrioritizedReplayBuffer(ring, algo.lap_alpha, min_priority=algo.lap_min_priority)
     if replay.prioritized:
         return PrioritizedReplayBuffer(ring, replay.per_alpha, replay.per_eps)
     return ring

@@ -197,9 +197,9 @@ class Loop:
         for _ in range(self.config.loop.gradient_steps):
             batch, tensors = self._sample()
             stats = self.update(tensors)
-            td_abs = stats.pop("td_abs")
+            td_abs, target_update = stats.pop("td_abs"), bool(stats.pop("target_update", False))
             if batch.index is not None:  # prioritized: priorities from |TD error|, a host sync per update
-                agent.buffer.update_priorities(batch.index, td_abs.cpu().numpy())
+                agent.buffer.update_priorities(batch.index, td_abs.cpu().numpy(), target_update)
             state.updates += 1
             if state.updates % self.config.logging.log_every == 0:
                 self._log_update(stats)

@@ -1,6 +1,8 @@
 """The checkpoint schema, in one place: what a checkpoint holds and how it is read back.
 
-Every checkpoint has the networks, their targets and the optimisers (`model.safetensors`) and what
+Every checkpoint has the networks, their targets and the optimisers (`model.safetensors`: every module
+of `Learner.modules()` and optimiser of `Learner.optimizers()` under its name; TD7's add its encoder,
+fixed encoder, fixed target encoder, value-clipping range and encoder optimiser) and what
 `load` needs to rebuild the agent (`meta.json`: the config, shapes, action bounds, counters). A training
 checkpoint also holds what an exact resume needs (`meta.json`'s `training` and `state.npz`): every
 random generator (Python's `random`, numpy's legacy global, the agent's `np.random.Generator`,
@@ -234,7 +236,7 @@ def _from_checkpoint(
     if POLICY_CHECKPOINT in meta:
         _load_checkpoint_policy(agent, directory, tensors, meta[POLICY_CHECKPOINT])
     agent.state.step, agent.state.updates = meta["step"], meta["updates"]
-    agent.learner.critic_updates = meta["updates"]  # keeps the phase of TD3's delayed actor steps
+    agent.learner.critic_updates = meta["updates"]  # the phase of delayed actor steps and td7 target updates
     return agent
 
 

@@ -190,6 +190,8 @@ def _manual_update(
 
 def unsupported_reason(learner: Learner) -> str | None:
     """Why the fast path cannot run this learner's update, or None when it can."""
+    if learner.algorithm.algo == "td7":
+        return "td7 runs on its reference update (TD7Learner.update); there is no fast td7 update yet"
     return _network_reason(learner) or _optimiser_reason(learner) or _options_reason(learner)
 
 
@@ -207,7 +209,7 @@ def _network_reason(learner: Learner) -> str | None:
         for block in module.hidden:
             layers = [type(m) for m in block]
             if layers not in ([nn.Linear, nn.ReLU], [nn.Linear, nn.LayerNorm, nn.ReLU]):
-                return f"{name} has batch norm or dropout"
+                return f"{name} has batch norm, dropout or an activation other than ReLU"
             if nn.LayerNorm in layers and not _plain_layer_norm(block[1]):
                 return f"{name} has a LayerNorm with options other than nn.LayerNorm's defaults"
             block_kinds.add(tuple(layers))
@@ -236,6 +238,10 @@ def _options_reason(learner: Learner) -> str | None:
     known |= {"grad_clip_norm", "target_policy_noise", "target_noise_clip", "policy_delay"}
     # The loop's (schedules, batch size) and the networks' (twin critics, checked above): not the update's.
     known |= {"actor_lr_schedule", "critic_lr_schedule", "batch_size", "algo", "twin_critics"}
+    # TD7's: the config refuses its switches for ddpg and td3, where LAP's exponent and floor and the
+    # encoder's learning rate mean nothing.
+    known |= {"sale", "lap", "lap_alpha", "lap_min_priority", "target_update_every", "value_clip"}
+    known |= {"encoder_lr"}
     changed = [
         f.name
         for section in (learner.optimisation, learner.algorithm)
