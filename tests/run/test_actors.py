@@ -34,6 +34,30 @@ def actors_rows(run: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+# Before any test starts the module's Ray: these must find none running.
+
+
+def test_without_ray_actors_are_refused_in_one_line(monkeypatch):
+    import ddpg.run.ray_session
+
+    monkeypatch.setattr(ddpg.run.ray_session, "ray_available", lambda: False)
+    with DDPG("Pendulum-v1", pendulum()) as agent:
+        with pytest.raises(ConfigError, match=r"^actors \(2\) need Ray: pip install"):
+            agent.learn()
+
+
+def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
+    from ddpg.cli import main
+
+    args = ["train", "--steps", "100", "--run-dir", str(tmp_path / "run"), "--address", "127.0.0.1:9"]
+    assert main([*args, "--set", "actors=1", "progress=false"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: --address 127.0.0.1:9: no Ray cluster answers there") and err.count("\n") == 1
+    )
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
 def test_two_actors_learn_pendulum_and_every_transition_reaches_the_buffer(ray_cluster, tmp_path):
     config = pendulum(total_steps=5000, seed=1)
     sent: list[int] = []

@@ -29,7 +29,7 @@ from ddpg.agent.learner import run_policy
 from ddpg.agent.noise import ActionNoise
 from ddpg.config import Config, ConfigError, from_dict
 from ddpg.data.collector import Collector, NonFiniteError, StepResult, vector_env
-from ddpg.envs import CheckedEnv, shape
+from ddpg.envs import CheckedEnv, EnvFailure, shape
 from ddpg.run.loop import Collected
 from ddpg.types import Episode, Transition
 
@@ -97,7 +97,9 @@ class Worker:
                 episodes += result.episodes
                 skipped += result.skipped
         except NonFiniteError as e:
-            return {"error": str(e), "instance": self.instance}
+            return {"nonfinite": str(e), "instance": self.instance}
+        except EnvFailure as e:  # said in one line by the learner, not as a Ray traceback
+            return {"env_failure": str(e), "instance": self.instance}
         self.sent += len(transitions)
         t = [tr for _, tr in transitions]
         return {
@@ -215,8 +217,10 @@ class ActorPool:
             out = self.ray.get(ref)
         except RayActorError as e:  # Ray retries a worker's batches across restarts, until its last
             raise RuntimeError(f"actor {i} died after {MAX_RESTARTS} restarts: {e}") from None
-        if "error" in out:
-            raise NonFiniteError(f"actor {i}: {out['error']}")
+        if "nonfinite" in out:
+            raise NonFiniteError(f"actor {i}: {out['nonfinite']}")
+        if "env_failure" in out:
+            raise EnvFailure(f"actor {i}: {out['env_failure']}")
         s = self.stats[i]
         if self.instances[i] not in (None, out["instance"]):
             s.restarts += 1  # a new process: the batches retried on it ran with what they were sent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,18 @@ def environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def answers(address: str, timeout: float = 5.0) -> None:
+    """A ConnectionError unless something listens at a HOST:PORT `address` (Ray itself would keep
+    retrying for minutes); `auto` and other forms are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {address}: {e.strerror or e}") from None
+
+
 @contextmanager
 def ray_session(address: str | None) -> Iterator[str]:
     """Connect to `address`, or start a quiet embedded Ray whose files all live in one temporary
@@ -49,6 +62,7 @@ def ray_session(address: str | None) -> Iterator[str]:
         "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     }
     if address is not None:
+        answers(address)
         with environ(quiet):
             import ray
 
