@@ -135,3 +135,11 @@ def test_unsupported_combinations_name_the_field(changes, field):
 def test_the_apex_spread_of_sigma():
     assert actor_sigma(0.4, 7, 0, 4) == 0.4 and actor_sigma(0.4, 7, 3, 4) == pytest.approx(0.4**8)
     assert actor_sigma(0.2, 0, 3, 4) == 0.2 == actor_sigma(0.2, 7, 0, 1)
+
+
+def test_an_address_without_actors_is_refused_before_anything_is_written(tmp_path, capsys):
+    from ddpg.cli import main
+
+    assert main(["train", "--steps", "100", "--run-dir", str(tmp_path / "run"), "--address", "auto"]) == 2
+    assert capsys.readouterr().err.startswith("error: --address is for runs with actors")
+    assert not (tmp_path / "run").exists()

@@ -210,10 +210,13 @@ def _stop_on_signals(agent: DDPG) -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _check_address(address: str | None, actors: int) -> None:
+    if address is not None and actors == 0:
+        raise UsageError("--address is for runs with actors: add --set actors=N (docs/actors.md)")
+
+
 def _train(agent: DDPG, run_dir: Path, address: str | None) -> int:
     """`learn` into `run_dir`, reported; 130 when a signal stopped it (checkpoint and summary written)."""
-    if address is not None and agent.config.loop.actors == 0:
-        raise UsageError("--address is for runs with actors: add --set actors=N")
     with _stop_on_signals(agent):
         summary = agent.learn(run_dir=run_dir, address=address)
     if agent.stop_reason == "stop_at_return":
@@ -243,6 +246,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         algo=args.algo,
     )
+    _check_address(args.address, config.loop.actors)
     run_dir = args.run_dir or Path("runs") / run_name(config)
     # A lock file alone is a start that wrote nothing yet: a retry may go on (the lock says if it is live).
     if holds_a_run(run_dir):
@@ -352,6 +356,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             wrote = "wrote summary.json and plots/training.png"
             print(f"{args.run_dir} had trained all {agent.step} steps; {wrote}")
             return 0
+        _check_address(args.address, agent.config.loop.actors)
         print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.loop.total_steps}", flush=True)
         return _train(agent, args.run_dir, args.address)
 
