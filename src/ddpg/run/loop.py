@@ -82,6 +82,9 @@ class Collected:
 
 
 class Source(Protocol):
+    """Where the loop's transitions come from: `collect` the next of them (waiting for them), `report`
+    the source's own figures for the logs (rows of actors.csv; none for the local collector)."""
+
     def collect(self) -> Collected: ...
 
     def report(self, step: int) -> list[dict[str, Any]]: ...
@@ -179,8 +182,8 @@ class Loop:
             )
             agent.buffer.restart(i)
         for i, transition in result.transitions:
-            if transition.first:  # an episode an actor abandoned (it restarted, or the run resumed)
-                agent.buffer.restart(i)
+            if transition.first:  # drops the n-step window of an episode an actor abandoned (it was
+                agent.buffer.restart(i)  # restarted, or the run resumed); empty after an episode's end
             agent.buffer.store(transition, stream=i)
             state.reward_max = max(state.reward_max, transition.reward)
             state.reward_scale = max(state.reward_scale, abs(transition.reward))
