@@ -296,3 +296,9 @@ def test_a_directory_holding_another_tune_is_refused(tmp_path):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(TuneError, match="not a tune directory"):
         prepare(spec, other)
+
+
+def test_actors_are_refused_in_one_line(tmp_path):
+    spec = TuneSpec(space=SPACE, trials=2, env="Pendulum-v1", overrides=[*TINY, "actors=2"])
+    with pytest.raises(ConfigError, match=r"^actors is not supported by ddpg tune"):
+        prepare(spec, tmp_path / "tune")

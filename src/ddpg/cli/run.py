@@ -51,7 +51,15 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         "embeddings, LAP replay, hard target updates and value clipping (docs/algorithms.md)",
     )
     add_overrides(p, "KEY=VALUE", "override config fields, e.g. --set tau=0.005 hidden_sizes=[64,64]")
+    _add_address(p)
     p.set_defaults(func=cmd_train)
+
+
+def _add_address(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--address",
+        help="with --set actors=N: join a Ray cluster, auto or HOST:PORT (default: an embedded local Ray)",
+    )
 
 
 def _add_checkpoint(p: argparse.ArgumentParser) -> None:
@@ -145,6 +153,7 @@ def _register_resume(sub: argparse._SubParsersAction) -> None:
         help="new total environment steps (default: the run's total_steps); extends a finished run",
     )
     _add_trust(p)
+    _add_address(p)
     p.set_defaults(func=cmd_resume)
 
 
@@ -202,10 +211,15 @@ def _stop_on_signals(agent: DDPG) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _train(agent: DDPG, run_dir: Path) -> int:
+def _check_address(address: str | None, actors: int) -> None:
+    if address is not None and actors == 0:
+        raise UsageError("--address is for runs with actors: add --set actors=N (docs/actors.md)")
+
+
+def _train(agent: DDPG, run_dir: Path, address: str | None) -> int:
     """`learn` into `run_dir`, reported; 130 when a signal stopped it (checkpoint and summary written)."""
     with _stop_on_signals(agent):
-        summary = agent.learn(run_dir=run_dir)
+        summary = agent.learn(run_dir=run_dir, address=address)
     if agent.stop_reason == "stop_at_return":
         print(f"stopped at step {agent.step}: an evaluation reached stop_at_return", flush=True)
     elif agent.stop_requested:
@@ -233,6 +247,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         algo=args.algo,
     )
+    _check_address(args.address, config.loop.actors)
     run_dir = args.run_dir or Path("runs") / run_name(config)
     # A lock file alone is a start that wrote nothing yet: a retry may go on (the lock says if it is live).
     if holds_a_run(run_dir):
@@ -243,7 +258,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with DDPG(config.environment.id, config) as agent:  # makes and checks the env before anything is written
         print(f"run directory: {run_dir}", flush=True)
         try:
-            return _train(agent, run_dir)
+            return _train(agent, run_dir, args.address)
         except RunInUse:
             raise  # another process's run: not ours to touch
         except Exception as e:
@@ -342,8 +357,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
             wrote = "wrote summary.json and plots/training.png"
             print(f"{args.run_dir} had trained all {agent.step} steps; {wrote}")
             return 0
+        _check_address(args.address, agent.config.loop.actors)
         print(f"resuming {args.run_dir} at step {agent.step} of {agent.config.loop.total_steps}", flush=True)
-        return _train(agent, args.run_dir)
+        return _train(agent, args.run_dir, args.address)
 
 
 def cmd_envs(args: argparse.Namespace) -> int:

@@ -128,6 +128,20 @@ class Config:
             f"{env.n_envs} envs would begin and end at different steps); set policy_checkpoints: false "
             "or n_envs: 1",
         )
+        for ok, name, why in (
+            (
+                not self.algorithm.policy_checkpointing,
+                "policy_checkpoints",
+                "assess one actor's whole episodes",
+            ),
+            (not self.observation.obs_norm, "obs_norm", "keep running statistics the actors would need too"),
+        ):
+            check(
+                loop.actors == 0 or ok,
+                name,
+                f"is not supported with actors ({loop.actors}): it would {why}; "
+                f"set {name}: false or actors: 0",
+            )
         min_size = min_frame_size(net.conv_kernel, net.conv_strides)
         frame_size = self.observation.frame_size
         check(

@@ -117,8 +117,18 @@ class LoopConfig:
     train_freq: int = 1  # environment steps between rounds of updates
     gradient_steps: int = 1  # updates per round
     stop_at_return: float | None = None  # stop once an evaluation's mean return reaches this
+    # Experience collection by Ray actors (docs/actors.md): 0, this process steps the envs; N, N actors
+    # with n_envs envs each send transitions to this process, which keeps the buffer and updates.
+    actors: int = 0
+    actor_batch: int = 50  # steps of each of an actor's envs per batch it sends
+    actor_sync_every: int = 50  # steps of an actor between two pulls of the learner's policy weights
+    actor_cpus: float = 1.0  # CPUs Ray reserves for each actor (less for envs that mostly wait)
 
     def __post_init__(self) -> None:
+        check(self.actors >= 0, "actors", "must be >= 0")
+        check(self.actor_batch >= 1, "actor_batch", "must be >= 1")
+        check(self.actor_sync_every >= 1, "actor_sync_every", "must be >= 1")
+        check(self.actor_cpus > 0, "actor_cpus", "must be > 0")
         check(0 <= self.seed < 2**63, "seed", "must be in [0, 2**63)")  # torch seeds are 64-bit
         check(self.total_steps >= 1, "total_steps", "must be >= 1")
         check(
@@ -356,9 +366,13 @@ class ExplorationConfig:
 
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     learning_starts: int = 1000  # steps of uniform random actions before the first update
+    # With N actors, actor i explores with noise sigma ** (1 + alpha * i / (N - 1)) (Ape-X's spread of
+    # epsilon, Horgan et al. 2018, for a Gaussian's sigma); 0: every actor explores with sigma.
+    actor_sigma_alpha: float = 0.0
 
     def __post_init__(self) -> None:
         check(self.learning_starts >= 0, "learning_starts", "must be >= 0")
+        check(self.actor_sigma_alpha >= 0, "actor_sigma_alpha", "must be >= 0")
 
 
 @dataclass(frozen=True)

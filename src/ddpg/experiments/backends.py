@@ -7,21 +7,19 @@ scheduler) in the same `ray_session` and records a failed seed with `record_fail
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import shutil
-import tempfile
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import ddpg
 from ddpg.config import from_dict
 from ddpg.files import atomic_write
+from ddpg.run.ray_session import environ as environ  # tune.py's driver settings
+from ddpg.run.ray_session import ray_available as ray_available
+from ddpg.run.ray_session import ray_session as ray_session
 from ddpg.run.resources import usable_cpus
 
 Finished = Callable[[str, str], None]  # (trial name, error or "")
@@ -60,102 +58,6 @@ def _tune_trainable(params: dict[str, Any]) -> None:
 
     job = params["trial"]
     tune.report(run_trial(job["config"], job["run_dir"], job["threads"]))
-
-
-def ray_available() -> bool:
-    try:
-        import ray.tune  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextmanager
-def ray_session(address: str | None) -> Iterator[str]:
-    """Connect to `address`, or start a quiet embedded Ray whose files all live in one temporary
-    directory (sockets, logs, its auth token) that is removed afterwards; nothing goes to the home."""
-    import logging
-
-    quiet = {
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_AIR_NEW_OUTPUT": "0",
-        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-    }
-    if address is not None:
-        with environ(quiet):
-            import ray
-
-            # Ship this ddpg to the cluster's workers, so they run the driver's version of the code
-            # (torch, gymnasium and the other dependencies must be installed on every node).
-            package = str(Path(ddpg.__file__).resolve().parent)
-            ray.init(
-                address=address,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-                runtime_env={"py_modules": [package]},
-            )
-            try:
-                yield f"Ray cluster at {address} ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"
-            finally:
-                ray.shutdown()
-        return
-    # The system temp dir, not the sweep directory: Ray's socket paths must stay under ~107 characters.
-    tmp = Path(tempfile.mkdtemp(prefix="ddpg-ray-"))
-    token = tmp / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    token.chmod(0o600)
-    session = {
-        **quiet,
-        "RAY_TMPDIR": str(tmp),
-        # Ray otherwise writes a token to ~/.ray/auth_token; keep token auth on, with our own token.
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN_PATH": str(token),
-    }
-    try:
-        with environ(session):
-            import ray
-
-            _refresh_ray_auth()
-            cpus = usable_cpus()
-            ray.init(
-                num_cpus=cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-                _temp_dir=str(tmp),
-            )
-            try:
-                yield f"embedded Ray ({cpus} CPUs)"
-            finally:
-                ray.shutdown()
-        _refresh_ray_auth()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _refresh_ray_auth() -> None:
-    # Ray caches its auth settings and token per process; re-read them after changing the environment.
-    try:
-        from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
-        from ray._raylet import Config as RayConfig  # type: ignore[attr-defined]
-    except ImportError:  # a Ray without token authentication
-        return
-    RayConfig.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def run_with_ray(

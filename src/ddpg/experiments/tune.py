@@ -257,6 +257,9 @@ def prepare(spec: TuneSpec, directory: Path) -> Config:
             f"--cpus-per-trial {spec.cpus_per_trial:g} exceeds this machine's {usable_cpus()} CPUs"
         )
     base = check_space(spec)
+    if base.loop.actors or any(d.key == "actors" for d in spec.distributions):
+        # A trial is one Tune actor already; actors of its own would compete for the trial's CPUs.
+        raise ConfigError("actors is not supported by ddpg tune: tune with actors: 0")
     if base.logging.eval_episodes < 1:
         raise TuneError("eval_episodes must be >= 1: the trials are compared by their evaluations")
     env = base.environment

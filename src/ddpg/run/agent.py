@@ -36,6 +36,8 @@ from ddpg.run.run_dir import RunDirectory, RunExists, holds_a_run, write_summary
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from ddpg.run.actors import ActorPool
+
 __all__ = [
     "DDPG",
     "EVAL_SEED_OFFSET",
@@ -102,6 +104,8 @@ class DDPG:
         self.stop_requested = False  # set by request_stop(): learn() ends after the current step
         self.stop_reason: str | None = None  # why: "signal", "callback", "stop_at_return", "requested"
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
+        self._address: str | None = None  # the Ray cluster of the actors (None: an embedded Ray)
+        self.actors: ActorPool | None = None  # the Ray actors collecting, while `learn` runs with them
         # Policy checkpoints (docs/algorithms.md): the rule, the policy that last passed its assessment
         # and when it was taken (step, updates, its minimum return).
         self.policy_checkpoints = PolicyCheckpointRule.of(config)
@@ -219,6 +223,7 @@ class DDPG:
         run_dir: Path | str | None = None,
         *,
         callback: Callback | None = None,
+        address: str | None = None,
     ) -> dict[str, Any]:
         """Train until `total_steps` environment steps (default: the config's); returns the summary.
 
@@ -230,9 +235,13 @@ class DDPG:
         `callback(event)` is called after each episode and each evaluation with a `TrainingEvent`
         (step, episode return or evaluation, the agent); returning False stops training after the
         current step, with a checkpoint and the summary, as the config's `stop_at_return` does.
+
+        With the config's `actors` > 0, Ray actors collect the transitions (docs/actors.md): in an
+        embedded Ray started and stopped here, or in the cluster at `address` ("auto" or HOST:PORT).
         """
         total = total_steps if total_steps is not None else self.config.loop.total_steps
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._address = address
         if self.run_dir is None:
             return self._learn(total, None, callback)
         self.lock(self.run_dir)  # before anything is written, held while the run directory is written
@@ -265,7 +274,7 @@ class DDPG:
         try:
             if run is not None and not (run.checkpoints / "latest").exists():
                 self.checkpoint(run)  # before the first step: a run killed at any moment can be resumed
-            eval_time = Loop(self, total, run, callback).run_until_total(started)
+            eval_time = self._train(total, run, callback, started)
         finally:
             if run is not None:
                 run.close()
@@ -275,6 +284,17 @@ class DDPG:
             self.checkpoint(run)
             write_summary(run.root, summary)
         return summary
+
+    def _train(
+        self, total: int, run: RunDirectory | None, callback: Callback | None, started: float
+    ) -> float:
+        """The loop, with transitions from this process's collector or from Ray actors."""
+        if self.config.loop.actors == 0 or self.state.step >= total:
+            return Loop(self, total, run, callback).run_until_total(started)
+        from ddpg.run.actors import actor_pool
+
+        with actor_pool(self, total, self._address) as pool:
+            return Loop(self, total, run, callback, source=pool).run_until_total(started)
 
     def elapsed(self) -> float:
         """Wall seconds of this run so far, earlier sessions included."""

@@ -31,7 +31,7 @@ from ddpg.data.replay import Replay, ReplayBuffer
 from ddpg.envs import CheckedEnv, EnvError, check_spaces, shape
 from ddpg.envs.wrappers import is_stacked_pixel_space, make_wrapped_env, wrap_env
 from ddpg.run.recorder import EpisodeRecorder
-from ddpg.run.resources import check_resources, replay_bytes, torch_device
+from ddpg.run.resources import check_resources, replay_bytes, replay_streams, torch_device
 from ddpg.types import ActionScale
 
 
@@ -103,6 +103,8 @@ def training_env(env: gym.Env | str | None, config: Config) -> tuple[gym.Env, En
     check_spaces(env, e.id)
     if e.n_envs > 1 and recipe is None:
         raise EnvError("n_envs > 1 needs an environment that can be made again (an id or a spec)")
+    if config.loop.actors > 0 and recipe is None:
+        raise EnvError("actors need an environment that can be made again (an id or a spec)")
     return env, recipe
 
 
@@ -159,7 +161,7 @@ def _action_bounds(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
 
 def _replay(config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels: bool) -> Replay:
     # One stream per env: its frames chain on their own, and its n-step window never mixes two envs.
-    replay, n_envs, gamma = config.replay, config.environment.n_envs, config.optimisation.gamma
+    replay, streams, gamma = config.replay, replay_streams(config), config.optimisation.gamma
     ring: FrameReplayBuffer | ReplayBuffer
     if pixels:
         frame_stack = config.observation.frame_stack
@@ -169,12 +171,12 @@ def _replay(config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels:
             action_dim,
             frame_stack,
             n_step=replay.n_step,
-            streams=n_envs,
+            streams=streams,
             gamma=gamma,
         )
     else:
         ring = ReplayBuffer(
-            replay.buffer_size, obs_shape, action_dim, n_step=replay.n_step, gamma=gamma, streams=n_envs
+            replay.buffer_size, obs_shape, action_dim, n_step=replay.n_step, gamma=gamma, streams=streams
         )
     algo = config.algorithm
     if algo.lap:
@@ -200,7 +202,9 @@ def make_collector(parts: Parts, config: Config) -> Collector:
     else:
         assert parts.recipe is not None  # training_env refuses n_envs > 1 without one
         make = [partial(_recorded_env, parts.recipe, config)] * e.n_envs
-    envs = vector_env(make, asynchronous=e.n_envs > 1 and e.vectorization == "async")
+    # With actors these envs never step (the checkpoints hold them as they were): no subprocesses.
+    asynchronous = e.n_envs > 1 and e.vectorization == "async" and config.loop.actors == 0
+    envs = vector_env(make, asynchronous=asynchronous)
     return Collector(
         envs, parts.noise, parts.rng, config.loop.seed, skip_nonfinite=e.on_nonfinite == "skip", name=e.id
     )

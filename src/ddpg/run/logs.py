@@ -12,6 +12,8 @@ from typing import Any
 METRICS_COLUMNS = ("step", "episode", "return", "length", "wall_time")
 UPDATES_COLUMNS = ("step", "critic_loss", "actor_loss", "td_error", "q_mean")
 EVAL_COLUMNS = ("step", "mean_return", "std_return")
+# Runs with actors (docs/actors.md): one row per actor (actor 0..N-1) and one of totals (actor -1).
+ACTORS_COLUMNS = ("step", "actor", "steps_per_s", "updates_per_s", "replay_ratio", "weight_lag", "restarts")
 
 
 class CsvLog:
@@ -126,6 +128,15 @@ class Progress:
             fields["eval"] = f"{eval_return:.1f}"
         self._bar.update(self._task, completed=step, **fields)
 
+    def note(self, text: str) -> None:
+        """A line of its own beside the progress (the actors' figures, at each evaluation)."""
+        if not self.enabled:
+            return
+        if self.plain:
+            print(text, flush=True)
+        else:
+            self._bar.console.print(text)
+
     def close(self) -> None:
         if self.enabled and not self.plain:
             self._bar.stop()
@@ -198,6 +209,25 @@ class TeeLog:
         self.csv.write(row)
         if self.tensorboard is not None:
             self.tensorboard.scalars(self.section, row, self.skip)
+
+    def close(self) -> None:
+        self.csv.close()
+
+
+class ActorsLog:
+    """actors.csv, and in TensorBoard `actors/<column>` for the totals and `actors/<i>/<column>` for
+    actor i (its steps/s, weight lag and restarts)."""
+
+    def __init__(self, csv_log: CsvLog, tensorboard: TensorBoardLog | None) -> None:
+        self.csv, self.tensorboard = csv_log, tensorboard
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.csv.write(row)
+        if self.tensorboard is not None:
+            total = row["actor"] < 0
+            section = "actors" if total else f"actors/{row['actor']}"
+            skip = ("actor",) if total else ("actor", "updates_per_s", "replay_ratio")
+            self.tensorboard.scalars(section, row, skip)
 
     def close(self) -> None:
         self.csv.close()

@@ -2,7 +2,9 @@
 
 It is the one place that knows every part: the collector's transitions go to the replay buffer (through
 the n-step windows), the buffer's batches to the update, the update's statistics to the logs, and the
-policy back to the collector.
+policy back to the collector. The transitions come from a source: this process's collector
+(`LocalSource`), or Ray actors (`run/actors.py`'s `ActorPool`, a batch of one actor's steps at a time);
+storing, the update rounds due for the steps collected, evaluations and checkpoints are the same.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from ddpg.agent.learner import TensorBatch, overestimation
 from ddpg.agent.noise import schedule_factor
 from ddpg.config import Schedule
-from ddpg.data.collector import NonFiniteError
+from ddpg.data.collector import Collector, NonFiniteError, StepResult
 from ddpg.data.prioritized import annealed_beta
 from ddpg.data.replay import InPlaceSampler
 from ddpg.run.evaluation import EvalResult
@@ -71,8 +73,43 @@ def sample(agent: DDPG) -> Batch:
     return dataclasses.replace(batch, obs=agent.obs_norm(batch.obs), next_obs=agent.obs_norm(batch.next_obs))
 
 
+@dataclass
+class Collected:
+    """What a source adds to the run at once: the transitions (by replay stream) and ended episodes,
+    and the environment steps they count."""
+
+    result: StepResult = field(default_factory=StepResult)
+    steps: int = 0
+
+
+class Source(Protocol):
+    """Where the loop's transitions come from: `collect` the next of them (waiting for them), `report`
+    the source's own figures for the logs (rows of actors.csv; none for the local collector)."""
+
+    def collect(self) -> Collected: ...
+
+    def report(self, step: int) -> list[dict[str, Any]]: ...
+
+
+class LocalSource:
+    """This process's collector: one step of every env, acting with the learner's current policy."""
+
+    def __init__(self, agent: DDPG, collector: Collector) -> None:
+        self.agent, self.collector = agent, collector
+
+    def collect(self) -> Collected:
+        agent, step = self.agent, self.agent.state.step
+        warm_up = step < agent.config.exploration.learning_starts
+        actions = self.collector.explore(None if warm_up else agent.policy, step)
+        return Collected(self.collector.step(actions, step=step + 1), self.collector.n)
+
+    def report(self, step: int) -> list[dict[str, Any]]:
+        return []  # actors.csv is the actors' log
+
+
 class Loop:
-    """One call of `DDPG.learn`: runs the agent from its current step to `total`."""
+    """One call of `DDPG.learn`: runs the agent from its current step to `total`, with transitions from
+    `source` (default: the agent's collector)."""
 
     def __init__(
         self,
@@ -80,10 +117,12 @@ class Loop:
         total: int,
         run: RunDirectory | None,
         callback: Callable[[TrainingEvent], bool | None] | None = None,
+        source: Source | None = None,
     ) -> None:
         assert agent.collector is not None and agent.update_choice is not None
         self.agent, self.total, self.run, self.callback = agent, total, run, callback
         self.collector, self.update = agent.collector, agent.update_choice.update
+        self.source = source if source is not None else LocalSource(agent, agent.collector)
         self.state, self.config = agent.state, agent.config
         # Uniform replay on the CPU: each update's batch is gathered into the same arrays and tensors.
         batch_size, device = self.config.optimisation.batch_size, agent.learner.device
@@ -93,7 +132,6 @@ class Loop:
     def run_until_total(self, started: float) -> float:
         """Train to `total`; returns the wall seconds spent evaluating (not training)."""
         log, state = self.config.logging, self.state
-        n_envs = self.config.environment.n_envs
         progress = Progress(self.total, state.step, log.progress)
         eval_time, last_return = 0.0, None
         checkpoint_every = log.checkpoint_every or log.eval_every
@@ -103,7 +141,6 @@ class Loop:
             while state.step < self.total and not self.agent.stop_requested:
                 before = state.step
                 episodes = self._collect_step()
-                state.step += n_envs  # every env made one step
                 for episode in episodes:
                     last_return = episode.ret
                     if self.run is not None:
@@ -123,6 +160,8 @@ class Loop:
                     elapsed = time.perf_counter() - started - eval_time
                     latest_eval = state.last_eval.mean_return if eval_due and state.last_eval else None
                     progress.update(state.step, state.step / max(elapsed, 1e-9), last_return, latest_eval)
+                if passed(before, state.step, log.eval_every) or state.step == self.total:
+                    self._report_source(progress)
         finally:
             progress.close()
         return eval_time
@@ -131,14 +170,14 @@ class Loop:
     # Collecting and storing
 
     def _collect_step(self) -> list[Episode]:
-        """One step of every env, stored; the episodes that ended."""
+        """What the source collected next (one step of every env, or an actor's batch), stored and
+        counted; the episodes that ended."""
         agent, state = self.agent, self.state
-        warm_up = state.step < self.config.exploration.learning_starts
-        actions = self.collector.explore(None if warm_up else agent.policy, state.step)
         try:
-            result = self.collector.step(actions, step=state.step + 1)
+            collected = self.source.collect()
         except NonFiniteError as e:
             raise TrainingDiverged(f"{e} at step {state.step + 1}") from None
+        result = collected.result
         for i in result.skipped:
             warnings.warn(
                 f"the environment returned a non-finite observation or reward at step {state.step + 1}: "
@@ -148,12 +187,30 @@ class Loop:
             )
             agent.buffer.restart(i)
         for i, transition in result.transitions:
+            if transition.first:  # drops the n-step window of an episode an actor abandoned (it was
+                agent.buffer.restart(i)  # restarted, or the run resumed); empty after an episode's end
             agent.buffer.store(transition, stream=i)
             state.reward_max = max(state.reward_max, transition.reward)
             state.reward_scale = max(state.reward_scale, abs(transition.reward))
         if agent.obs_norm is not None and result.transitions:
             agent.obs_norm.update(np.stack([t.obs for _, t in result.transitions]))
+        state.step += collected.steps
         return result.episodes
+
+    def _report_source(self, progress: Progress) -> None:
+        """The source's figures (the actors': steps/s, updates/s, replay ratio, weight lag) to actors.csv
+        and TensorBoard, and the totals to the progress line."""
+        rows = self.source.report(self.state.step)
+        if not rows:
+            return
+        total = rows[0]
+        progress.note(
+            f"{len(rows) - 1} actors: {total['steps_per_s']:.0f} steps/s, {total['updates_per_s']:.0f} "
+            f"updates/s, replay ratio {total['replay_ratio']:.2f}, weight lag {total['weight_lag']}"
+        )
+        if self.run is not None and self.run.actors is not None:
+            for row in rows:
+                self.run.actors.write(row)
 
     # ------------------------------------------------------------------------------------------------
     # Updating

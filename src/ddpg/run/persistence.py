@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ddpg.run.agent import DDPG
 
 STATE_FILE = "state.npz"
-LOG_FILES = ("metrics.csv", "updates.csv", "eval.csv")
+LOG_FILES = ("metrics.csv", "updates.csv", "eval.csv", "actors.csv")
 OBS_NORM = "obs_norm"  # checkpoint tensors of the observation statistics: obs_norm.mean, .var, .count
 POLICY_CHECKPOINT = "policy_checkpoint"  # the checkpoint policy's tensors; meta.json: when it was taken
 REQUIRED_META = ("obs_shape", "action_shape", "step", "updates", "optimizers")

@@ -35,13 +35,19 @@ def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
     return physical_memory()
 
 
+def replay_streams(config: Config) -> int:
+    """The replay buffer's streams: one per env, with actors one per env of each actor (frames chain and
+    n-step windows close within one env's episodes)."""
+    return config.environment.n_envs * max(1, config.loop.actors)
+
+
 def replay_bytes(
     config: Config, obs_shape: tuple[int, ...], action_dim: int, pixels: bool, capacity: int | None = None
 ) -> int:
     """Bytes of the arrays the replay buffer of `config` allocates at once (builder.py's `_replay`):
     a state buffer holds both observations of each transition as float32; a frame buffer each frame
     once as uint8 (about 1.05 per transition) and a few numbers per transition."""
-    replay, streams = config.replay, config.environment.n_envs
+    replay, streams = config.replay, replay_streams(config)
     n = replay.buffer_size if capacity is None else capacity
     nstep = replay.n_step > 1
     per_transition = 4 * action_dim + 4 + 4 + (4 if nstep else 0)  # action, reward, terminated, γ^k

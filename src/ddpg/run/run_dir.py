@@ -20,7 +20,16 @@ from ddpg.config import Config, config_yaml
 from ddpg.files import TMP, atomic_write, discard, point_link, remove_leftovers
 from ddpg.run.evaluation import EvalResult
 from ddpg.run.lock import LOCK_FILE
-from ddpg.run.logs import EVAL_COLUMNS, METRICS_COLUMNS, UPDATES_COLUMNS, CsvLog, TeeLog, TensorBoardLog
+from ddpg.run.logs import (
+    ACTORS_COLUMNS,
+    EVAL_COLUMNS,
+    METRICS_COLUMNS,
+    UPDATES_COLUMNS,
+    ActorsLog,
+    CsvLog,
+    TeeLog,
+    TensorBoardLog,
+)
 from ddpg.types import Episode
 
 Save = Callable[[Path], None]  # writes a checkpoint into the directory given
@@ -50,8 +59,8 @@ def write_summary(root: Path, summary: dict[str, Any]) -> None:
 
 # What a run writes at its top level, and the names of its work in progress: all that a failed start
 # may have left, and all `FailedStart.undo` removes.
-WRITTEN = ("config.yaml", "metrics.csv", "updates.csv", "eval.csv", "summary.json", "checkpoints", "plots",
-           "videos", LOCK_FILE, "events.out.tfevents.*", f"{TMP}*")  # fmt: skip
+WRITTEN = ("config.yaml", "metrics.csv", "updates.csv", "eval.csv", "actors.csv", "summary.json",
+           "checkpoints", "plots", "videos", LOCK_FILE, "events.out.tfevents.*", f"{TMP}*")  # fmt: skip
 
 
 class FailedStart:
@@ -108,6 +117,9 @@ class RunDirectory:
         )
         self.updates = TeeLog(CsvLog(root / "updates.csv", UPDATES_COLUMNS), tb, "train")
         self.evals = TeeLog(CsvLog(root / "eval.csv", EVAL_COLUMNS), tb, "eval")
+        self.actors = (
+            ActorsLog(CsvLog(root / "actors.csv", ACTORS_COLUMNS), tb) if config.loop.actors else None
+        )
 
     def episode(self, step: int, episode: Episode, wall_time: float) -> None:
         self.metrics.write(
@@ -156,7 +168,8 @@ class RunDirectory:
         return True
 
     def close(self) -> None:
-        for log in (self.metrics, self.updates, self.evals):
-            log.close()
+        for log in (self.metrics, self.updates, self.evals, self.actors):
+            if log is not None:
+                log.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
