@@ -204,7 +204,7 @@ def test_train_points_to_the_best_checkpoint_when_the_final_policy_is_worse(
         "best_eval_step": 930000,
         "train_steps_per_second": 331.0,
     }
-    monkeypatch.setattr(DDPG, "learn", lambda self, total_steps=None, run_dir=None: summary)
+    monkeypatch.setattr(DDPG, "learn", lambda self, total_steps=None, run_dir=None, **_: summary)
     run = tmp_path / "run"
     assert main(["train", "--env", "Pendulum-v1", "--run-dir", str(run), *FAST]) == 0
     line = f"best evaluation: 3394.0 at step 930000 (ddpg evaluate {run} --checkpoint best)"

@@ -68,7 +68,7 @@ SETTINGS = settings(
 
 @pytest.fixture
 def no_training(monkeypatch, tmp_path):
-    def learn(self, total_steps=None, run_dir=None):
+    def learn(self, total_steps=None, run_dir=None, **_):
         return {"final_eval_mean_return": None, "final_eval_std_return": None, "train_steps_per_second": 1.0}
 
     monkeypatch.setattr(DDPG, "learn", learn)

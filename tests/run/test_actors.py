@@ -84,9 +84,17 @@ def test_a_killed_actor_is_replaced_and_the_run_finishes(ray_cluster, tmp_path):
     killed: list[int] = []
 
     def kill(event: TrainingEvent) -> None:
-        if event.kind == "episode" and event.step >= 600 and not killed:
-            assert event.agent.actors is not None
-            ray.kill(event.agent.actors.workers[0], no_restart=False)
+        if event.kind != "episode":
+            return
+        assert event.agent.actors is not None
+        worker = event.agent.actors.workers[0]
+        if event.step >= 600 and not killed:
+            ray.kill(worker, no_restart=False)
+            killed.append(event.step)
+        elif killed and len(killed) == 1 and event.step >= 1000:
+            # Wait here until Ray has the worker back: under load a restart can take longer than the
+            # other actor needs to collect the rest of the run on its own.
+            ray.get(worker.transitions_sent.remote(), timeout=300)
             killed.append(event.step)
 
     with DDPG("Pendulum-v1", config) as agent:
