@@ -1,4 +1,4 @@
-"""Learning benchmarks for DDPG and TD3 (with or without prioritized replay and n-step returns).
+"""Learning benchmarks for DDPG, TD3 and TD7 (with or without prioritized replay and n-step returns).
 
 Runs `ddpg train` once per seed, one run at a time, then re-evaluates each run's policies on fresh
 episodes and prints a markdown table. Returns are the interquartile mean (IQM) over seeds with its 95%
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train one run per seed, then print the table")
     run.add_argument("--env", required=True)
-    run.add_argument("--algo", choices=("ddpg", "td3"), default="ddpg")
+    run.add_argument("--algo", choices=("ddpg", "td3", "td7"), default="ddpg")
     run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     run.add_argument("--steps", type=int, help="default: the issue's budget for this env and algo")
     run.add_argument("--target", type=float, help="default: the issue's target for this env and algo")
