@@ -2,6 +2,7 @@
 computes is refused by key (one line, exit 2, nothing changed); the keys safe to change on resume are
 honoured; a config.yaml written flat (earlier versions) but equal to the checkpoint's is no edit."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from ddpg.cli import main
 from ddpg.config import flatten, load_config
 from tests.cli.conftest import snapshot
 from tests.helpers import error_line
+from tests.run.test_resume import assert_same_logs
 
 
 def edit(run: Path, **changes) -> None:
@@ -92,3 +94,27 @@ def test_a_run_without_config_yaml_resumes_and_writes_it_again(run, capsys):
     (run / "config.yaml").unlink()
     assert main(["resume", str(run)]) == 0
     assert load_config(run / "config.yaml").loop.total_steps == 150
+
+
+def test_a_start_killed_before_its_first_checkpoint_resumes_from_the_start(finished_run, tmp_path, capsys):
+    # What a SIGKILL between writing config.yaml and the step-0 checkpoint leaves: the config, log
+    # headers, the lock file of a dead process and a half-written checkpoint directory.
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(finished_run / "config.yaml", killed / "config.yaml")
+    for log in ("metrics.csv", "updates.csv", "eval.csv"):
+        (killed / log).write_text((finished_run / log).read_text().splitlines()[0] + "\n")
+    (killed / ".lock").write_text("999999")
+    (killed / "checkpoints" / ".tmp-step_000000000").mkdir(parents=True)
+    assert main(["resume", str(killed)]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert_same_logs(finished_run, killed)
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_directory_without_checkpoint_or_config_is_still_refused(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "updates.csv").write_text("step\n")
+    assert main(["resume", str(empty)]) == 2
+    assert "has no checkpoints/latest to resume from" in error_line(capsys)

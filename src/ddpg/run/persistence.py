@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import shutil
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -38,6 +39,7 @@ from ddpg.run import checkpoint as ckpt
 from ddpg.run.checkpoint import CheckpointError, section, verify
 from ddpg.run.evaluation import EvalResult
 from ddpg.run.recorder import from_json, global_rng_state, restore_generator, set_global_rng_state, to_json
+from ddpg.run.run_dir import LOCK_FILE, WRITTEN
 
 if TYPE_CHECKING:
     from ddpg.run.agent import DDPG
@@ -240,6 +242,42 @@ def _from_checkpoint(
     return agent
 
 
+def _restart(
+    cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env | str | None, trust: Iterable[str]
+) -> DDPG:
+    """A run killed before its first checkpoint (written before its first step) has trained nothing: it
+    resumes from the start, with its config.yaml, which is what an uninterrupted run did. What the
+    killed start wrote besides config.yaml is removed once the run is locked."""
+    path = run_dir / "config.yaml"
+    if not path.is_file() or (run_dir / "summary.json").exists():
+        raise CheckpointError(f"{run_dir} has no checkpoints/latest to resume from")
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        raise CheckpointError(f"{e}; {run_dir} has no checkpoint to resume from either") from None
+    if isinstance(env, str):
+        config, trust = config.replace(env_id=env), [*trust, env]
+    if not isinstance(env, gym.Env):
+        check_trusted(run_dir, config, trust)
+    if total_steps is not None:
+        config = config.replace(total_steps=total_steps)
+    agent = cls(env, config)
+    try:
+        agent.lock(run_dir)
+        for entry in run_dir.iterdir():
+            if entry.name in ("config.yaml", LOCK_FILE) or not any(entry.match(w) for w in WRITTEN):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    except BaseException:
+        agent.close()
+        raise
+    agent.own_run = run_dir.resolve()
+    return agent
+
+
 def _load_checkpoint_policy(
     agent: DDPG, directory: Path, tensors: dict[str, torch.Tensor], taken: dict[str, Any]
 ) -> None:
@@ -258,7 +296,7 @@ def resume(
     """The agent of `run_dir` exactly as at its latest checkpoint (see `DDPG.resume`)."""
     directory = run_dir / "checkpoints" / "latest"
     if not directory.exists():
-        raise CheckpointError(f"{run_dir} has no checkpoints/latest to resume from")
+        return _restart(cls, run_dir, total_steps, env, trust)
     tensors, meta = ckpt.read_checkpoint(directory)
     if not isinstance(meta.get("training"), dict):
         raise CheckpointError(
