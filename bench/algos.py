@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ddpg.experiments.compare import FEW_SEEDS, few_seeds_note, iqm_interval
+from ddpg.experiments.compare import FEW_SEEDS, few_seeds_note, format_interval, iqm_interval
 
 # Issue #8's targets: (env, algo) -> (eval return, within steps).
 TARGETS = {
@@ -133,8 +133,7 @@ def _iqm_ci(values: list[float | None]) -> str:
     present = [v for v in values if v is not None]
     if not present:
         return "–"
-    i = iqm_interval(present)
-    return f"{i.iqm:.1f} [{i.low:.1f}, {i.high:.1f}]"
+    return format_interval(iqm_interval(present))
 
 
 CHECKPOINT_LABELS = {"latest": "final (shipped)", "best": "`checkpoints/best`"}

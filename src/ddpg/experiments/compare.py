@@ -390,7 +390,7 @@ def comparison_figure(stats: list[SettingStats], out: Path, title: str = "") -> 
     return save_figure(fig, out)
 
 
-def _interval(i: Interval) -> str:
+def format_interval(i: Interval) -> str:
     return f"{i.iqm:.1f} [{i.low:.1f}, {i.high:.1f}]"
 
 
@@ -413,8 +413,8 @@ def summary_markdown(
     ]
     for rank, s in enumerate(stats, 1):
         lines.append(
-            f"| {rank} | {s.label} | {len(s.runs)} | {_interval(s.final)} | {s.final_mean:.1f} "
-            f"| {_interval(s.auc)} | {s.best:.1f} | {s.final_std:.1f} |"
+            f"| {rank} | {s.label} | {len(s.runs)} | {format_interval(s.final)} | {s.final_mean:.1f} "
+            f"| {format_interval(s.auc)} | {s.best:.1f} | {s.final_std:.1f} |"
         )
     few = [s.label for s in stats if len(s.runs) < FEW_SEEDS]
     if few:

@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from ddpg.config.sections import shown
 from ddpg.experiments import backends, compare
 from ddpg.experiments.sweep import SweepError, read_spec, split_values
 from ddpg.files import atomic_write
+from ddpg.run.loop import passed
 from ddpg.run.resources import usable_cpus
 
 SPEC_FILE = "tune.yaml"
@@ -185,9 +187,9 @@ class TuneSpec:
     overrides: list[str] = field(default_factory=list)
     cpus_per_trial: float = 1.0
 
-    @property
+    @cached_property
     def distributions(self) -> list[Distribution]:
-        return parse_space(self.space)
+        return parse_space(self.space)  # once per spec: prepare, the tuner and the reports all read it
 
     def same_search(self, other: TuneSpec) -> bool:
         """Whether `other` asks for the same tune (CPUs per trial may change on a resume)."""
@@ -239,7 +241,7 @@ def check_space(spec: TuneSpec) -> Config:
 def eval_steps(config: Config) -> list[int]:
     """The steps a run of `config` evaluates at (what the trials report at)."""
     every, n_envs, total = config.logging.eval_every, config.environment.n_envs, config.loop.total_steps
-    steps = [s for s in range(n_envs, total + 1, n_envs) if s // every > (s - n_envs) // every]
+    steps = [s for s in range(n_envs, total + 1, n_envs) if passed(s - n_envs, s, every)]
     return steps if steps and steps[-1] == total else [*steps, total]
 
 
@@ -700,14 +702,14 @@ def _importances(dists: list[Distribution], scored: list[TunedTrial]) -> dict[st
     few trials to tell."""
     import optuna
 
+    if len(scored) < 2 or len({t.score for t in scored}) < 2:
+        return {}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize")
     distributions = {d.key: d.optuna_distribution() for d in dists}
     for t in scored:
         params = {k: v for k, v in t.values.items() if k in distributions}
         study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=t.score))
-    if len(scored) < 2 or len({t.score for t in scored}) < 2:
-        return {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()

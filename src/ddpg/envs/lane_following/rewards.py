@@ -72,7 +72,7 @@ def duckietown_reward(pose: LanePose) -> float:
     plus 40 times the proximity penalty, and the simulator's -1000 for leaving the road."""
     if not pose.on_road:
         return DUCKIETOWN_OFF_ROAD_PENALTY
-    return pose.speed * pose.dot_dir - 10.0 * abs(pose.dist) + 40.0 * pose.proximity_penalty
+    return default_reward(pose) + 40.0 * pose.proximity_penalty
 
 
 BUILTIN_REWARDS: dict[str, RewardFn] = {
