@@ -213,6 +213,10 @@ class Learner:
         than the observation (an encoder) returns the composition."""
         return self.actor
 
+    def policy_copy(self) -> nn.Module:
+        """A frozen copy of `policy_module()` in eval mode: a policy checkpoint."""
+        return copy.deepcopy(self.policy_module()).requires_grad_(False).eval()
+
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic μ(s) for a batch of observations, with batch norm and dropout in eval mode."""

@@ -89,9 +89,8 @@ class Worker:
         skipped: list[int] = []
         policy = None if warm_up else self._act
         try:
-            for _ in range(steps):
-                with torch.inference_mode():
-                    actions = self.collector.explore(policy, step)
+            for _ in range(steps):  # the policy runs under inference mode (`run_policy`)
+                actions = self.collector.explore(policy, step)
                 result = self.collector.step(actions)
                 transitions += result.transitions
                 episodes += result.episodes
@@ -231,7 +230,6 @@ class ActorPool:
             self._ask(i)
             return Collected()
         self._ask(i)
-        s = self.stats[i]
         s.steps_per_s = out["steps"] / max(out["seconds"], 1e-9)
         s.lag = self.agent.state.updates - out["version"] if out["version"] >= 0 else 0
         return Collected(self._result(i, out), out["steps"])

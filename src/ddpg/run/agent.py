@@ -7,7 +7,6 @@ run directory, persistence.py owns what a checkpoint holds.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -152,7 +151,7 @@ class DDPG:
         episode return was `min_return`."""
         current = self.learner.policy_module()
         if self.checkpoint_policy is None:
-            self.checkpoint_policy = copy.deepcopy(current).requires_grad_(False).eval()
+            self.checkpoint_policy = self.learner.policy_copy()
         else:
             self.checkpoint_policy.load_state_dict(current.state_dict())
         self.policy_checkpoint = {

@@ -147,9 +147,8 @@ class Loop:
                         self.run.episode(state.step, episode, time.perf_counter() - started)
                     self._notify(TrainingEvent("episode", state.step, self.agent, episode_return=episode.ret))
                 self._update(before, episodes)
-                eval_due = log.eval_episodes > 0 and (
-                    passed(before, state.step, log.eval_every) or state.step == self.total
-                )
+                at_eval = passed(before, state.step, log.eval_every) or state.step == self.total
+                eval_due = log.eval_episodes > 0 and at_eval
                 if eval_due:
                     t0 = time.perf_counter()
                     self._evaluate()
@@ -160,7 +159,7 @@ class Loop:
                     elapsed = time.perf_counter() - started - eval_time
                     latest_eval = state.last_eval.mean_return if eval_due and state.last_eval else None
                     progress.update(state.step, state.step / max(elapsed, 1e-9), last_return, latest_eval)
-                if passed(before, state.step, log.eval_every) or state.step == self.total:
+                if at_eval:
                     self._report_source(progress)
         finally:
             progress.close()

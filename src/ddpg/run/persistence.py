@@ -17,7 +17,6 @@ the only one that knows the names inside it.
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import shutil
@@ -206,13 +205,7 @@ def _from_checkpoint(
         config = from_dict(meta["config"])
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"checkpoint {directory} has an unusable config: {e}") from None
-    if isinstance(env, str):
-        config, trust = config.replace(env_id=env), [*trust, env]
-    if env_kwargs:
-        given = [v for v in env_kwargs.values() if isinstance(v, str)]
-        config, trust = config.replace(env={**config.environment.kwargs, **env_kwargs}), [*trust, *given]
-    if not isinstance(env, gym.Env):
-        check_trusted(directory, config, trust)
+    config = _with_env(directory, config, env, trust, env_kwargs)
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise CheckpointError(f"checkpoint {directory} has no {missing[0]} in meta.json")
@@ -242,6 +235,26 @@ def _from_checkpoint(
     return agent
 
 
+def _with_env(
+    where: Path,
+    config: Config,
+    env: gym.Env | str | None,
+    trust: Iterable[str],
+    env_kwargs: dict[str, Any] | None = None,
+) -> Config:
+    """`config` with the env the caller gives (an id replaces the recorded one and is trusted, as are
+    the strings among `env_kwargs`, which replace some of its arguments), after checking that any other
+    code it names is trusted: a run directory is data."""
+    if isinstance(env, str):
+        config, trust = config.replace(env_id=env), [*trust, env]
+    if env_kwargs:
+        given = [v for v in env_kwargs.values() if isinstance(v, str)]
+        config, trust = config.replace(env={**config.environment.kwargs, **env_kwargs}), [*trust, *given]
+    if not isinstance(env, gym.Env):
+        check_trusted(where, config, trust)
+    return config
+
+
 def _restart(
     cls: type[DDPG], run_dir: Path, total_steps: int | None, env: gym.Env | str | None, trust: Iterable[str]
 ) -> DDPG:
@@ -255,10 +268,7 @@ def _restart(
         config = load_config(path)
     except ConfigError as e:
         raise CheckpointError(f"{e}; {run_dir} has no checkpoint to resume from either") from None
-    if isinstance(env, str):
-        config, trust = config.replace(env_id=env), [*trust, env]
-    if not isinstance(env, gym.Env):
-        check_trusted(run_dir, config, trust)
+    config = _with_env(run_dir, config, env, trust)
     if total_steps is not None:
         config = config.replace(total_steps=total_steps)
     agent = cls(env, config)
@@ -285,7 +295,7 @@ def _load_checkpoint_policy(
     module with the saved weights."""
     if not section(tensors, POLICY_CHECKPOINT) or not isinstance(taken, dict):
         raise CheckpointError(f"checkpoint {directory} names a checkpoint policy but holds no usable one")
-    policy = copy.deepcopy(agent.learner.policy_module()).requires_grad_(False).eval()
+    policy = agent.learner.policy_copy()
     ckpt.load_modules({POLICY_CHECKPOINT: policy}, tensors)
     agent.checkpoint_policy, agent.policy_checkpoint = policy, dict(taken)
 
