@@ -39,6 +39,8 @@ class NStepAggregator:
         self.window: deque[Transition] = deque()
 
     def push(self, transition: Transition) -> list[NStepTransition]:
+        if transition.first:  # a new episode: whatever is left belongs to one abandoned mid-way (an
+            self.window.clear()  # actor restarted by Ray); after an episode's end it is empty already
         self.window.append(transition)
         if transition.terminated or transition.truncated:
             done = [self._summarise(i) for i in range(len(self.window))]

@@ -186,8 +186,6 @@ class Loop:
             )
             agent.buffer.restart(i)
         for i, transition in result.transitions:
-            if transition.first:  # drops the n-step window of an episode an actor abandoned (it was
-                agent.buffer.restart(i)  # restarted, or the run resumed); empty after an episode's end
             agent.buffer.store(transition, stream=i)
             state.reward_max = max(state.reward_max, transition.reward)
             state.reward_scale = max(state.reward_scale, abs(transition.reward))
