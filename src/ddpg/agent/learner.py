@@ -54,12 +54,16 @@ def critic_target(
     return reward + gamma * (1.0 - terminated) * next_q
 
 
-def smoothed_target_action(action: torch.Tensor, sigma: float, clip: float) -> torch.Tensor:
-    """TD3's target policy smoothing: μ'(s') + clip(N(0, σ²), −c, c), kept in [−1, 1]."""
+def smoothed_target_action(
+    action: torch.Tensor, sigma: float, clip: float, noise: torch.Tensor | None = None
+) -> torch.Tensor:
+    """TD3's target policy smoothing: μ'(s') + clip(N(0, σ²), −c, c), kept in [−1, 1]. `noise`: the
+    N(0, 1) draws, drawn here from the global generator when not given (a compiled fast update takes
+    them from outside its graph, so both paths draw the same numbers)."""
     if sigma == 0:
         return action
-    noise = (torch.randn_like(action) * sigma).clamp(-clip, clip)
-    return (action + noise).clamp(-1.0, 1.0)
+    noise = torch.randn_like(action) if noise is None else noise
+    return (action + (noise * sigma).clamp(-clip, clip)).clamp(-1.0, 1.0)
 
 
 def q_columns(q: torch.Tensor) -> torch.Tensor:

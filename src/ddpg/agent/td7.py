@@ -13,6 +13,7 @@ TD7 is TD3 plus four pieces, each a switch of the config's `algorithm` section:
 from __future__ import annotations
 
 import copy
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,71 @@ def hard_update(target: nn.Module, source: nn.Module) -> None:
     target.load_state_dict(source.state_dict())
 
 
+class TD7Networks(Protocol):
+    """The networks TD7's losses read: a `TD7Learner`, or the fast path's stand-in (fast/td7.py)
+    that runs the same modules on weights passed in."""
+
+    actor: nn.Module
+    critic: nn.Module
+    actor_target: nn.Module
+    critic_target: nn.Module
+    encoder: Encoder
+    fixed_encoder: Encoder
+    fixed_encoder_target: Encoder
+    value_range: ValueRange
+
+
+# TD7's update in pieces, each shared by `TD7Learner.update` and the fast path (fast/td7.py).
+
+
+def encoder_loss(
+    encoder: Encoder, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor
+) -> torch.Tensor:
+    """SALE's loss: z_sa predicts the next state's z_s, which is a fixed regression target."""
+    with torch.no_grad():
+        next_zs = encoder.zs(next_obs)
+    return F.mse_loss(encoder.zsa(encoder.zs(obs), action), next_zs)
+
+
+def td7_target(
+    n: TD7Networks, algo: AlgorithmConfig, reward: torch.Tensor, next_obs: torch.Tensor,
+    terminated: torch.Tensor, gamma: float | torch.Tensor, noise: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """TD3's target through the fixed target encoder, Q' clipped to the range seen (`value_clip`);
+    records y in that range. `noise`: the smoothing's N(0, 1) draws, drawn here when not given."""
+    next_zs = n.fixed_encoder_target.zs(next_obs)
+    next_action = smoothed_target_action(
+        n.actor_target(next_obs, next_zs), algo.target_policy_noise, algo.target_noise_clip, noise
+    )
+    next_zsa = n.fixed_encoder_target.zsa(next_zs, next_action)
+    next_q = q_columns(n.critic_target(next_obs, next_action, next_zsa, next_zs)).min(dim=1).values
+    if algo.value_clip:
+        next_q = n.value_range.clip(next_q)
+    y = critic_target(reward, terminated, next_q, gamma)
+    n.value_range.observe(y)
+    return y
+
+
+def td7_critic_loss(
+    critic: nn.Module, algo: AlgorithmConfig, obs: torch.Tensor, action: torch.Tensor,
+    zsa: torch.Tensor, zs: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The critics' loss against y, Q (B, n_critics) and |δ| (B, n_critics): LAP's loss, or TD3's
+    squared error, importance-weighted under prioritized replay (`weight`; None: ones)."""
+    q = q_columns(critic(obs, action, zsa, zs))
+    td_abs = (q - y[:, None]).abs()
+    if algo.lap:
+        return lap_loss(td_abs, algo.lap_min_priority), q, td_abs
+    return ((1.0 if weight is None else weight) * td_abs.pow(2).sum(dim=1)).mean(), q, td_abs
+
+
+def td7_actor_loss(n: TD7Networks, obs: torch.Tensor, zs: torch.Tensor) -> torch.Tensor:
+    """The actor climbs the mean of the critics (the reference's -Q.mean() over both), its action
+    reaching them directly and through the fixed encoder's z_sa."""
+    pi = n.actor(obs, zs)
+    return -q_columns(n.critic(obs, pi, n.fixed_encoder.zsa(zs, pi), zs)).mean()
+
+
 class TD7Learner(Learner):
     """TD3's learner with SALE's encoders, LAP's loss, hard target updates and value clipping.
 
@@ -96,57 +162,34 @@ class TD7Learner(Learner):
         self._policy = SalePolicy(actor, self.fixed_encoder)
 
     def update(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
-        s, algo = self.optimisation, self.algorithm
-        obs, action, next_obs = batch.obs, batch.action, batch.next_obs
-        gamma = s.gamma if batch.discount is None else batch.discount
+        algo = self.algorithm
+        obs, action = batch.obs, batch.action
+        gamma = self.optimisation.gamma if batch.discount is None else batch.discount
         self.actor.train()
         self.critic.train()
 
-        # Encoder: z_sa predicts the next state's z_s, which is a fixed regression target.
-        if self.encoder_opt is not None:
-            with torch.no_grad():
-                next_zs = self.encoder.zs(next_obs)
-            pred_zs = self.encoder.zsa(self.encoder.zs(obs), action)
-            self.encoder_loss = F.mse_loss(pred_zs, next_zs)
+        if self.encoder_opt is not None:  # SALE's encoder first; the critic reads the fixed copies
+            self.encoder_loss = encoder_loss(self.encoder, obs, action, batch.next_obs)
             self._step(self.encoder_opt, self.encoder_loss, self.encoder)
 
-        # Critic: TD3's target through the fixed target encoder, Q' clipped to the range seen.
-        with torch.no_grad():
-            next_zs = self.fixed_encoder_target.zs(next_obs)
-            next_action = smoothed_target_action(
-                self.actor_target(next_obs, next_zs), algo.target_policy_noise, algo.target_noise_clip
-            )
-            next_zsa = self.fixed_encoder_target.zsa(next_zs, next_action)
-            next_q = q_columns(self.critic_target(next_obs, next_action, next_zsa, next_zs)).min(dim=1).values
-            if algo.value_clip:
-                next_q = self.value_range.clip(next_q)
-            y = critic_target(batch.reward, batch.terminated, next_q, gamma)
-            self.value_range.observe(y)
+        with torch.no_grad():  # the critic's target, and the embeddings of (s, a) it reads
+            y = td7_target(self, algo, batch.reward, batch.next_obs, batch.terminated, gamma)
             zs = self.fixed_encoder.zs(obs)
             zsa = self.fixed_encoder.zsa(zs, action)
-        q = q_columns(self.critic(obs, action, zsa, zs))  # (B, n_critics)
-        td_abs = (q - y[:, None]).abs()
-        if algo.lap:
-            critic_loss = lap_loss(td_abs, algo.lap_min_priority)
-        else:  # TD3's squared error, importance-weighted under prioritized replay
-            weight = 1.0 if batch.weight is None else batch.weight
-            critic_loss = (weight * td_abs.pow(2).sum(dim=1)).mean()
+        critic_loss, q, td_abs = td7_critic_loss(self.critic, algo, obs, action, zsa, zs, y, batch.weight)
         self._step(self.critic_opt, critic_loss, self.critic)
         self.critic_updates += 1
 
-        # Actor, delayed: it climbs the mean of the critics (the reference's -Q.mean() over both).
-        actor_step = self.critic_updates % algo.policy_delay == 0
+        actor_step = self.critic_updates % algo.policy_delay == 0  # the actor is delayed
         if actor_step:
             with frozen(self.critic):
-                pi = self.actor(obs, zs)
-                actor_loss = -q_columns(self.critic(obs, pi, self.fixed_encoder.zsa(zs, pi), zs)).mean()
+                actor_loss = td7_actor_loss(self, obs, zs)
                 self._step(self.actor_opt, actor_loss, self.actor)
             self.actor_loss = actor_loss.detach()
 
-        every = algo.target_update_every
-        target_update = self.critic_updates % every == 0 if every else actor_step
+        target_update = self.target_update_due(actor_step)
         if target_update:
-            self._update_targets()
+            self.update_targets()
         return {
             "critic_loss": critic_loss.detach(),
             "actor_loss": self.actor_loss,
@@ -157,7 +200,13 @@ class TD7Learner(Learner):
             "target_update": torch.tensor(target_update),  # on the CPU: reading it costs no sync
         }
 
-    def _update_targets(self) -> None:
+    def target_update_due(self, actor_step: bool) -> bool:
+        """Whether the targets move after this update: every `target_update_every` updates (hard), or
+        with each actor step (Polyak)."""
+        every = self.algorithm.target_update_every
+        return self.critic_updates % every == 0 if every else actor_step
+
+    def update_targets(self) -> None:
         """Every target takes its source's weights (hard) or moves by τ towards them (Polyak); the
         fixed target encoder takes the fixed encoder's before the fixed encoder takes the encoder's."""
         pairs = [

@@ -45,7 +45,7 @@ from ddpg.agent.fast.backward import (
     layers_of,
     onednn_available,
 )
-from ddpg.agent.learner import Learner, TensorBatch
+from ddpg.agent.learner import Learner, TensorBatch, smoothed_target_action
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
 
 Tensors = list[torch.Tensor]
@@ -147,8 +147,9 @@ def _manual_update(
     critics, targets = _split(spec, critic), _split(spec, critic_target)
     next_action, _ = actor_forward(mm, actor_target, next_obs)
     if noise is not None:
-        c = spec.target_noise_clip
-        next_action = (next_action + (noise * spec.target_policy_noise).clamp(-c, c)).clamp(-1.0, 1.0)
+        next_action = smoothed_target_action(
+            next_action, spec.target_policy_noise, spec.target_noise_clip, noise
+        )
     next_q = _q_columns(mm, targets, next_obs, next_action)[0].min(dim=1).values
     y = reward + discount * (1.0 - terminated) * next_q
 
