@@ -5,17 +5,18 @@ that load on a shared machine hits them alike.
     python bench/td3_update.py                                  # [256, 256] and [400, 300], batch 256
     python bench/td3_update.py --baseline OLD_FAST.py           # adds DDPG compiled by another fast.py
     python bench/td3_update.py --layer-norm                     # adds DDPG with layer_norm (DDPG+LN)
-    python bench/td3_update.py --td7 --arch 256,256             # adds TD7's reference update
+    python bench/td3_update.py --td7 --arch 256,256             # adds TD7's reference and fast updates
 
 Shapes are those of the presets the sizes come from: Hopper-v5 (11 observations, 3 actions) at
 [256, 256], BipedalWalker-v3 (24, 4) at [400, 300], the action entering with the state. TD3 is
 twin critics, σ 0.2 clipped at 0.5, policy delay 2, so a TD3 update's time is the mean of a critic-only
 update and a full one. `--baseline` loads another version of `src/ddpg/fast.py` (e.g. from
 `git show REV:src/ddpg/fast.py`) to time its compiled DDPG update beside this one's.
-`--td7` adds TD7's update (it has only the reference) at [256, 256] with the paper's encoders (z 256
-wide, encoder layers of 256), LAP's loss, hard target updates every 250; its row's last column compares
-it with TD3's reference. Prints one markdown row per variant: median ms per update over the blocks, its
-range, and the ratio to the reference.
+`--td7` adds TD7's update at [256, 256] with the paper's encoders (z 256 wide, encoder layers of 256),
+LAP's loss, hard target updates every 250: the reference `TD7Learner.update` and the fast
+`FastTD7Update`, uncompiled and compiled; the TD7 rows' ratio column compares them with TD3's reference.
+Prints one markdown row per variant: median ms per update over the blocks, its range, and the ratio to
+the reference.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 import torch
 
 import ddpg
+from ddpg.agent.fast.td7 import FastTD7Update
 from ddpg.agent.fast.update import FastUpdate
 from ddpg.agent.learner import Learner, TensorBatch
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
@@ -85,6 +87,8 @@ def variants(
     out: dict[str, Callable[[TensorBatch], object]] = {}
     if td7:
         out["TD7 reference"] = make_td7_learner(sizes).update
+        out["TD7 fast, uncompiled"] = FastTD7Update(make_td7_learner(sizes), compile=False)
+        out["TD7 fast, compiled"] = FastTD7Update(make_td7_learner(sizes), compile=True)
     algos = [("TD3", True, False), ("DDPG", False, False)] + (
         [("DDPG+LN", False, True)] if layer_norm else []
     )
@@ -118,7 +122,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline", help="another version of src/ddpg/fast.py to time beside this one")
     parser.add_argument("--layer-norm", action="store_true", help="add DDPG with layer_norm (DDPG+LN)")
-    parser.add_argument("--td7", action="store_true", help="add TD7's reference update")
+    parser.add_argument("--td7", action="store_true", help="add TD7's reference and fast updates")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -147,9 +151,14 @@ def main() -> None:
             ref = statistics.median(times[f"{'TD3' if algo == 'TD7' else algo} reference"])
             med = statistics.median(ts)
             print(f"| {name} | {med:.2f} | {min(ts):.2f}–{max(ts):.2f} | ×{ref / med:.2f} |", flush=True)
-        if "TD7 reference" in times:
-            ratio = statistics.median(times["TD7 reference"]) / statistics.median(times["TD3 reference"])
-            print(f"\nTD7's update takes {ratio:.2f}x the time of TD3's reference update", flush=True)
+        td3 = statistics.median(times["TD3 reference"])
+        for name in (n for n in times if n.startswith("TD7")):
+            ratio = statistics.median(times[name]) / td3
+            print(f"\n{name} takes {ratio:.2f}x the time of TD3's reference update", end="", flush=True)
+        if "TD7 fast, compiled" in times:  # paired: the blocks of one round ran under the same load
+            pairs = [r / f for r, f in zip(times["TD7 reference"], times["TD7 fast, compiled"])]
+            print(f"\nTD7 compiled against its reference, per round: median x{statistics.median(pairs):.2f}")
+        print(flush=True)
 
 
 if __name__ == "__main__":

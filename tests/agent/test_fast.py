@@ -363,9 +363,9 @@ def test_importing_ddpg_registers_no_torch_operator_until_the_onednn_product_is_
 def test_learning_rate_schedule_reuses_one_tensor_per_optimiser():
     learner = make_learner()
     fast = FastUpdate(learner, compile=False)
-    first = fast._lr(learner.actor_opt)
+    first = fast._optimisers.lr(learner.actor_opt)
     learner.set_learning_rates(5e-3, 5e-3)
-    assert fast._lr(learner.actor_opt) is first and first.item() == pytest.approx(5e-3)
+    assert fast._optimisers.lr(learner.actor_opt) is first and first.item() == pytest.approx(5e-3)
 
 
 def test_fast_update_follows_learning_rate_changes():

@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from ddpg import DDPG, Config
-from ddpg.agent.fast.choice import choose_update
-from ddpg.agent.fast.update import unsupported_reason
 from ddpg.agent.sale import NoEncoder, avg_l1_norm, build_sale_networks
 from ddpg.agent.td7 import TD7Learner, lap_loss
 from ddpg.data.prioritized import PrioritizedReplayBuffer
@@ -222,13 +220,6 @@ def test_without_sale_the_networks_read_states_and_actions_alone():
     assert isinstance(learner.encoder, NoEncoder) and "encoder_opt" not in learner.optimizers()
     stats = learner.update(make_batch())
     assert stats["encoder_loss"].item() == 0.0 and torch.isfinite(stats["critic_loss"])
-
-
-def test_td7_runs_on_the_reference_update_and_compile_auto_picks_it():
-    learner = make_learner()
-    assert "td7" in unsupported_reason(learner)
-    choice = choose_update(learner, "auto", planned_updates=100_000, batch_size=8)
-    assert choice.path == "eager" and choice.update == learner.update
 
 
 def test_short_td7_pendulum_run_learns():

@@ -12,8 +12,10 @@ import numpy as np
 import torch
 
 from ddpg.agent.fast.backward import MatMul, onednn_available
+from ddpg.agent.fast.td7 import FastTD7Update
 from ddpg.agent.fast.update import FastActor, FastUpdate, UpdateFn, unsupported_reason
 from ddpg.agent.learner import Learner, TensorBatch
+from ddpg.agent.td7 import TD7Learner
 from ddpg.config import Config
 
 # `compile: auto` compiles only a run with at least this many updates: compiling costs ~20-60 s on a
@@ -26,17 +28,22 @@ class UpdateChoice:
     """Which update a run uses, and why (for the summary and the docs)."""
 
     update: UpdateFn
-    path: str  # "compiled" (hand-written backward, compiled), "manual" (uncompiled), "eager" (reference)
+    # "compiled" (the fast update compiled: DDPG's and TD3's hand-written backward, TD7's torch.func),
+    # "manual" (uncompiled), "eager" (reference)
+    path: str
     reason: str
     act: Callable[[np.ndarray], np.ndarray]  # batch of observations → normalised actions
     # Seconds per update of each candidate timed before choosing (`time_candidates`), by name:
-    # "reference", "hand_written" (F.linear), "hand_written_onednn"; None when nothing was timed.
+    # "reference", "hand_written" (F.linear), "hand_written_onednn", TD7's "td7_compiled"; None when
+    # nothing was timed.
     timings: dict[str, float] | None = None
 
     @property
     def library(self) -> str:
         """What does the products: "reference" (autograd), "onednn" or "linear" (F.linear). A resumed
         run keeps it, since the libraries round differently."""
+        if isinstance(self.update, FastTD7Update):
+            return "linear"  # torch's own products, as the reference's
         if not isinstance(self.update, FastUpdate):
             return "reference"
         return "onednn" if self.update.matmul.onednn else "linear"
@@ -78,6 +85,8 @@ def choose_update(
     reason = unsupported_reason(learner)
     if reason is not None:
         return UpdateChoice(learner.update, "eager", f"fast path not applicable: {reason}", learner.act)
+    if isinstance(learner, TD7Learner):
+        return _choose_td7_update(learner, compile, planned_updates, batch_size, kept)
     act = FastActor(learner)
     if compile is False:
         return UpdateChoice(learner.update, "eager", "compile: false", act)
@@ -111,6 +120,55 @@ def choose_update(
         )
     update = FastUpdate(learner, compile=True, matmul=matmul)
     return UpdateChoice(update, "compiled", f"compile: {compile}; {_products(update)}{timed}", act, timings)
+
+
+def _choose_td7_update(
+    learner: TD7Learner,
+    compile: bool | str,
+    planned_updates: int,
+    batch_size: int | None,
+    kept: tuple[str, str] | None,
+) -> UpdateChoice:
+    """`choose_update` for TD7: its fast update (fast/td7.py) pays only compiled (uncompiled it timed
+    slower than the reference, docs/BENCHMARKS.md), so `auto` compiles it for a long run and keeps
+    the reference for a short one; the compiled update is timed against the reference before a run
+    commits to it, by the rule DDPG's hand-written update is. `kept`: a resumed run keeps its library."""
+    act = learner.act
+    long_run = planned_updates >= AUTO_COMPILE_MIN_UPDATES
+    if kept is not None:
+        library, reason = kept
+        if library == "reference":
+            return UpdateChoice(learner.update, "eager", reason, act)
+        # A resumed run near its end compiles no more than DDPG's does (the same arithmetic, uncompiled).
+        compiled = compile is True or long_run
+        path = "compiled" if compiled else "manual"
+        return UpdateChoice(FastTD7Update(learner, compile=compiled), path, reason, act)
+    if compile is False:
+        return UpdateChoice(learner.update, "eager", "compile: false", act)
+    if compile == "auto" and not long_run:
+        reason = (
+            f"{planned_updates} updates are too few to pay for compiling td7's fast update "
+            f"(auto needs {AUTO_COMPILE_MIN_UPDATES}), which uncompiled is no faster than the reference"
+        )
+        return UpdateChoice(learner.update, "eager", reason, act)
+    timings, note = None, ""
+    if batch_size is not None and planned_updates > 0:
+        rounds = min(TIMING_ROUNDS, max(2, planned_updates // 200))
+        candidates: dict[str, Callable[[Learner], UpdateFn]] = {
+            "td7_compiled": lambda lrn: FastTD7Update(lrn, compile=True),  # type: ignore[arg-type]
+            "reference": lambda lrn: lrn.update,
+        }
+        timings = time_candidates(learner, candidates, _timing_batch(learner, batch_size), rounds)
+        if timings["td7_compiled"] <= timings["reference"] * (1 + TIMING_NOISE):
+            note = "; timed against the reference"
+        elif compile == "auto":
+            reason = "td7's compiled fast update timed slower than the reference on this machine"
+            return UpdateChoice(learner.update, "eager", reason, act, timings)
+        else:
+            note = "; timed slower than the reference but compile: true asks for it"
+    update = FastTD7Update(learner, compile=True)
+    reason = f"compile: {compile}; td7's fast update, gradients by torch.func{note}"
+    return UpdateChoice(update, "compiled", reason, act, timings)
 
 
 def _products(update: FastUpdate) -> str:
@@ -176,8 +234,9 @@ def time_candidates(
     devices = [learner.device] if cuda else []
     with torch.random.fork_rng(devices=devices):  # TD3's smoothing noise draws from the global one
         updates = {name: make(copy.deepcopy(learner)) for name, make in candidates.items()}
-        for update in updates.values():
-            update(batch)  # allocations, oneDNN's primitive cache, lazy optimiser state
+        for update in updates.values():  # allocations, oneDNN's primitive cache, lazy optimiser state,
+            for _ in range(learner.algorithm.policy_delay):  # and a compiled update's graphs, both
+                update(batch)
         _sync(learner.device)
         for r in range(rounds):
             names = list(updates)

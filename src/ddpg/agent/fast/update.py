@@ -47,6 +47,8 @@ from ddpg.agent.fast.backward import (
 )
 from ddpg.agent.learner import Learner, TensorBatch, smoothed_target_action
 from ddpg.agent.networks import Actor, Critic, CriticEnsemble
+from ddpg.agent.sale import NoEncoder, SaleActor, SaleCritic, SaleEncoder
+from ddpg.agent.td7 import TD7Learner
 
 Tensors = list[torch.Tensor]
 UpdateFn = Callable[[TensorBatch], dict[str, torch.Tensor]]
@@ -93,6 +95,56 @@ def adam_step_(
         bias2_sqrt = (-torch.expm1(step * log_beta2)).sqrt()
         denom = v.sqrt() / bias2_sqrt + k.eps
         p.sub_(lr / bias1 * m / denom)
+
+
+def adam_constants(opt: torch.optim.Optimizer) -> AdamConstants:
+    g = opt.param_groups[0]
+    return AdamConstants(float(g["betas"][0]), float(g["betas"][1]), float(g["eps"]), g["weight_decay"])
+
+
+class OptimiserTensors:
+    """The learner's own `torch.optim.Adam` state as the tensor lists `adam_step_` takes, and each
+    optimiser's learning rate as a 0-d tensor (so a schedule does not recompile a graph)."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer], dtype: torch.dtype, device: torch.device):
+        # One persistent tensor per optimiser, refilled when its learning rate changes.
+        self._lrs = {id(opt): torch.zeros((), dtype=dtype, device=device) for opt in optimizers}
+        self._lr_values: dict[int, float] = {}
+        # Each optimiser's state dict as last seen, and its (exp_avg, exp_avg_sq, step) lists.
+        self._states: dict[int, tuple[Any, tuple[Tensors, Tensors, Tensors]]] = {}
+
+    def state(self, opt: torch.optim.Optimizer) -> tuple[Tensors, Tensors, Tensors]:
+        # Optimizer.load_state_dict replaces these tensors, and the state dict that holds them: looked up
+        # again whenever the dict is not the one seen last (or not yet complete), else the lists kept.
+        params = opt.param_groups[0]["params"]
+        state = opt.state
+        kept = self._states.get(id(opt))
+        if kept is not None and kept[0] is state and len(state) == len(params):
+            return kept[1]
+        if not state or len(state) != len(params):
+            for p in params:
+                if not state[p]:
+                    state[p] = {
+                        "step": torch.tensor(0.0, dtype=torch.float32),
+                        "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                        "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    }
+        entries = [state[p] for p in params]
+        lists = (
+            [e["exp_avg"] for e in entries],
+            [e["exp_avg_sq"] for e in entries],
+            [e["step"] for e in entries],
+        )
+        self._states[id(opt)] = (state, lists)
+        return lists
+
+    def lr(self, opt: torch.optim.Optimizer) -> torch.Tensor:
+        tensor = self._lrs[id(opt)]
+        lr = float(opt.param_groups[0]["lr"])
+        if lr != self._lr_values.get(id(opt)):
+            tensor.fill_(lr)
+            self._lr_values[id(opt)] = lr
+        return tensor
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -190,10 +242,27 @@ def _manual_update(
 
 
 def unsupported_reason(learner: Learner) -> str | None:
-    """Why the fast path cannot run this learner's update, or None when it can."""
-    if learner.algorithm.algo == "td7":
-        return "td7 runs on its reference update (TD7Learner.update); there is no fast td7 update yet"
-    return _network_reason(learner) or _optimiser_reason(learner) or _options_reason(learner)
+    """Why the fast path (`FastUpdate`; for a `TD7Learner`, fast/td7.py's `FastTD7Update`) cannot run
+    this learner's update, or None when it can."""
+    if isinstance(learner, TD7Learner):
+        return (
+            _sale_network_reason(learner)
+            or _optimiser_reason(learner, TD7Learner)
+            or _options_reason(learner)
+        )
+    return _network_reason(learner) or _optimiser_reason(learner, Learner) or _options_reason(learner)
+
+
+def _sale_network_reason(learner: TD7Learner) -> str | None:
+    # TD7's fast path runs the networks' own forward passes, so any of sale.py's will do; only a
+    # subclass (with state its forward pass changes, or another forward) is refused.
+    networks: list[tuple[str, Any, tuple[type, ...]]] = [("actor", learner.actor, (SaleActor,))]
+    networks += [("critic", c, (SaleCritic,)) for c in _members(learner.critic)]
+    networks += [("encoder", learner.encoder, (SaleEncoder, NoEncoder))]
+    for name, network, kinds in networks:
+        if type(network) not in kinds:
+            return f"{name} is a {type(network).__name__}, not one of TD7's networks"
+    return None
 
 
 def _network_reason(learner: Learner) -> str | None:
@@ -221,15 +290,15 @@ def _network_reason(learner: Learner) -> str | None:
     return None
 
 
-def _optimiser_reason(learner: Learner) -> str | None:
+def _optimiser_reason(learner: Learner, twin_of: type[Learner]) -> str | None:
     for name, opt in learner.optimizers().items():
         if type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1:
             return f"{name} is not a single-group torch.optim.Adam"
         g = opt.param_groups[0]
         if g["amsgrad"] or g["maximize"] or g.get("decoupled_weight_decay", False):
             return f"{name} uses an Adam option the fast path does not implement"
-    if type(learner).update is not Learner.update:
-        return f"{type(learner).__name__} overrides Learner.update"
+    if type(learner).update is not twin_of.update:
+        return f"{type(learner).__name__} overrides {twin_of.__name__}.update"
     return None
 
 
@@ -275,19 +344,13 @@ class FastUpdate:
     """
 
     def __init__(self, learner: Learner, compile: bool = True, matmul: MatMul | None = None) -> None:
-        reason = unsupported_reason(learner)
+        reason = "td7 takes FastTD7Update" if isinstance(learner, TD7Learner) else unsupported_reason(learner)
         if reason is not None:
             raise ValueError(f"the fast update does not cover this configuration: {reason}")
         self.learner = learner
         self.compiled = compile
         self.compile_seconds: float | None = None
         s, algo = learner.optimisation, learner.algorithm
-
-        def adam_constants(opt: torch.optim.Optimizer) -> AdamConstants:
-            g = opt.param_groups[0]
-            return AdamConstants(
-                float(g["betas"][0]), float(g["betas"][1]), float(g["eps"]), g["weight_decay"]
-            )
 
         spec = _Spec(
             tau=s.tau,
@@ -324,50 +387,10 @@ class FastUpdate:
         # Constants in the parameters' dtype, so a float64 learner (the tests' yardstick) gets float64
         # arithmetic throughout, as the reference's Python floats give it.
         dtype, device = self._weights[0][0].dtype, learner.device
-        # One persistent tensor per optimiser, refilled when its learning rate changes.
-        self._lrs = {
-            id(opt): torch.zeros((), dtype=dtype, device=device) for opt in learner.optimizers().values()
-        }
-        self._lr_values: dict[int, float] = {}
-        # Each optimiser's state dict as last seen, and its (exp_avg, exp_avg_sq, step) lists.
-        self._states: dict[int, tuple[Any, tuple[Tensors, Tensors, Tensors]]] = {}
+        self._optimisers = OptimiserTensors(list(learner.optimizers().values()), dtype, device)
         # For batches without n-step discounts or importance weights: γ and 1, as 0-d tensors.
         self._gamma = torch.tensor(s.gamma, dtype=dtype, device=device)
         self._one = torch.ones((), dtype=dtype, device=device)
-
-    def _optimizer_state(self, opt: torch.optim.Optimizer) -> tuple[Tensors, Tensors, Tensors]:
-        # Optimizer.load_state_dict replaces these tensors, and the state dict that holds them: looked up
-        # again whenever the dict is not the one seen last (or not yet complete), else the lists kept.
-        params = opt.param_groups[0]["params"]
-        state = opt.state
-        kept = self._states.get(id(opt))
-        if kept is not None and kept[0] is state and len(state) == len(params):
-            return kept[1]
-        if not state or len(state) != len(params):
-            for p in params:
-                if not state[p]:
-                    state[p] = {
-                        "step": torch.tensor(0.0, dtype=torch.float32),
-                        "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                        "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
-                    }
-        entries = [state[p] for p in params]
-        lists = (
-            [e["exp_avg"] for e in entries],
-            [e["exp_avg_sq"] for e in entries],
-            [e["step"] for e in entries],
-        )
-        self._states[id(opt)] = (state, lists)
-        return lists
-
-    def _lr(self, opt: torch.optim.Optimizer) -> torch.Tensor:
-        # A tensor, not a float, so a learning-rate schedule does not recompile the graph.
-        tensor = self._lrs[id(opt)]
-        lr = float(opt.param_groups[0]["lr"])
-        if lr != self._lr_values.get(id(opt)):
-            tensor.fill_(lr)
-            self._lr_values[id(opt)] = lr
-        return tensor
 
     def __call__(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
         lrn, algo = self.learner, self.learner.algorithm
@@ -381,10 +404,10 @@ class FastUpdate:
         with torch.no_grad():
             actor_loss, critic_loss, td_error, q_mean, td_abs = self._fns[step_actor](
                 *self._weights,
-                *self._optimizer_state(lrn.actor_opt),
-                *self._optimizer_state(lrn.critic_opt),
-                self._lr(lrn.actor_opt),
-                self._lr(lrn.critic_opt),
+                *self._optimisers.state(lrn.actor_opt),
+                *self._optimisers.state(lrn.critic_opt),
+                self._optimisers.lr(lrn.actor_opt),
+                self._optimisers.lr(lrn.critic_opt),
                 batch.obs,
                 batch.action,
                 batch.reward,
