@@ -149,10 +149,11 @@ def test_compiled_fast_update_agrees_with_the_reference():
 
 
 def _pendulum(batch: TensorBatch, size: int) -> TensorBatch:
-    """The first `size` transitions, with Pendulum-v1's 3 observations and 1 action."""
+    """The first `size` transitions, with Pendulum-v1's 3 observations and 1 action; contiguous, as the
+    loop's batches are (a compiled graph is specialised to its inputs' strides)."""
     return TensorBatch(
-        batch.obs[:size], batch.action[:size, :1], batch.reward[:size], batch.next_obs[:size],
-        batch.terminated[:size],
+        batch.obs[:size], batch.action[:size, :1].contiguous(), batch.reward[:size],
+        batch.next_obs[:size], batch.terminated[:size],
     )  # fmt: skip
 
 
