@@ -153,8 +153,9 @@ class FastTD7Update:
             ),
         )
 
-        # Two graphs rather than a branch inside one, so a skipped actor step costs nothing; two
-        # functions, so each code object keeps one compiled entry per FastTD7Update.
+        # Two graphs rather than a branch inside one, so a skipped actor step costs nothing. A second
+        # FastTD7Update of the same shapes and switches reuses them (every tensor is an argument; the
+        # modules are only read for their structure), as the tests and choose_update's timing do.
         def with_actor(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _td7_update(spec, nets, True, *args)
 
