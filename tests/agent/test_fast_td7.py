@@ -211,3 +211,19 @@ def test_compiled_td7_run_resumes_exactly_and_says_which_update_it_ran(tmp_path)
         "td7_compiled",
         "reference",
     }
+
+
+def test_a_resumed_td7_run_keeps_the_update_its_first_session_chose_without_timing(monkeypatch):
+    import ddpg.agent.fast.choice as fast_choice
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("a resumed run timed its candidates again")
+
+    monkeypatch.setattr(fast_choice, "time_candidates", no_timing)
+    learner = make_learner()
+    kept = choose_update(learner, "auto", planned_updates=100, batch_size=B, kept=("reference", "why"))
+    assert kept.path == "eager" and kept.update == learner.update and kept.reason == "why"
+    # A long run resumed near its end: its fast update, uncompiled (the same arithmetic, no compile).
+    fast = choose_update(learner, "auto", planned_updates=100, batch_size=B, kept=("linear", "why"))
+    assert fast.path == "manual" and isinstance(fast.update, FastTD7Update) and not fast.update.compiled
+    assert (fast.library, fast.reason) == ("linear", "why")

@@ -135,6 +135,8 @@ def _choose_td7_update(
     commits to it, by the rule DDPG's hand-written update is. `kept`: a resumed run keeps its library."""
     act = learner.act
     long_run = planned_updates >= AUTO_COMPILE_MIN_UPDATES
+    if compile is False:
+        return UpdateChoice(learner.update, "eager", "compile: false", act)
     if kept is not None:
         library, reason = kept
         if library == "reference":
@@ -143,8 +145,6 @@ def _choose_td7_update(
         compiled = compile is True or long_run
         path = "compiled" if compiled else "manual"
         return UpdateChoice(FastTD7Update(learner, compile=compiled), path, reason, act)
-    if compile is False:
-        return UpdateChoice(learner.update, "eager", "compile: false", act)
     if compile == "auto" and not long_run:
         reason = (
             f"{planned_updates} updates are too few to pay for compiling td7's fast update "
