@@ -302,3 +302,18 @@ def test_actors_are_refused_in_one_line(tmp_path):
     spec = TuneSpec(space=SPACE, trials=2, env="Pendulum-v1", overrides=[*TINY, "actors=2"])
     with pytest.raises(ConfigError, match=r"^actors is not supported by ddpg tune"):
         prepare(spec, tmp_path / "tune")
+
+
+def test_a_key_given_twice_is_refused():
+    with pytest.raises(ConfigError, match="--space tau is given twice"):
+        parse_space(["tau=uniform(0.1,0.2)", "tau=uniform(0.2,0.3)"])
+
+
+def test_spec_round_trips_through_yaml_and_a_damaged_one_is_one_error(tmp_path):
+    spec = TuneSpec(space=SPACE, trials=2, seeds=2, env="Pendulum-v1", steps=500, overrides=TINY)
+    spec.save(tmp_path / "tune.yaml")
+    assert TuneSpec.load(tmp_path / "tune.yaml") == spec
+    (tmp_path / "tune.yaml").write_text(yaml.safe_dump({"space": SPACE, "seeds": 2}))  # no trials
+    with pytest.raises(TuneError, match=r"tune.yaml is not a tune spec \('trials'\)"):
+        TuneSpec.load(tmp_path / "tune.yaml")
+

@@ -29,7 +29,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ddpg.config import Config, ConfigError, apply_overrides, config_yaml, from_dict, resolve
+from ddpg.config import Config, ConfigError, apply_overrides, config_yaml, from_dict
 from ddpg.config.sections import shown
 from ddpg.experiments import backends, compare
-from ddpg.experiments.sweep import SweepError, read_spec, split_values
+from ddpg.experiments.sweep import ExperimentSpec, SweepError, keyed_options, split_values
 from ddpg.files import atomic_write
 from ddpg.run.loop import passed
 from ddpg.run.resources import usable_cpus
@@ -124,13 +124,16 @@ DISTRIBUTION = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$", re.DOTALL)
 
 def parse_distribution(text: str) -> Distribution:
     """One `--space KEY=DIST`, checked for its syntax only (`check_space` checks it against the config)."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or not raw.strip():
-        raise ConfigError(f"--space expects KEY=DIST, got {shown(text)}")
+    return parse_space([text])[0]
+
+
+def parse_space(texts: list[str]) -> list[Distribution]:
+    reserved = {key: f"the tune sets it ({instead})" for key, instead in RESERVED.items()}
+    return [_distribution(key, raw) for key, raw in keyed_options(texts, "--space", "KEY=DIST", reserved)]
+
+
+def _distribution(key: str, raw: str) -> Distribution:
     where = f"--space {shown(key, quote=False)}"
-    if key in RESERVED:
-        raise ConfigError(f"{where}: the tune sets it ({RESERVED[key]})")
     match = DISTRIBUTION.match(raw)
     if match is None or match.group(1) not in KINDS:
         raise ConfigError(f"{where}: expected one of {', '.join(k + '(…)' for k in KINDS)}, got {shown(raw)}")
@@ -155,16 +158,6 @@ def parse_distribution(text: str) -> Distribution:
     return Distribution(key, kind, low=float(low), high=float(high))
 
 
-def parse_space(texts: list[str]) -> list[Distribution]:
-    space: list[Distribution] = []
-    for text in texts:
-        dist = parse_distribution(text)
-        if dist.key in (d.key for d in space):
-            raise ConfigError(f"--space {dist.key} is given twice")
-        space.append(dist)
-    return space
-
-
 def assignment(dist: Distribution, value: Any) -> str:
     """`key=value` as `--set` takes it; a choice's value is its text."""
     return f"{dist.key}={value if dist.kind == 'choice' else repr(value)}"
@@ -174,18 +167,13 @@ def assignment(dist: Distribution, value: Any) -> str:
 # The spec
 
 
-@dataclass(frozen=True)
-class TuneSpec:
+@dataclass(frozen=True, kw_only=True)
+class TuneSpec(ExperimentSpec):
     """What a tune runs; the space is kept as the text the user typed."""
 
+    KIND, ERROR = "tune", TuneError
     space: list[str]
     trials: int = 20
-    seeds: int = 3
-    env: str | None = None
-    preset: str | None = None
-    steps: int | None = None
-    overrides: list[str] = field(default_factory=list)
-    cpus_per_trial: float = 1.0
 
     @cached_property
     def distributions(self) -> list[Distribution]:
@@ -195,28 +183,9 @@ class TuneSpec:
         """Whether `other` asks for the same tune (CPUs per trial may change on a resume)."""
         return {**asdict(self), "cpus_per_trial": 0} == {**asdict(other), "cpus_per_trial": 0}
 
-    def base_config(self) -> Config:
-        return resolve(env_id=self.env, preset=self.preset, overrides=self.overrides, total_steps=self.steps)
-
-    def save(self, path: Path) -> None:
-        atomic_write(path, yaml.safe_dump(asdict(self), sort_keys=False))
-
     @staticmethod
-    def load(path: Path) -> TuneSpec:
-        data = read_spec(path, "tune")
-        try:
-            return TuneSpec(
-                space=[str(s) for s in data["space"]],
-                trials=int(data["trials"]),
-                seeds=int(data["seeds"]),
-                env=data.get("env"),
-                preset=data.get("preset"),
-                steps=data.get("steps"),
-                overrides=[str(s) for s in data.get("overrides") or []],
-                cpus_per_trial=float(data.get("cpus_per_trial", 1.0)),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise TuneError(f"{path} is not a tune spec ({e})") from None
+    def _own_fields(data: dict[str, Any]) -> dict[str, Any]:
+        return {"space": [str(s) for s in data["space"]], "trials": int(data["trials"])}
 
 
 def configure(base: dict[str, Any], assignments: list[str]) -> Config:
