@@ -21,8 +21,10 @@ from ddpg.cli import main
 from ddpg.config import ConfigError, load_yaml
 from ddpg.experiments import compare
 from ddpg.experiments.tune import (
+    TunedTrial,
     TuneError,
     TuneSpec,
+    _importances,
     parse_distribution,
     parse_space,
     prepare,
@@ -317,3 +319,20 @@ def test_spec_round_trips_through_yaml_and_a_damaged_one_is_one_error(tmp_path):
     with pytest.raises(TuneError, match=r"tune.yaml is not a tune spec \('trials'\)"):
         TuneSpec.load(tmp_path / "tune.yaml")
 
+
+def test_importances_leave_optunas_verbosity_as_they_found_it():
+    # Optuna's verbosity is process-wide: a program that uses ddpg's tune keeps its own setting.
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    try:
+        optuna.logging.set_verbosity(optuna.logging.DEBUG)
+        trials = [
+            TunedTrial(f"trial_{i:03d}", {"actor_lr": lr}, 500, [score], "complete")
+            for i, (lr, score) in enumerate([(1e-4, -900.0), (1e-3, -400.0), (3e-3, -300.0), (1e-2, -800.0)])
+        ]
+        importances = _importances(parse_space(["actor_lr=loguniform(1e-4,1e-2)"]), trials)
+        assert set(importances) == {"actor_lr"}
+        assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
+    finally:
+        optuna.logging.set_verbosity(before)

@@ -510,14 +510,26 @@ def _quiet_loggers() -> Iterator[None]:
     import optuna
 
     tune_logger = logging.getLogger("ray.tune")
-    levels = optuna.logging.get_verbosity(), tune_logger.level
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    level = tune_logger.level
     tune_logger.setLevel(logging.CRITICAL)
+    try:
+        with _optuna_verbosity(optuna.logging.WARNING):
+            yield
+    finally:
+        tune_logger.setLevel(level)
+
+
+@contextmanager
+def _optuna_verbosity(level: int) -> Iterator[None]:
+    """Optuna's verbosity (process-wide) at `level` for the block only: whoever imports ddpg keeps theirs."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(level)
     try:
         yield
     finally:
-        optuna.logging.set_verbosity(levels[0])
-        tune_logger.setLevel(levels[1])
+        optuna.logging.set_verbosity(before)
 
 
 def _new_tuner(spec: TuneSpec, base: Config, directory: Path, trainable: Any) -> Any:
@@ -673,13 +685,14 @@ def _importances(dists: list[Distribution], scored: list[TunedTrial]) -> dict[st
 
     if len(scored) < 2 or len({t.score for t in scored}) < 2:
         return {}
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(direction="maximize")
     distributions = {d.key: d.optuna_distribution() for d in dists}
-    for t in scored:
-        params = {k: v for k, v in t.values.items() if k in distributions}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=t.score))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-        return optuna.importance.get_param_importances(study, evaluator=evaluator)
+    with _optuna_verbosity(optuna.logging.ERROR):  # no notes of the study made for this
+        study = optuna.create_study(direction="maximize")
+        for t in scored:
+            params = {k: v for k, v in t.values.items() if k in distributions}
+            trial = optuna.trial.create_trial(params=params, distributions=distributions, value=t.score)
+            study.add_trial(trial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+            return optuna.importance.get_param_importances(study, evaluator=evaluator)
