@@ -519,8 +519,8 @@ def cmd_parts(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    _check_sb3()
     load_preset(args.preset)  # a bad preset is a one-line error before anything runs
+    _check_sb3()
     settings = SolveSettings(
         seeds=args.seeds, max_steps=args.max_steps, threads=args.threads, preset=args.preset
     )
