@@ -151,3 +151,10 @@ def test_an_address_without_actors_is_refused_before_anything_is_written(tmp_pat
     assert main(["train", "--steps", "100", "--run-dir", str(tmp_path / "run"), "--address", "auto"]) == 2
     assert capsys.readouterr().err.startswith("error: --address is for runs with actors")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_address_without_actors_is_an_error_in_the_library_too(tmp_path):
+    with DDPG("Pendulum-v1", pendulum(actors=0)) as agent:
+        with pytest.raises(ConfigError, match=r"^address 'auto' is for runs with actors"):
+            agent.learn(run_dir=tmp_path / "run", address="auto")
+    assert not (tmp_path / "run").exists()

@@ -19,6 +19,7 @@ import torch
 from ddpg.agent.fast.choice import UpdateChoice, choose_update, planned_updates
 from ddpg.agent.learner import run_policy
 from ddpg.config import Config, resolve
+from ddpg.config.sections import ConfigError, shown
 from ddpg.data.collector import Collector
 from ddpg.envs import EnvError, shape
 from ddpg.envs.wrappers import wrap_env
@@ -236,8 +237,11 @@ class DDPG:
         current step, with a checkpoint and the summary, as the config's `stop_at_return` does.
 
         With the config's `actors` > 0, Ray actors collect the transitions (docs/actors.md): in an
-        embedded Ray started and stopped here, or in the cluster at `address` ("auto" or HOST:PORT).
+        embedded Ray started and stopped here, or in the cluster at `address` ("auto" or HOST:PORT); an
+        `address` without actors is a ConfigError.
         """
+        if address is not None and self.config.loop.actors == 0:  # else it would be ignored
+            raise ConfigError(f"address {shown(address)} is for runs with actors; this config has actors: 0")
         total = total_steps if total_steps is not None else self.config.loop.total_steps
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._address = address
