@@ -169,7 +169,9 @@ def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
     if not checkpoints.is_dir() and checkpoint == "latest":
         return directory
     if Path(checkpoint).name != checkpoint or not (checkpoints / checkpoint / ckpt.MANIFEST).exists():
-        kept = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
+        # Only what loads: not a link whose checkpoint is gone, nor a kill's work in progress.
+        found = checkpoints.iterdir() if checkpoints.is_dir() else ()
+        kept = sorted(p.name for p in found if not p.name.startswith(".") and (p / ckpt.MANIFEST).exists())
         raise CheckpointError(
             f"{directory} has no checkpoint {checkpoint!r}; it keeps: {', '.join(kept) or 'none'}"
         )
