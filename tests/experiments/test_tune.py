@@ -20,6 +20,7 @@ from scipy.stats import trim_mean
 from ddpg.cli import main
 from ddpg.config import ConfigError, load_yaml
 from ddpg.experiments import compare
+from ddpg.experiments.sweep import SweepError
 from ddpg.experiments.tune import (
     TunedTrial,
     TuneError,
@@ -318,6 +319,10 @@ def test_spec_round_trips_through_yaml_and_a_damaged_one_is_one_error(tmp_path):
     (tmp_path / "tune.yaml").write_text(yaml.safe_dump({"space": SPACE, "seeds": 2}))  # no trials
     with pytest.raises(TuneError, match=r"tune.yaml is not a tune spec \('trials'\)"):
         TuneSpec.load(tmp_path / "tune.yaml")
+    (tmp_path / "tune.yaml").write_text("space: [\n")
+    with pytest.raises(SweepError, match=r"tune.yaml is not valid YAML \(expected the node content") as error:
+        TuneSpec.load(tmp_path / "tune.yaml")
+    assert "\n" not in str(error.value)  # the parser's excerpt of the file is left to the file
 
 
 def test_importances_leave_optunas_verbosity_as_they_found_it():

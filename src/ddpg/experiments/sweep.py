@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Self
 import yaml
 
 from ddpg.config import Config, ConfigError, EnvironmentConfig, parse_override, resolve
+from ddpg.config.parse import yaml_reason
 from ddpg.config.sections import shown
 from ddpg.experiments import backends, compare
 from ddpg.experiments.backends import ray_available as ray_available  # the CLI checks it first
@@ -113,7 +114,7 @@ def read_spec(path: Path, what: str) -> dict[str, Any]:
     except OSError:
         raise SweepError(f"{path.parent} is not a {what} directory (no {path.name})") from None
     except yaml.YAMLError as e:
-        raise SweepError(f"{path} is not valid YAML ({e})") from None
+        raise SweepError(f"{path} is not valid YAML ({yaml_reason(e)})") from None
     if not isinstance(data, dict):
         raise SweepError(f"{path} is not a {what} spec")
     return data
