@@ -258,6 +258,8 @@ def test_distributions_parse_with_bounds_and_choices_as_typed():
         ("n_step=int(1.5,3)", "bounds must be integers"),
         ("actor_lr=loguniform(0,1)", "loguniform's bounds must be > 0"),
         ("tau=choice(0.1)", "two or more different options"),
+        ("hidden_sizes=choice([64,64],[64, 64])", "two or more different options"),
+        ("tau=choice(0.1,1e-1)", "two or more different options"),
         ("seed=int(0,3)", "use --seeds K"),
         ("total_steps=int(1000,2000)", "use --steps S"),
     ],

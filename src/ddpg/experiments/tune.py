@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ddpg.config import Config, ConfigError, apply_overrides, config_yaml, from_dict
+from ddpg.config import Config, ConfigError, apply_overrides, config_yaml, from_dict, parse_override
 from ddpg.config.sections import shown
 from ddpg.experiments import backends, compare
 from ddpg.experiments.sweep import ExperimentSpec, SweepError, keyed_options, split_values
@@ -141,7 +141,7 @@ def _distribution(key: str, raw: str) -> Distribution:
     if any(not a for a in args):
         raise ConfigError(f"{where}: empty argument in {shown(raw)}")
     if kind == "choice":
-        if len(args) < 2 or len(set(args)) != len(args):
+        if len(args) < 2 or not _different(key, args):
             raise ConfigError(f"{where}: choice needs two or more different options, got {shown(raw)}")
         return Distribution(key, kind, options=tuple(args))
     if len(args) != 2:
@@ -156,6 +156,16 @@ def _distribution(key: str, raw: str) -> Distribution:
     if kind == "loguniform" and low <= 0:
         raise ConfigError(f"{where}: loguniform's bounds must be > 0, got {shown(raw)}")
     return Distribution(key, kind, low=float(low), high=float(high))
+
+
+def _different(key: str, options: list[str]) -> bool:
+    """Whether no two options are the same value (`[64,64]` and `[64, 64]` are one), or, while one is not
+    valid YAML, the same text (`check_space` then says what is wrong with it)."""
+    try:
+        values = [(type(v), v) for v in (parse_override(f"{key}={o}")[1] for o in options)]
+    except ConfigError:
+        return len(set(options)) == len(options)
+    return all(values[i] != values[j] for i in range(len(values)) for j in range(i))
 
 
 def assignment(dist: Distribution, value: Any) -> str:
