@@ -11,7 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ddpg.cli.shared import UsageError, add_overrides, env_overrides, png, positive, require_run, seed
+from ddpg.cli.shared import (
+    UsageError,
+    add_overrides,
+    env_overrides,
+    png,
+    positive,
+    ray_address,
+    require_run,
+    seed,
+)
 from ddpg.run.export import FORMATS
 
 if TYPE_CHECKING:  # the agent (torch) loads when a command runs, not when the parser is built
@@ -58,6 +67,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 def _add_address(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
+        type=ray_address,
         help="with --set actors=N: join a Ray cluster, auto or HOST:PORT (default: an embedded local Ray)",
     )
 

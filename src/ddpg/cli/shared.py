@@ -75,6 +75,15 @@ def seed(text: str) -> int:
     return _integer(text, 0, "a non-negative integer")
 
 
+def ray_address(text: str) -> str:
+    """`--address`: auto, HOST:PORT, or a URL (ray://HOST:PORT), the forms Ray joins; checked here, as Ray
+    says a malformed one with a traceback."""
+    host, _, port = text.strip().rpartition(":")
+    if text.strip() == "auto" or "://" in text or (host.strip("[]") and port.isdigit()):
+        return text.strip()
+    raise argparse.ArgumentTypeError(f"expected auto or HOST:PORT, got {text!r}")
+
+
 def png(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() != ".png":

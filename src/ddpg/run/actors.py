@@ -292,7 +292,7 @@ def actor_pool(agent: DDPG, total: int, address: str | None) -> Iterator[ActorPo
         try:
             if address is not None or not ray.is_initialized():  # else the Ray this process started
                 stack.enter_context(ray_session(address))
-        except (ConnectionError, TimeoutError, RuntimeError) as e:
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # ValueError: malformed
             if address is None:
                 raise
             reason = (str(e).splitlines() or [type(e).__name__])[0]
