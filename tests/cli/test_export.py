@@ -55,6 +55,14 @@ def test_bad_input_is_one_line_and_writes_nothing(finished_run, tmp_path, capsys
     assert snapshot(finished_run) == run_before
 
 
+@pytest.mark.parametrize("victim", ["checkpoints/latest/model.safetensors", "config.yaml"])
+def test_an_out_that_is_a_file_of_the_run_is_refused(finished_run, capsys, victim):
+    before = snapshot(finished_run)
+    code = main(["export", str(finished_run), "--format", "npz", "--out", str(finished_run / victim)])
+    assert code == 2 and "is a file of the run" in error_line(capsys)
+    assert snapshot(finished_run) == before
+
+
 def test_a_directory_without_checkpoints_is_refused(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "p.npz")]) == 2

@@ -307,6 +307,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ddpg.run.export import export_format
 
     require_run(args.run_dir, args.checkpoint)
+    if args.out.is_file() and args.out.resolve().is_relative_to(args.run_dir.resolve()):
+        # Replacing a checkpoint's file, or the run's config or logs, would break the run it exports.
+        raise UsageError(f"--out {args.out} is a file of the run {args.run_dir}; give a new path")
     fmt = export_format(args.out, args.format)  # before loading: a missing package is said at once
     with DDPG.load(args.run_dir, args.env, checkpoint=args.checkpoint, trust=args.trust) as agent:
         agent.export(args.out, fmt)
