@@ -343,3 +343,21 @@ def test_importances_leave_optunas_verbosity_as_they_found_it():
         assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
     finally:
         optuna.logging.set_verbosity(before)
+
+
+def test_a_trial_directory_damaged_by_hand_is_one_error_or_still_read(tmp_path):
+    # The reports read every trial after the tune: a hand-edited trial must not end it in a traceback.
+    trial = tmp_path / "trial_000"
+    trial.mkdir()
+    (trial / "params.yaml").write_text("tau: [")
+    with pytest.raises(TuneError, match=r"params\.yaml is not valid YAML \(expected"):
+        read_trial(trial, 1000)
+    (trial / "params.yaml").write_text("3")
+    with pytest.raises(TuneError, match=r"params\.yaml is not a mapping"):
+        read_trial(trial, 1000)
+    (trial / "params.yaml").write_text("tau: 0.1")
+    (trial / "seed_notes").mkdir()
+    (trial / "seed_0").mkdir()
+    (trial / "seed_0" / "error.txt").write_text("")
+    read = read_trial(trial, 1000)
+    assert (read.values, read.status, read.error) == ({"tau": 0.1}, "failed", "failed")

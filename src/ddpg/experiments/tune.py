@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 
 from ddpg.config import Config, ConfigError, apply_overrides, config_yaml, from_dict, parse_override
+from ddpg.config.parse import yaml_reason
 from ddpg.config.sections import shown
 from ddpg.experiments import backends, compare
 from ddpg.experiments.sweep import ExperimentSpec, SweepError, keyed_options, split_values
@@ -396,9 +397,20 @@ class TuneReport:
 
 def read_trial(trial_dir: Path, total: int, ended: bool = True) -> TunedTrial:
     """A trial from its run directories; `ended`: Tune has ended it (else it was in flight)."""
-    values = yaml.safe_load((trial_dir / "params.yaml").read_text()) or {}
-    seed_dirs = sorted(trial_dir.glob("seed_*"), key=lambda p: int(p.name.split("_")[1]))
-    errors = [(p / "error.txt").read_text().splitlines()[0] for p in seed_dirs if (p / "error.txt").is_file()]
+    params = trial_dir / "params.yaml"
+    try:
+        values = yaml.safe_load(params.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise TuneError(f"{params} is not valid YAML ({yaml_reason(e)})") from None
+    if not isinstance(values, dict):
+        raise TuneError(f"{params} is not a mapping of the trial's values")
+    seeds = {int(p.name[5:]): p for p in trial_dir.glob("seed_*") if p.name[5:].isdigit()}  # seed_<S>
+    seed_dirs = [seeds[seed] for seed in sorted(seeds)]
+    errors = [
+        ((p / "error.txt").read_text().splitlines() or ["failed"])[0]
+        for p in seed_dirs
+        if (p / "error.txt").is_file()
+    ]
     curves = []
     for p in seed_dirs:
         run = compare.load_run(p) if (p / "config.yaml").is_file() else None
