@@ -18,6 +18,7 @@ from ddpg.cli.shared import (
     png,
     positive,
     ray_address,
+    require_directory,
     require_run,
     seed,
 )
@@ -361,8 +362,7 @@ def _plot_grouped(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from ddpg.run.agent import DDPG
 
-    if not args.run_dir.is_dir():
-        raise UsageError(f"run directory {args.run_dir} does not exist")
+    require_directory(args.run_dir)
     with DDPG.resume(args.run_dir, total_steps=args.steps, env=args.env, trust=args.trust) as agent:
         # Killed after its final checkpoint, before its summary: only the summary is missing.
         if agent.step >= agent.config.loop.total_steps:
