@@ -427,12 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pendulum-v1, batch 256, one update per step, same threads; rounds alternate "
         "ddpg and SB3 and the ratio is taken per round. Needs the bench extra (stable-baselines3).",
     )
-    p.add_argument("--arch", type=_sizes, default=[64, 64], help="hidden sizes, e.g. 400,300 (default 64,64)")
+    _network_options(p)
     p.add_argument("--steps", type=positive, default=2000, help="measured steps per run (default 2000)")
     p.add_argument("--rounds", type=positive, default=3, help="ddpg/SB3 pairs (default 3)")
-    p.add_argument("--threads", type=positive, default=1, help="torch threads for both (default 1)")
-    p.add_argument("--compile", choices=["true", "false", "auto"], default="true", help="ddpg's update path")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _shared_options(p)
     p.set_defaults(func=cmd_speed)
     p = sub.add_parser(
         "parts",
@@ -440,12 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pendulum-v1, batch 256, one update per step, after warm-up: the CPU time of each part "
         "of a training step, timed on a live agent, the parts taking turns, medians over rounds. ddpg only.",
     )
-    p.add_argument("--arch", type=_sizes, default=[64, 64], help="hidden sizes, e.g. 400,300 (default 64,64)")
+    _network_options(p)
     p.add_argument("--calls", type=positive, default=300, help="calls per part per round (default 300)")
     p.add_argument("--rounds", type=positive, default=5, help="rounds (default 5)")
-    p.add_argument("--threads", type=positive, default=1, help="torch threads (default 1)")
-    p.add_argument("--compile", choices=["true", "false", "auto"], default="true", help="ddpg's update path")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _shared_options(p)
     p.set_defaults(func=cmd_parts)
     p = sub.add_parser(
         "solve",
@@ -456,10 +452,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive, default=5, help="seeds per library (default 5)")
     p.add_argument("--max-steps", type=positive, default=20_000, help="give up after (default 20000)")
     p.add_argument("--preset", default="Pendulum-v1", help="ddpg preset or YAML (default Pendulum-v1)")
-    p.add_argument("--threads", type=positive, default=1, help="torch threads for both (default 1)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _shared_options(p)
     p.set_defaults(func=cmd_solve)
     return parser
+
+
+def _network_options(p: argparse.ArgumentParser) -> None:
+    """The benchmarks that build their own ddpg agent: its hidden sizes and update path."""
+    p.add_argument("--arch", type=_sizes, default=[64, 64], help="hidden sizes, e.g. 400,300 (default 64,64)")
+    p.add_argument("--compile", choices=["true", "false", "auto"], default="true", help="ddpg's update path")
+
+
+def _shared_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=positive, default=1, help="torch threads (default 1; the same for SB3)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _speed_settings(args: argparse.Namespace, **settings: Any) -> SpeedSettings:
+    """SpeedSettings from `_network_options`, --threads and --rounds, and `settings`."""
+    compile = {"true": True, "false": False}.get(args.compile, "auto")
+    return SpeedSettings(
+        hidden_sizes=tuple(args.arch), rounds=args.rounds, threads=args.threads, compile=compile, **settings
+    )
 
 
 def _reporter(json_mode: bool) -> Callable[[str], None]:
@@ -477,15 +491,7 @@ def _check_sb3() -> None:
 
 def cmd_speed(args: argparse.Namespace) -> int:
     _check_sb3()
-    compile = {"true": True, "false": False}.get(args.compile, "auto")
-    settings = SpeedSettings(
-        hidden_sizes=tuple(args.arch),
-        steps=args.steps,
-        rounds=args.rounds,
-        threads=args.threads,
-        compile=compile,
-    )
-    result = run_speed(settings, report=_reporter(args.json))
+    result = run_speed(_speed_settings(args, steps=args.steps), report=_reporter(args.json))
     summary = result.summary()
     if args.json:
         print(json.dumps({**asdict(result), "summary": summary}))
@@ -499,11 +505,7 @@ def cmd_speed(args: argparse.Namespace) -> int:
 
 
 def cmd_parts(args: argparse.Namespace) -> int:
-    compile = {"true": True, "false": False}.get(args.compile, "auto")
-    settings = SpeedSettings(
-        hidden_sizes=tuple(args.arch), rounds=args.rounds, threads=args.threads, compile=compile
-    )
-    result = run_parts(settings, args.calls, report=_reporter(args.json))
+    result = run_parts(_speed_settings(args), args.calls, report=_reporter(args.json))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -517,8 +519,8 @@ def cmd_parts(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    _check_sb3()
     load_preset(args.preset)  # a bad preset is a one-line error before anything runs
+    _check_sb3()
     settings = SolveSettings(
         seeds=args.seeds, max_steps=args.max_steps, threads=args.threads, preset=args.preset
     )

@@ -63,6 +63,15 @@ def test_bad_input_is_one_error_line_exit_2_and_nothing_written(args, message, c
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["resume"], ["export", "--out", "p.npz"]])
+def test_a_file_given_as_the_run_directory_is_said_to_be_one(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("config.yaml").write_text("loop: {}\n")
+    assert main([command[0], "config.yaml", *command[1:]]) == 2
+    assert error_line(capsys) == "error: run directory config.yaml is a file, not a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
 def test_evaluate_of_a_directory_without_checkpoint_is_refused(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "no checkpoint" in error_line(capsys)

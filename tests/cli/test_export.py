@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -53,11 +55,30 @@ def test_bad_input_is_one_line_and_writes_nothing(finished_run, tmp_path, capsys
     assert snapshot(finished_run) == run_before
 
 
+@pytest.mark.parametrize("victim", ["checkpoints/latest/model.safetensors", "config.yaml"])
+def test_an_out_that_is_a_file_of_the_run_is_refused(finished_run, capsys, victim):
+    before = snapshot(finished_run)
+    code = main(["export", str(finished_run), "--format", "npz", "--out", str(finished_run / victim)])
+    assert code == 2 and "is a file of the run" in error_line(capsys)
+    assert snapshot(finished_run) == before
+
+
 def test_a_directory_without_checkpoints_is_refused(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "p.npz")]) == 2
     assert "has no checkpoint" in error_line(capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_checkpoint_link_whose_checkpoint_is_gone_is_not_offered(finished_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run, symlinks=True)
+    shutil.rmtree(run / "checkpoints" / os.readlink(run / "checkpoints" / "latest"))
+    (run / "checkpoints" / ".tmp-step_000000200-0a1b2c3d").mkdir()  # what a kill mid-checkpoint leaves
+    assert main(["export", str(run), "--out", str(tmp_path / "p.npz")]) == 2
+    line = error_line(capsys)
+    assert "has no checkpoint 'latest'; it keeps: best, best_step_000000100, step_000000100" in line
+    assert not (tmp_path / "p.npz").exists()
 
 
 def test_onnx_without_the_export_extra_says_what_to_install(finished_run, tmp_path, capsys, monkeypatch):

@@ -20,9 +20,12 @@ from scipy.stats import trim_mean
 from ddpg.cli import main
 from ddpg.config import ConfigError, load_yaml
 from ddpg.experiments import compare
+from ddpg.experiments.sweep import SweepError
 from ddpg.experiments.tune import (
+    TunedTrial,
     TuneError,
     TuneSpec,
+    _importances,
     parse_distribution,
     parse_space,
     prepare,
@@ -255,6 +258,8 @@ def test_distributions_parse_with_bounds_and_choices_as_typed():
         ("n_step=int(1.5,3)", "bounds must be integers"),
         ("actor_lr=loguniform(0,1)", "loguniform's bounds must be > 0"),
         ("tau=choice(0.1)", "two or more different options"),
+        ("hidden_sizes=choice([64,64],[64, 64])", "two or more different options"),
+        ("tau=choice(0.1,1e-1)", "two or more different options"),
         ("seed=int(0,3)", "use --seeds K"),
         ("total_steps=int(1000,2000)", "use --steps S"),
     ],
@@ -302,3 +307,57 @@ def test_actors_are_refused_in_one_line(tmp_path):
     spec = TuneSpec(space=SPACE, trials=2, env="Pendulum-v1", overrides=[*TINY, "actors=2"])
     with pytest.raises(ConfigError, match=r"^actors is not supported by ddpg tune"):
         prepare(spec, tmp_path / "tune")
+
+
+def test_a_key_given_twice_is_refused():
+    with pytest.raises(ConfigError, match="--space tau is given twice"):
+        parse_space(["tau=uniform(0.1,0.2)", "tau=uniform(0.2,0.3)"])
+
+
+def test_spec_round_trips_through_yaml_and_a_damaged_one_is_one_error(tmp_path):
+    spec = TuneSpec(space=SPACE, trials=2, seeds=2, env="Pendulum-v1", steps=500, overrides=TINY)
+    spec.save(tmp_path / "tune.yaml")
+    assert TuneSpec.load(tmp_path / "tune.yaml") == spec
+    (tmp_path / "tune.yaml").write_text(yaml.safe_dump({"space": SPACE, "seeds": 2}))  # no trials
+    with pytest.raises(TuneError, match=r"tune.yaml is not a tune spec \('trials'\)"):
+        TuneSpec.load(tmp_path / "tune.yaml")
+    (tmp_path / "tune.yaml").write_text("space: [\n")
+    with pytest.raises(SweepError, match=r"tune.yaml is not valid YAML \(expected the node content") as error:
+        TuneSpec.load(tmp_path / "tune.yaml")
+    assert "\n" not in str(error.value)  # the parser's excerpt of the file is left to the file
+
+
+def test_importances_leave_optunas_verbosity_as_they_found_it():
+    # Optuna's verbosity is process-wide: a program that uses ddpg's tune keeps its own setting.
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    try:
+        optuna.logging.set_verbosity(optuna.logging.DEBUG)
+        trials = [
+            TunedTrial(f"trial_{i:03d}", {"actor_lr": lr}, 500, [score], "complete")
+            for i, (lr, score) in enumerate([(1e-4, -900.0), (1e-3, -400.0), (3e-3, -300.0), (1e-2, -800.0)])
+        ]
+        importances = _importances(parse_space(["actor_lr=loguniform(1e-4,1e-2)"]), trials)
+        assert set(importances) == {"actor_lr"}
+        assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def test_a_trial_directory_damaged_by_hand_is_one_error_or_still_read(tmp_path):
+    # The reports read every trial after the tune: a hand-edited trial must not end it in a traceback.
+    trial = tmp_path / "trial_000"
+    trial.mkdir()
+    (trial / "params.yaml").write_text("tau: [")
+    with pytest.raises(TuneError, match=r"params\.yaml is not valid YAML \(expected"):
+        read_trial(trial, 1000)
+    (trial / "params.yaml").write_text("3")
+    with pytest.raises(TuneError, match=r"params\.yaml is not a mapping"):
+        read_trial(trial, 1000)
+    (trial / "params.yaml").write_text("tau: 0.1")
+    (trial / "seed_notes").mkdir()
+    (trial / "seed_0").mkdir()
+    (trial / "seed_0" / "error.txt").write_text("")
+    read = read_trial(trial, 1000)
+    assert (read.values, read.status, read.error) == ({"tau": 0.1}, "failed", "failed")

@@ -151,3 +151,32 @@ def test_an_address_without_actors_is_refused_before_anything_is_written(tmp_pat
     assert main(["train", "--steps", "100", "--run-dir", str(tmp_path / "run"), "--address", "auto"]) == 2
     assert capsys.readouterr().err.startswith("error: --address is for runs with actors")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_address_without_actors_is_an_error_in_the_library_too(tmp_path):
+    with DDPG("Pendulum-v1", pendulum(actors=0)) as agent:
+        with pytest.raises(ConfigError, match=r"^address 'auto' is for runs with actors"):
+            agent.learn(run_dir=tmp_path / "run", address="auto")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "tune"])
+@pytest.mark.parametrize("address", ["not an address", "", "host:", ":6379", "local"])
+def test_a_malformed_address_is_one_line_before_anything_runs(command, address, tmp_path, capsys):
+    from ddpg.cli import main
+
+    args = {
+        "train": ["train", "--run-dir", str(tmp_path / "run"), "--set", "actors=1"],
+        "sweep": ["sweep", "--grid", "tau=0.1", "--out", str(tmp_path / "run")],
+        "tune": ["tune", "--space", "tau=uniform(0.1,0.2)", "--trials", "2", "--out", str(tmp_path / "run")],
+    }[command]
+    assert main([*args, "--address", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --address: expected auto or HOST:PORT") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_malformed_address_given_to_learn_is_a_config_error(tmp_path):
+    with DDPG("Pendulum-v1", pendulum(actors=1)) as agent:
+        with pytest.raises(ConfigError, match=r"^--address not an address: "):
+            agent.learn(run_dir=tmp_path / "run", address="not an address")

@@ -198,7 +198,7 @@ def test_updates_wait_for_the_end_of_each_assessment_with_the_actor_held_fixed(m
         if verdict != "assess":
             start = None
     # The late assessments of 3 episodes began once 200 updates had run.
-    assert agent.policy_checkpoints.per_assessment == 3
+    assert agent.checkpoint_rule.per_assessment == 3
     first_late = next(i for i, (_, v, _) in enumerate(judged) if v == "assess")
     assert normal[judged[first_late][0]] > 200
 
@@ -244,7 +244,7 @@ def test_a_loaded_agent_acts_evaluates_and_keeps_best_with_the_checkpoint_policy
     taken = summary["policy_checkpoint"]
     assert taken["step"] < 600 and taken["updates"] < summary["updates"] and taken["min_return"] < 0
     with DDPG.load(checkpointed) as agent:
-        assert agent.shipped_policy() is agent.checkpoint_policy and agent.policy_checkpoint == taken
+        assert agent.shipped_policy() is agent.checkpoint_policy and agent.checkpoint_taken == taken
         obs = np.random.default_rng(0).uniform(-1, 1, (32, 3)).astype(np.float32)
         shipped = run_policy(agent.checkpoint_policy, obs, agent.learner.device)
         current = run_policy(agent.learner.actor, obs, agent.learner.device)

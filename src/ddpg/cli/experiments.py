@@ -8,7 +8,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ddpg.cli.shared import UsageError, add_overrides, positive
+from ddpg.cli.shared import UsageError, add_overrides, positive, ray_address
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=positive, help="seeds per grid point (default 3)")
     p.add_argument("--steps", type=positive, help="total environment steps per trial")
     p.add_argument("--out", type=Path, help="sweep directory (default: sweeps/<env>_<keys>_<time>)")
-    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
+    _add_address(p)
     p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, help="CPUs per trial (default 1)")
     add_overrides(p, "KEY=VALUE", "override config fields for every trial")
     p.add_argument("--resume", type=Path, metavar="DIR", help="finish an interrupted sweep in DIR")
@@ -116,6 +116,11 @@ def _new(args: argparse.Namespace):
     return spec, directory, sweep.prepare(spec, directory)
 
 
+def _add_address(p: argparse.ArgumentParser) -> None:
+    help = "join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)"
+    p.add_argument("--address", type=ray_address, help=help)
+
+
 def register_tune(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tune",
@@ -144,7 +149,7 @@ def register_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=positive, default=3, help="seeds per trial (default 3)")
     p.add_argument("--steps", type=positive, help="total environment steps per seed (default: the preset's)")
     p.add_argument("--out", type=Path, required=True, help="tune directory; the same command continues it")
-    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: embedded local Ray)")
+    _add_address(p)
     p.add_argument("--cpus-per-trial", dest="cpus_per_trial", type=float, help="CPUs per trial (default 1)")
     add_overrides(p, "KEY=VALUE", "override config fields for every trial")
     p.set_defaults(func=cmd_tune)

@@ -11,7 +11,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ddpg.cli.shared import UsageError, add_overrides, env_overrides, png, positive, require_run, seed
+from ddpg.cli.shared import (
+    UsageError,
+    add_overrides,
+    env_overrides,
+    png,
+    positive,
+    ray_address,
+    require_directory,
+    require_run,
+    seed,
+)
 from ddpg.run.export import FORMATS
 
 if TYPE_CHECKING:  # the agent (torch) loads when a command runs, not when the parser is built
@@ -58,6 +68,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 def _add_address(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
+        type=ray_address,
         help="with --set actors=N: join a Ray cluster, auto or HOST:PORT (default: an embedded local Ray)",
     )
 
@@ -297,6 +308,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ddpg.run.export import export_format
 
     require_run(args.run_dir, args.checkpoint)
+    if args.out.is_file() and args.out.resolve().is_relative_to(args.run_dir.resolve()):
+        # Replacing a checkpoint's file, or the run's config or logs, would break the run it exports.
+        raise UsageError(f"--out {args.out} is a file of the run {args.run_dir}; give a new path")
     fmt = export_format(args.out, args.format)  # before loading: a missing package is said at once
     with DDPG.load(args.run_dir, args.env, checkpoint=args.checkpoint, trust=args.trust) as agent:
         agent.export(args.out, fmt)
@@ -348,8 +362,7 @@ def _plot_grouped(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from ddpg.run.agent import DDPG
 
-    if not args.run_dir.is_dir():
-        raise UsageError(f"run directory {args.run_dir} does not exist")
+    require_directory(args.run_dir)
     with DDPG.resume(args.run_dir, total_steps=args.steps, env=args.env, trust=args.trust) as agent:
         # Killed after its final checkpoint, before its summary: only the summary is missing.
         if agent.step >= agent.config.loop.total_steps:

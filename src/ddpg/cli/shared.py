@@ -75,6 +75,15 @@ def seed(text: str) -> int:
     return _integer(text, 0, "a non-negative integer")
 
 
+def ray_address(text: str) -> str:
+    """`--address`: auto, HOST:PORT, or a URL (ray://HOST:PORT), the forms Ray joins; checked here, as Ray
+    says a malformed one with a traceback."""
+    host, _, port = text.strip().rpartition(":")
+    if text.strip() == "auto" or "://" in text or (host.strip("[]") and port.isdigit()):
+        return text.strip()
+    raise argparse.ArgumentTypeError(f"expected auto or HOST:PORT, got {text!r}")
+
+
 def png(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() != ".png":
@@ -100,10 +109,16 @@ def env_overrides(texts: Sequence[str]) -> dict[str, Any]:
     return kwargs
 
 
+def require_directory(run_dir: Path) -> None:
+    """Refuse a run directory that does not exist, or is a file."""
+    if not run_dir.is_dir():
+        what = "is a file, not a directory" if run_dir.exists() else "does not exist"
+        raise UsageError(f"run directory {run_dir} {what}")
+
+
 def require_run(run_dir: Path, checkpoint: str = "latest") -> None:
     """Refuse a path that is not a run directory with a checkpoint (`checkpoint` names which)."""
-    if not run_dir.is_dir():
-        raise UsageError(f"run directory {run_dir} does not exist")
+    require_directory(run_dir)
     checkpoints = run_dir / "checkpoints"
     if checkpoints.is_dir() and any(checkpoints.iterdir()):
         return  # the checkpoint asked for is the loader's to find, or to list the kept ones

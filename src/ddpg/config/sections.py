@@ -37,6 +37,15 @@ def check(ok: bool, name: str, message: str) -> None:
         raise ConfigError(f"{name} {message}")
 
 
+def positive_int(name: str, value: Any, least: int = 1) -> int:
+    """`value` when it is an integer (a bool is not) of at least `least`, else a ValueError naming `name`:
+    the check of the counts and sizes environments take as keyword arguments."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        what = "a positive integer" if least == 1 else f"an integer of at least {least}"
+        raise ValueError(f"{name}: must be {what}, got {shown(value)}")
+    return value
+
+
 def flat_key(f: dataclasses.Field) -> str:
     """The key a section's field has in a flat config (and in error messages)."""
     return f.metadata.get("flat", f.name)

@@ -138,13 +138,24 @@ class ReplayBuffer:
             self.windows[stream].clear()
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 1.0) -> Batch:
+        return self.gather(self.draw(batch_size, rng))
+
+    def draw(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """The slots of a uniform minibatch: every sampler of this ring draws them here, so that one
+        generator gives the same transitions whichever sampler the run uses."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(0, self.size, size=batch_size)
-        return self.gather(idx)
+        return rng.integers(0, self.size, size=batch_size)
 
-    def gather(self, idx: np.ndarray) -> Batch:
-        """The transitions in slots `idx` (what a prioritized sampler draws)."""
+    def gather(self, idx: np.ndarray, out: Batch | None = None) -> Batch:
+        """The transitions in slots `idx` (what a sampler draws), into `out`'s arrays when given (a batch
+        this buffer gathered before, of the same size), else into new ones."""
+        if out is not None:
+            for name in self._fields():
+                # "clip" lets take write straight into `out` ("raise" copies through a buffer first);
+                # the indices are in range by construction, so nothing is clipped.
+                np.take(getattr(self, name), idx, axis=0, out=getattr(out, name), mode="clip")
+            return out
         return Batch(
             self.obs[idx],
             self.action[idx],
@@ -191,16 +202,15 @@ class InPlaceSampler:
 
     Each `sample` overwrites the batch the previous call returned; a batch held across two samples
     changes under its holder. The loop uses a batch for the one update it was drawn for; whoever keeps
-    batches takes `ReplayBuffer.sample`, whose arrays are new on every call. The indices are drawn as
-    `ReplayBuffer.sample` draws them (same call, same generator), so a run samples the same transitions
-    either way. At batch 256 this halves sampling's time per update (docs/performance.md)."""
+    batches takes `ReplayBuffer.sample`, whose arrays are new on every call. Both draw and gather with
+    the buffer's own `draw` and `gather`, so a run samples the same transitions either way. At batch 256
+    this halves sampling's time per update (docs/performance.md)."""
 
     def __init__(self, buffer: ReplayBuffer, batch_size: int) -> None:
         self.buffer, self.batch_size = buffer, batch_size
-        self._sources = [getattr(buffer, name) for name in buffer._fields()]  # the ring, never reallocated
-        self._arrays = [np.empty((batch_size, *a.shape[1:]), dtype=a.dtype) for a in self._sources]
-        self.batch = Batch(*self._arrays)
-        self.tensors = TensorBatch(*(torch.from_numpy(a) for a in self._arrays))
+        # Slot 0 batch_size times: arrays of the batch's shapes and dtypes, filled by every sample.
+        self.batch = buffer.gather(np.zeros(batch_size, dtype=np.intp))
+        self.tensors = TensorBatch.from_numpy(self.batch, torch.device("cpu"))  # over the same memory
 
     @classmethod
     def of(cls, buffer: Replay, batch_size: int, device: torch.device) -> InPlaceSampler | None:
@@ -212,11 +222,5 @@ class InPlaceSampler:
 
     def sample(self, rng: np.random.Generator) -> tuple[Batch, TensorBatch]:
         """The next minibatch, as arrays and as tensors over the same memory."""
-        if self.buffer.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(0, self.buffer.size, size=self.batch_size)
-        for source, out in zip(self._sources, self._arrays, strict=True):
-            # "clip" lets take write straight into `out` ("raise" copies through a buffer first); the
-            # indices are in range by construction, so nothing is clipped.
-            np.take(source, idx, axis=0, out=out, mode="clip")
+        self.buffer.gather(self.buffer.draw(self.batch_size, rng), out=self.batch)
         return self.batch, self.tensors

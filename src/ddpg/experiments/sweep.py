@@ -20,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import yaml
 
 from ddpg.config import Config, ConfigError, EnvironmentConfig, parse_override, resolve
+from ddpg.config.parse import yaml_reason
+from ddpg.config.sections import shown
 from ddpg.experiments import backends, compare
 from ddpg.experiments.backends import ray_available as ray_available  # the CLI checks it first
 from ddpg.files import atomic_file, atomic_write
@@ -44,11 +46,13 @@ class SweepError(ValueError):
 # The spec and the trials it expands to
 
 
-@dataclass(frozen=True)
-class SweepSpec:
-    """What a sweep runs. Grid values are kept as the text the user typed, parsed like `--set`."""
+@dataclass(frozen=True, kw_only=True)
+class ExperimentSpec:
+    """What a sweep and a tune share: the runs' seeds, what they train (env, preset, overrides, steps)
+    and the CPUs of a trial. The file `save` writes is what a resume reads (`load`)."""
 
-    grid: list[tuple[str, list[str]]]
+    KIND: ClassVar[str]  # "sweep" or "tune", in the errors
+    ERROR: ClassVar[type[SweepError]]  # what `load` raises
     seeds: int = 3
     env: str | None = None
     preset: str | None = None
@@ -56,32 +60,51 @@ class SweepSpec:
     overrides: list[str] = field(default_factory=list)
     cpus_per_trial: float = 1.0
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["grid"] = {key: list(values) for key, values in self.grid}
-        return data
+    def base_config(self) -> Config:
+        """The config every run starts from, before its own grid point or proposed values."""
+        return resolve(env_id=self.env, preset=self.preset, overrides=self.overrides, total_steps=self.steps)
 
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> SweepSpec:
-        try:
-            return SweepSpec(
-                grid=[(str(k), [str(v) for v in values]) for k, values in data["grid"].items()],
-                seeds=int(data["seeds"]),
-                env=data.get("env"),
-                preset=data.get("preset"),
-                steps=data.get("steps"),
-                overrides=list(data.get("overrides") or []),
-                cpus_per_trial=float(data.get("cpus_per_trial", 1.0)),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise SweepError(f"{SPEC_FILE} is not a sweep spec ({e})") from None
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     def save(self, path: Path) -> None:
         atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        data = read_spec(path, cls.KIND)
+        try:
+            return cls(
+                **cls._own_fields(data),
+                seeds=int(data["seeds"]),
+                env=data.get("env"),
+                preset=data.get("preset"),
+                steps=data.get("steps"),
+                overrides=[str(s) for s in data.get("overrides") or []],
+                cpus_per_trial=float(data.get("cpus_per_trial", 1.0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise cls.ERROR(f"{path} is not a {cls.KIND} spec ({e})") from None
+
     @staticmethod
-    def load(path: Path) -> SweepSpec:
-        return SweepSpec.from_dict(read_spec(path, "sweep"))
+    def _own_fields(data: dict[str, Any]) -> dict[str, Any]:
+        """The subclass's own fields from its file's mapping (a KeyError, TypeError or ValueError if bad)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSpec(ExperimentSpec):
+    """What a sweep runs. Grid values are kept as the text the user typed, parsed like `--set`."""
+
+    KIND, ERROR = "sweep", SweepError
+    grid: list[tuple[str, list[str]]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "grid": {key: list(values) for key, values in self.grid}}
+
+    @staticmethod
+    def _own_fields(data: dict[str, Any]) -> dict[str, Any]:
+        return {"grid": [(str(k), [str(v) for v in values]) for k, values in data["grid"].items()]}
 
 
 def read_spec(path: Path, what: str) -> dict[str, Any]:
@@ -91,7 +114,7 @@ def read_spec(path: Path, what: str) -> dict[str, Any]:
     except OSError:
         raise SweepError(f"{path.parent} is not a {what} directory (no {path.name})") from None
     except yaml.YAMLError as e:
-        raise SweepError(f"{path} is not valid YAML ({e})") from None
+        raise SweepError(f"{path} is not valid YAML ({yaml_reason(e)})") from None
     if not isinstance(data, dict):
         raise SweepError(f"{path} is not a {what} spec")
     return data
@@ -116,23 +139,36 @@ def split_values(text: str) -> list[str]:
     return values
 
 
-def parse_grid(texts: list[str]) -> list[tuple[str, list[str]]]:
-    """`--grid key=v1,v2` options → [(key, [v1, v2])], values checked to be YAML like `--set`'s."""
-    grid: list[tuple[str, list[str]]] = []
+def keyed_options(
+    texts: list[str], option: str, form: str, reserved: dict[str, str]
+) -> list[tuple[str, str]]:
+    """`OPTION KEY=...` texts (`--grid`, `--space`) → [(key, the text after "=")], each key once and none
+    the experiment sets itself (`reserved`: key → what to use instead); the errors name the option."""
+    pairs: list[tuple[str, str]] = []
     for text in texts:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key or not raw.strip():
-            raise ConfigError(f"--grid expects key=v1,v2,..., got {text!r}")
-        if key == "seed":
-            raise ConfigError("--grid seed: use --seeds N to repeat every setting over N seeds")
-        if key in (k for k, _ in grid):
-            raise ConfigError(f"--grid {key} is given twice")
+            raise ConfigError(f"{option} expects {form}, got {shown(text)}")
+        where = f"{option} {shown(key, quote=False)}"
+        if key in reserved:
+            raise ConfigError(f"{where}: {reserved[key]}")
+        if key in (k for k, _ in pairs):
+            raise ConfigError(f"{where} is given twice")
+        pairs.append((key, raw))
+    return pairs
+
+
+def parse_grid(texts: list[str]) -> list[tuple[str, list[str]]]:
+    """`--grid key=v1,v2` options → [(key, [v1, v2])], values checked to be YAML like `--set`'s."""
+    reserved = {"seed": "use --seeds N to repeat every setting over N seeds"}
+    grid: list[tuple[str, list[str]]] = []
+    for key, raw in keyed_options(texts, "--grid", "key=v1,v2,...", reserved):
         values = split_values(raw)
         if any(not v for v in values):
-            raise ConfigError(f"--grid {key}: empty value in {raw!r}")
+            raise ConfigError(f"--grid {key}: empty value in {shown(raw)}")
         if len(set(values)) != len(values):
-            raise ConfigError(f"--grid {key}: a value is repeated in {raw!r}")
+            raise ConfigError(f"--grid {key}: a value is repeated in {shown(raw)}")
         for value in values:
             parse_override(f"{key}={value}")  # raises a ConfigError naming the key for bad YAML
         grid.append((key, values))
@@ -156,7 +192,7 @@ def _slug(text: str) -> str:
 
 def plan(spec: SweepSpec) -> list[Trial]:
     """Every grid point × seed as a validated Config; the first bad point raises a ConfigError."""
-    base = resolve(env_id=spec.env, preset=spec.preset, overrides=spec.overrides, total_steps=spec.steps)
+    base = spec.base_config()
     points: list[list[tuple[str, str]]] = [[]]
     for key, values in spec.grid:
         points = [[*p, (key, v)] for p in points for v in values]
@@ -193,8 +229,7 @@ def check_envs(spec: SweepSpec, trials: list[Trial]) -> None:
     """
     from ddpg.envs import make_env
 
-    base = resolve(env_id=spec.env, preset=spec.preset, overrides=spec.overrides, total_steps=spec.steps)
-    env = base.environment
+    env = spec.base_config().environment
     for env_id in sorted({t.config.environment.id for t in trials}):
         make_env(env_id, env.kwargs, max_episode_steps=env.max_episode_steps).close()
 

@@ -29,7 +29,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ddpg.config import Config, ConfigError, apply_overrides, config_yaml, from_dict, resolve
+from ddpg.config import Config, ConfigError, apply_overrides, config_yaml, from_dict, parse_override
+from ddpg.config.parse import yaml_reason
 from ddpg.config.sections import shown
 from ddpg.experiments import backends, compare
-from ddpg.experiments.sweep import SweepError, read_spec, split_values
+from ddpg.experiments.sweep import ExperimentSpec, SweepError, keyed_options, split_values
 from ddpg.files import atomic_write
 from ddpg.run.loop import passed
 from ddpg.run.resources import usable_cpus
@@ -124,13 +125,16 @@ DISTRIBUTION = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$", re.DOTALL)
 
 def parse_distribution(text: str) -> Distribution:
     """One `--space KEY=DIST`, checked for its syntax only (`check_space` checks it against the config)."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or not raw.strip():
-        raise ConfigError(f"--space expects KEY=DIST, got {shown(text)}")
+    return parse_space([text])[0]
+
+
+def parse_space(texts: list[str]) -> list[Distribution]:
+    reserved = {key: f"the tune sets it ({instead})" for key, instead in RESERVED.items()}
+    return [_distribution(key, raw) for key, raw in keyed_options(texts, "--space", "KEY=DIST", reserved)]
+
+
+def _distribution(key: str, raw: str) -> Distribution:
     where = f"--space {shown(key, quote=False)}"
-    if key in RESERVED:
-        raise ConfigError(f"{where}: the tune sets it ({RESERVED[key]})")
     match = DISTRIBUTION.match(raw)
     if match is None or match.group(1) not in KINDS:
         raise ConfigError(f"{where}: expected one of {', '.join(k + '(…)' for k in KINDS)}, got {shown(raw)}")
@@ -138,7 +142,7 @@ def parse_distribution(text: str) -> Distribution:
     if any(not a for a in args):
         raise ConfigError(f"{where}: empty argument in {shown(raw)}")
     if kind == "choice":
-        if len(args) < 2 or len(set(args)) != len(args):
+        if len(args) < 2 or not _different(key, args):
             raise ConfigError(f"{where}: choice needs two or more different options, got {shown(raw)}")
         return Distribution(key, kind, options=tuple(args))
     if len(args) != 2:
@@ -155,14 +159,14 @@ def parse_distribution(text: str) -> Distribution:
     return Distribution(key, kind, low=float(low), high=float(high))
 
 
-def parse_space(texts: list[str]) -> list[Distribution]:
-    space: list[Distribution] = []
-    for text in texts:
-        dist = parse_distribution(text)
-        if dist.key in (d.key for d in space):
-            raise ConfigError(f"--space {dist.key} is given twice")
-        space.append(dist)
-    return space
+def _different(key: str, options: list[str]) -> bool:
+    """Whether no two options are the same value (`[64,64]` and `[64, 64]` are one), or, while one is not
+    valid YAML, the same text (`check_space` then says what is wrong with it)."""
+    try:
+        values = [(type(v), v) for v in (parse_override(f"{key}={o}")[1] for o in options)]
+    except ConfigError:
+        return len(set(options)) == len(options)
+    return all(values[i] != values[j] for i in range(len(values)) for j in range(i))
 
 
 def assignment(dist: Distribution, value: Any) -> str:
@@ -174,18 +178,13 @@ def assignment(dist: Distribution, value: Any) -> str:
 # The spec
 
 
-@dataclass(frozen=True)
-class TuneSpec:
+@dataclass(frozen=True, kw_only=True)
+class TuneSpec(ExperimentSpec):
     """What a tune runs; the space is kept as the text the user typed."""
 
+    KIND, ERROR = "tune", TuneError
     space: list[str]
     trials: int = 20
-    seeds: int = 3
-    env: str | None = None
-    preset: str | None = None
-    steps: int | None = None
-    overrides: list[str] = field(default_factory=list)
-    cpus_per_trial: float = 1.0
 
     @cached_property
     def distributions(self) -> list[Distribution]:
@@ -195,28 +194,9 @@ class TuneSpec:
         """Whether `other` asks for the same tune (CPUs per trial may change on a resume)."""
         return {**asdict(self), "cpus_per_trial": 0} == {**asdict(other), "cpus_per_trial": 0}
 
-    def base_config(self) -> Config:
-        return resolve(env_id=self.env, preset=self.preset, overrides=self.overrides, total_steps=self.steps)
-
-    def save(self, path: Path) -> None:
-        atomic_write(path, yaml.safe_dump(asdict(self), sort_keys=False))
-
     @staticmethod
-    def load(path: Path) -> TuneSpec:
-        data = read_spec(path, "tune")
-        try:
-            return TuneSpec(
-                space=[str(s) for s in data["space"]],
-                trials=int(data["trials"]),
-                seeds=int(data["seeds"]),
-                env=data.get("env"),
-                preset=data.get("preset"),
-                steps=data.get("steps"),
-                overrides=[str(s) for s in data.get("overrides") or []],
-                cpus_per_trial=float(data.get("cpus_per_trial", 1.0)),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise TuneError(f"{path} is not a tune spec ({e})") from None
+    def _own_fields(data: dict[str, Any]) -> dict[str, Any]:
+        return {"space": [str(s) for s in data["space"]], "trials": int(data["trials"])}
 
 
 def configure(base: dict[str, Any], assignments: list[str]) -> Config:
@@ -417,9 +397,20 @@ class TuneReport:
 
 def read_trial(trial_dir: Path, total: int, ended: bool = True) -> TunedTrial:
     """A trial from its run directories; `ended`: Tune has ended it (else it was in flight)."""
-    values = yaml.safe_load((trial_dir / "params.yaml").read_text()) or {}
-    seed_dirs = sorted(trial_dir.glob("seed_*"), key=lambda p: int(p.name.split("_")[1]))
-    errors = [(p / "error.txt").read_text().splitlines()[0] for p in seed_dirs if (p / "error.txt").is_file()]
+    params = trial_dir / "params.yaml"
+    try:
+        values = yaml.safe_load(params.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise TuneError(f"{params} is not valid YAML ({yaml_reason(e)})") from None
+    if not isinstance(values, dict):
+        raise TuneError(f"{params} is not a mapping of the trial's values")
+    seeds = {int(p.name[5:]): p for p in trial_dir.glob("seed_*") if p.name[5:].isdigit()}  # seed_<S>
+    seed_dirs = [seeds[seed] for seed in sorted(seeds)]
+    errors = [
+        ((p / "error.txt").read_text().splitlines() or ["failed"])[0]
+        for p in seed_dirs
+        if (p / "error.txt").is_file()
+    ]
     curves = []
     for p in seed_dirs:
         run = compare.load_run(p) if (p / "config.yaml").is_file() else None
@@ -541,14 +532,26 @@ def _quiet_loggers() -> Iterator[None]:
     import optuna
 
     tune_logger = logging.getLogger("ray.tune")
-    levels = optuna.logging.get_verbosity(), tune_logger.level
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    level = tune_logger.level
     tune_logger.setLevel(logging.CRITICAL)
+    try:
+        with _optuna_verbosity(optuna.logging.WARNING):
+            yield
+    finally:
+        tune_logger.setLevel(level)
+
+
+@contextmanager
+def _optuna_verbosity(level: int) -> Iterator[None]:
+    """Optuna's verbosity (process-wide) at `level` for the block only: whoever imports ddpg keeps theirs."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(level)
     try:
         yield
     finally:
-        optuna.logging.set_verbosity(levels[0])
-        tune_logger.setLevel(levels[1])
+        optuna.logging.set_verbosity(before)
 
 
 def _new_tuner(spec: TuneSpec, base: Config, directory: Path, trainable: Any) -> Any:
@@ -704,13 +707,14 @@ def _importances(dists: list[Distribution], scored: list[TunedTrial]) -> dict[st
 
     if len(scored) < 2 or len({t.score for t in scored}) < 2:
         return {}
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(direction="maximize")
     distributions = {d.key: d.optuna_distribution() for d in dists}
-    for t in scored:
-        params = {k: v for k, v in t.values.items() if k in distributions}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=t.score))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-        return optuna.importance.get_param_importances(study, evaluator=evaluator)
+    with _optuna_verbosity(optuna.logging.ERROR):  # no notes of the study made for this
+        study = optuna.create_study(direction="maximize")
+        for t in scored:
+            params = {k: v for k, v in t.values.items() if k in distributions}
+            trial = optuna.trial.create_trial(params=params, distributions=distributions, value=t.score)
+            study.add_trial(trial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+            return optuna.importance.get_param_importances(study, evaluator=evaluator)

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -100,16 +100,10 @@ class Worker:
         except EnvFailure as e:  # said in one line by the learner, not as a Ray traceback
             return {"env_failure": str(e), "instance": self.instance}
         self.sent += len(transitions)
-        t = [tr for _, tr in transitions]
+        # Columns of Transition's fields (numpy arrays travel through the object store without copies).
         return {
             "env": np.array([i for i, _ in transitions], dtype=np.int64),
-            "obs": np.stack([tr.obs for tr in t]) if t else None,
-            "action": np.stack([tr.action for tr in t]) if t else None,
-            "reward": np.array([tr.reward for tr in t], dtype=np.float64),
-            "next_obs": np.stack([tr.next_obs for tr in t]) if t else None,
-            "terminated": np.array([tr.terminated for tr in t], dtype=bool),
-            "truncated": np.array([tr.truncated for tr in t], dtype=bool),
-            "first": np.array([tr.first for tr in t], dtype=bool),
+            **{f.name: np.asarray([getattr(t, f.name) for _, t in transitions]) for f in fields(Transition)},
             "episodes": episodes,
             "skipped": skipped,
             "steps": steps * self.collector.n,
@@ -236,25 +230,18 @@ class ActorPool:
 
     def _result(self, i: int, out: dict[str, Any]) -> StepResult:
         """The batch as the loop's StepResult: env j of worker i is stream i·n_envs + j; episodes
-        numbered in the order they reach the learner (its collector counts them)."""
-        base, counter = i * self.n_envs, self.agent.collector
-        assert counter is not None
-        result = StepResult(skipped=[base + j for j in out["skipped"]])
-        for k, j in enumerate(out["env"]):
-            t = Transition(
-                out["obs"][k],
-                out["action"][k],
-                float(out["reward"][k]),
-                out["next_obs"][k],
-                bool(out["terminated"][k]),
-                bool(out["truncated"][k]),
-                first=bool(out["first"][k]),
-            )
-            result.transitions.append((base + int(j), t))
-        for episode in out["episodes"]:
-            result.episodes.append(replace(episode, index=counter.episode))
-            counter.episode += 1
-        return result
+        numbered in the order they reach the learner, after the run's (the agent's collector's) count."""
+        base, collector = i * self.n_envs, self.agent.collector
+        assert collector is not None
+        rows = zip(
+            out["env"].tolist(), out["obs"], out["action"], out["reward"].tolist(), out["next_obs"],
+            out["terminated"].tolist(), out["truncated"].tolist(), out["first"].tolist(), strict=True,
+        )  # fmt: skip
+        episodes = [replace(e, index=collector.episode + k) for k, e in enumerate(out["episodes"])]
+        collector.episode += len(episodes)
+        return StepResult(
+            [(base + j, Transition(*row)) for j, *row in rows], episodes, [base + j for j in out["skipped"]]
+        )
 
     def report(self, step: int) -> list[dict[str, Any]]:
         """Rows for actors.csv since the last report: every worker's steps/s and weight lag, and the
@@ -305,7 +292,7 @@ def actor_pool(agent: DDPG, total: int, address: str | None) -> Iterator[ActorPo
         try:
             if address is not None or not ray.is_initialized():  # else the Ray this process started
                 stack.enter_context(ray_session(address))
-        except (ConnectionError, TimeoutError, RuntimeError) as e:
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # ValueError: malformed
             if address is None:
                 raise
             reason = (str(e).splitlines() or [type(e).__name__])[0]

@@ -19,6 +19,7 @@ import torch
 from ddpg.agent.fast.choice import UpdateChoice, choose_update, planned_updates
 from ddpg.agent.learner import run_policy
 from ddpg.config import Config, resolve
+from ddpg.config.sections import ConfigError, shown
 from ddpg.data.collector import Collector
 from ddpg.envs import EnvError, shape
 from ddpg.envs.wrappers import wrap_env
@@ -105,11 +106,12 @@ class DDPG:
         self._started: float | None = None  # perf_counter at the (virtual) start of the run
         self._address: str | None = None  # the Ray cluster of the actors (None: an embedded Ray)
         self.actors: ActorPool | None = None  # the Ray actors collecting, while `learn` runs with them
-        # Policy checkpoints (docs/algorithms.md): the rule, the policy that last passed its assessment
-        # and when it was taken (step, updates, its minimum return).
-        self.policy_checkpoints = PolicyCheckpointRule.of(config)
+        # Policy checkpoints (docs/algorithms.md): the rule, the checkpoint policy (the one that last
+        # passed its assessment) and when it was taken (step, updates, its minimum return; saved under
+        # the key `policy_checkpoint` in meta.json and summary.json).
+        self.checkpoint_rule = PolicyCheckpointRule.of(config)
         self.checkpoint_policy: torch.nn.Module | None = None
-        self.policy_checkpoint: dict[str, Any] | None = None
+        self.checkpoint_taken: dict[str, Any] | None = None
 
     @property
     def step(self) -> int:
@@ -154,7 +156,7 @@ class DDPG:
             self.checkpoint_policy = self.learner.policy_copy()
         else:
             self.checkpoint_policy.load_state_dict(current.state_dict())
-        self.policy_checkpoint = {
+        self.checkpoint_taken = {
             "step": self.state.step,
             "updates": self.state.updates,
             "min_return": min_return,
@@ -236,8 +238,11 @@ class DDPG:
         current step, with a checkpoint and the summary, as the config's `stop_at_return` does.
 
         With the config's `actors` > 0, Ray actors collect the transitions (docs/actors.md): in an
-        embedded Ray started and stopped here, or in the cluster at `address` ("auto" or HOST:PORT).
+        embedded Ray started and stopped here, or in the cluster at `address` ("auto" or HOST:PORT); an
+        `address` without actors is a ConfigError.
         """
+        if address is not None and self.config.loop.actors == 0:  # else it would be ignored
+            raise ConfigError(f"address {shown(address)} is for runs with actors; this config has actors: 0")
         total = total_steps if total_steps is not None else self.config.loop.total_steps
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._address = address
@@ -370,7 +375,7 @@ class DDPG:
             # What act(), evaluations and checkpoints/best run: the checkpoint policy (policy checkpoints)
             # or the current one; with the step, updates and minimum return of its assessment.
             "shipped_policy": "checkpoint" if self.checkpoint_policy is not None else "current",
-            "policy_checkpoint": self.policy_checkpoint,
+            "policy_checkpoint": self.checkpoint_taken,
             "update_path": self.update_choice.path,
             "compile_seconds": getattr(self.update_choice.update, "compile_seconds", None),
             "stopped_early": self.stop_requested,  # before total_steps: `ddpg resume` continues it

@@ -215,7 +215,7 @@ class Loop:
     def _update(self, before: int, episodes: list[Episode]) -> None:
         """The update rounds due for this step; with policy checkpoints, those of the assessment in
         progress, run when an episode ends it (after the checkpoint is taken, as in TD7)."""
-        rule, rounds = self.agent.policy_checkpoints, self._update_rounds(before)
+        rule, rounds = self.agent.checkpoint_rule, self._update_rounds(before)
         if rule is None:
             for _ in range(rounds):
                 self._train_round()

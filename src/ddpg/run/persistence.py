@@ -141,8 +141,8 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
         "updates": agent.state.updates,
         "optimizers": opt_meta,
     }
-    if agent.policy_checkpoint is not None:
-        meta[POLICY_CHECKPOINT] = agent.policy_checkpoint
+    if agent.checkpoint_taken is not None:
+        meta[POLICY_CHECKPOINT] = agent.checkpoint_taken
     extra = None
     if training_state:
         if agent.collector is None:
@@ -154,8 +154,8 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
             **agent.state.to_json(agent.elapsed()),
             "logs": log_sizes(agent.run_dir) if agent.run_dir is not None else {},
         }
-        if agent.policy_checkpoints is not None:
-            meta["training"]["policy_checkpoints"] = agent.policy_checkpoints.to_json()
+        if agent.checkpoint_rule is not None:
+            meta["training"]["policy_checkpoints"] = agent.checkpoint_rule.to_json()
 
         def extra(tmp: Path) -> None:
             write_arrays(tmp / STATE_FILE, arrays)
@@ -169,7 +169,9 @@ def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
     if not checkpoints.is_dir() and checkpoint == "latest":
         return directory
     if Path(checkpoint).name != checkpoint or not (checkpoints / checkpoint / ckpt.MANIFEST).exists():
-        kept = sorted(p.name for p in checkpoints.iterdir()) if checkpoints.is_dir() else []
+        # Only what loads: not a link whose checkpoint is gone, nor a kill's work in progress.
+        found = checkpoints.iterdir() if checkpoints.is_dir() else ()
+        kept = sorted(p.name for p in found if not p.name.startswith(".") and (p / ckpt.MANIFEST).exists())
         raise CheckpointError(
             f"{directory} has no checkpoint {checkpoint!r}; it keeps: {', '.join(kept) or 'none'}"
         )
@@ -297,7 +299,7 @@ def _load_checkpoint_policy(
         raise CheckpointError(f"checkpoint {directory} names a checkpoint policy but holds no usable one")
     policy = agent.learner.policy_copy()
     ckpt.load_modules({POLICY_CHECKPOINT: policy}, tensors)
-    agent.checkpoint_policy, agent.policy_checkpoint = policy, dict(taken)
+    agent.checkpoint_policy, agent.checkpoint_taken = policy, dict(taken)
 
 
 def resume(
@@ -338,8 +340,8 @@ def resume(
         warning = restore(state, arrays, tensors, agent.collector, agent.buffer)
         try:
             agent.state.load_json(state, arrays)
-            if agent.policy_checkpoints is not None and "policy_checkpoints" in state:
-                agent.policy_checkpoints.load_json(state["policy_checkpoints"])
+            if agent.checkpoint_rule is not None and "policy_checkpoints" in state:
+                agent.checkpoint_rule.load_json(state["policy_checkpoints"])
             logs = {str(name): int(size) for name, size in state["logs"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"the checkpoint's training state is malformed ({e!r})") from None

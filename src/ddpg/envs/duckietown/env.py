@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ddpg.config.sections import positive_int
 from ddpg.envs.duckietown.simulator import make_simulator, map_names
 from ddpg.envs.lane_following.env import speed_steering_to_wheels
 from ddpg.envs.lane_following.rewards import LanePose, RewardFn, checked_reward, resolve_reward
@@ -15,12 +16,6 @@ from ddpg.envs.lane_following.rewards import LanePose, RewardFn, checked_reward,
 ACTIONS = ("wheels", "steering")
 CURVATURE_STEP = 0.05  # metres along the lane between the two tangents whose turn gives the curvature
 NEVER = 2**31 - 1  # the simulator's own step limit: ours truncates
-
-
-def _positive_int(name: str, value: Any, least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name}: must be an integer of at least {least}, got {value!r}")
-    return value
 
 
 def _heading(tangent: np.ndarray) -> float:
@@ -65,15 +60,15 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         if map_name not in known:
             raise ValueError(f"map_name: unknown map {map_name!r}; the simulator's: {', '.join(known)}")
         self.map_name = map_name
-        self.max_steps = _positive_int("max_steps", max_steps)
+        self.max_steps = positive_int("max_steps", max_steps)
         self.action = action
         self.render_mode = render_mode
         self._reward_fn = resolve_reward(reward)
         self._sim = make_simulator(
             map_name=map_name,
-            camera_width=_positive_int("camera_width", camera_width, 8),
-            camera_height=_positive_int("camera_height", camera_height, 8),
-            frame_skip=_positive_int("frame_skip", frame_skip),
+            camera_width=positive_int("camera_width", camera_width, 8),
+            camera_height=positive_int("camera_height", camera_height, 8),
+            frame_skip=positive_int("frame_skip", frame_skip),
             domain_rand=domain_rand,
             max_steps=NEVER,
             seed=0,

@@ -9,6 +9,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ddpg.config.sections import positive_int
 from ddpg.envs.lane_following.env import LaneFollowingEnv
 from ddpg.envs.lane_following.robot import RobotParams
 
@@ -48,8 +49,7 @@ def reference(episodes: int = 5, seed: int = 0, **env_kwargs: Any) -> dict[str, 
 
 
 def check_episodes(episodes: Any) -> None:
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes: must be a positive integer, got {episodes!r}")
+    positive_int("episodes", episodes)
 
 
 def drive(

@@ -9,6 +9,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ddpg.config.sections import positive_int
 from ddpg.envs.lane_following.camera import (
     MIN_IMAGE_SIZE,
     CameraParams,
@@ -54,12 +55,6 @@ def lane_frame(road_map: RoadMap, x: float, y: float, direction: int, fallback: 
     return LaneFrame(segment, s, lateral, math.atan2(ty, tx), lane_curvature, on_road)
 
 
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_IMAGE_SIZE:
-        raise ValueError(f"{name}: must be an integer of at least {MIN_IMAGE_SIZE} pixels, got {value!r}")
-    return value
-
-
 class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
     """Duckietown-style lane following on a tile map, observed through a forward camera.
 
@@ -88,17 +83,15 @@ class LaneFollowingEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(
                 f"render_mode: expected one of {self.metadata['render_modes']} or None, got {render_mode!r}"
             )
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"max_steps: must be a positive integer, got {max_steps!r}")
+        self.max_steps = positive_int("max_steps", max_steps)
         self.road_map = load_map(map_name)
         self.robot = RobotParams()
-        self.max_steps = max_steps
         self.domain_randomization = domain_randomization
         self.render_mode = render_mode
         self._reward_fn = resolve_reward(reward)
         self._camera = GroundCamera(
-            _check_size("camera_width", camera_width),
-            _check_size("camera_height", camera_height),
+            positive_int("camera_width", camera_width, MIN_IMAGE_SIZE),
+            positive_int("camera_height", camera_height, MIN_IMAGE_SIZE),
             CameraParams(),
         )
         self._texture = rasterise(self.road_map)

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from ddpg.config.sections import positive_int
 from ddpg.envs.slot_car import physics as dyn
 from ddpg.envs.slot_car.physics import CarParams, car_params
 from ddpg.envs.slot_car.track import Track, make_track
@@ -109,7 +110,7 @@ class SlotCarEnv(gym.Env):
         self.crash_penalty = _non_negative("crash_penalty", crash_penalty)
         self.crash_time = _non_negative("crash_time_s", crash_time_s)
         self.max_time = None if max_time_s is None else _positive("max_time_s", max_time_s)
-        self.max_laps = None if max_laps is None else int(_positive("max_laps", max_laps))
+        self.max_laps = None if max_laps is None else positive_int("max_laps", max_laps)
         self.pixel_size = _size("pixel_size", pixel_size)
         self.pixel_view = _positive("pixel_view_m", pixel_view_m)
         self.render_size = _size("render_size", render_size)
@@ -367,7 +368,4 @@ def _size(name: str, value: Any) -> tuple[int, int]:
     dims = [value, value] if isinstance(value, int | float | str) else list(value)
     if len(dims) != 2:
         raise ValueError(f"{name}: must be one size or [height, width], got {value!r}")
-    sizes = tuple(int(_positive(name, d)) for d in dims)
-    if min(sizes) < 8:
-        raise ValueError(f"{name}: must be at least 8 pixels, got {value!r}")
-    return sizes  # type: ignore[return-value]
+    return positive_int(name, dims[0], 8), positive_int(name, dims[1], 8)
