@@ -15,6 +15,9 @@ update and a full one. `--baseline` loads another version of `src/ddpg/fast.py` 
 `--td7` adds TD7's update at [256, 256] with the paper's encoders (z 256 wide, encoder layers of 256),
 LAP's loss, hard target updates every 250: the reference `TD7Learner.update` and the fast
 `FastTD7Update`, uncompiled and compiled; the TD7 rows' ratio column compares them with TD3's reference.
+Before timing, `--td7` checks the compiled TD7 update against its reference at these sizes (12 updates
+from the same weights, batches and draws, a hard target update among them) and stops if they differ:
+the suite's compiled TD7 tests are marked slow, as compiling TD7's graphs cold takes minutes.
 Prints one markdown row per variant: median ms per update over the blocks, its range, and the ratio to
 the reference.
 """
@@ -58,10 +61,11 @@ def make_learner(sizes: tuple[int, int], td3: bool, layer_norm: bool = False) ->
     return Learner(actor, CriticEnsemble([critic(), critic()]) if td3 else critic(), optimisation, algorithm)
 
 
-def make_td7_learner(sizes: tuple[int, int]) -> TD7Learner:
+def make_td7_learner(sizes: tuple[int, int], target_update_every: int = 250) -> TD7Learner:
     obs, act = SHAPES[sizes]
     torch.manual_seed(0)
-    config = Config(algo="td7", hidden_sizes=list(sizes))  # the paper's encoders, ELU, lrs 3e-4
+    # The paper's encoders, ELU, lrs 3e-4.
+    config = Config(algo="td7", hidden_sizes=list(sizes), target_update_every=target_update_every)
     actor, critic, encoder = build_sale_networks((obs,), act, config)
     return TD7Learner(actor, critic, encoder, config.optimisation, config.algorithm)
 
@@ -106,6 +110,31 @@ def variants(
     return out
 
 
+def td7_disagreement(sizes: tuple[int, int], data: list[TensorBatch], updates: int = 12) -> float:
+    """The compiled fast TD7 update against its reference, from the same weights, batches and draws of
+    the global generator: the largest |fast − reference| / (1e-5 + 1e-4·|reference|) over every weight,
+    buffer and Adam moment after `updates` updates, a hard target update every 5 among them; ≤ 1
+    agrees (the tolerance of tests/agent/test_fast_td7.py)."""
+    reference, learner = make_td7_learner(sizes, 5), make_td7_learner(sizes, 5)
+    fast = FastTD7Update(learner, compile=True)
+    for i in range(updates):
+        for update in (reference.update, fast):
+            torch.manual_seed(i)
+            update(data[i % len(data)])
+    pairs = [
+        (a, b)
+        for ma, mb in zip(learner.modules().values(), reference.modules().values())
+        for a, b in zip(ma.state_dict().values(), mb.state_dict().values())
+    ]
+    for oa, ob in zip(learner.optimizers().values(), reference.optimizers().values()):
+        sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
+        pairs += [(sa[k][m], sb[k][m]) for k in sb for m in ("exp_avg", "exp_avg_sq")]
+    finite = [
+        (a.double(), b.double()) for a, b in pairs if torch.isfinite(b).all()
+    ]  # value_range.seen starts at ±inf
+    return max(((a - b).abs() / (1e-5 + 1e-4 * b.abs())).max().item() for a, b in finite)
+
+
 def ms_per_update(update: Callable[[TensorBatch], object], data: list[TensorBatch], n: int) -> float:
     t0 = time.perf_counter()
     for i in range(n):
@@ -132,6 +161,11 @@ def main() -> None:
     for arch in args.arch or ["256,256", "400,300"]:
         sizes = tuple(int(x) for x in arch.split(","))
         data = batches(sizes, args.batch)
+        if args.td7:
+            worst = td7_disagreement(sizes, data)
+            print(f"  TD7 compiled against its reference: {worst:.3f} of the tolerance", flush=True)
+            if worst > 1:
+                sys.exit(f"error: compiled TD7 differs from its reference ({worst:.1f}x the tolerance)")
         fns = variants(sizes, args.baseline, args.layer_norm, args.td7)
         for name, fn in fns.items():  # warm-up: compiles, creates the optimiser state
             t0 = time.perf_counter()

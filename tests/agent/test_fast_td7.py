@@ -130,6 +130,10 @@ def tiny_learner(seed: int = 0) -> TD7Learner:
     return TD7Learner(actor, critic, encoder, config.optimisation, config.algorithm)
 
 
+# Compiling TD7's two graphs cold takes minutes on a small CPU: the compiled tests are kept out of
+# `make test`; `python bench/td3_update.py --td7` checks the compiled update against its reference
+# before timing it (and `pytest -m slow` runs these).
+@pytest.mark.slow
 def test_compiled_fast_update_agrees_with_the_reference():
     # A first compiled update on other weights: a second FastTD7Update reuses its graphs, and must
     # still read its own learner's tensors.
@@ -199,6 +203,7 @@ def test_td7_networks_other_than_sales_keep_the_reference():
         FastUpdate(make_learner())
 
 
+@pytest.mark.slow  # compiles TD7's graphs, as above
 def test_compiled_td7_run_resumes_exactly_and_says_which_update_it_ran(tmp_path):
     from tests.run.test_resume import TINY_STATE, assert_continues_like_a, resumed_at
 
