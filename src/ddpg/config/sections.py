@@ -155,14 +155,9 @@ class LoopConfig:
 # TD3's values are those of Fujimoto et al. 2018: twin critics, σ = 0.2 clipped at 0.5, delay 2. TD7's
 # are those of Fujimoto et al. 2023 (and its reference code): TD3's, plus SALE's encoders, LAP replay
 # (α 0.4, priorities at least 1), hard target updates every 250 updates and value clipping.
-_TD7_OFF = {
-    "sale": False,
-    "lap": False,
-    "lap_alpha": 0.4,
-    "lap_min_priority": 1.0,
-    "target_update_every": 0,
-    "value_clip": False,
-}
+_TD3 = {"twin_critics": True, "target_policy_noise": 0.2, "target_noise_clip": 0.5, "policy_delay": 2}
+_LAP = {"lap_alpha": 0.4, "lap_min_priority": 1.0}  # every algorithm gives every switch a value
+_TD7_OFF = {"sale": False, "lap": False, **_LAP, "target_update_every": 0, "value_clip": False}
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "ddpg": {
         "twin_critics": False,
@@ -171,25 +166,8 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
         "policy_delay": 1,
         **_TD7_OFF,
     },
-    "td3": {
-        "twin_critics": True,
-        "target_policy_noise": 0.2,
-        "target_noise_clip": 0.5,
-        "policy_delay": 2,
-        **_TD7_OFF,
-    },
-    "td7": {
-        "twin_critics": True,
-        "target_policy_noise": 0.2,
-        "target_noise_clip": 0.5,
-        "policy_delay": 2,
-        "sale": True,
-        "lap": True,
-        "lap_alpha": 0.4,
-        "lap_min_priority": 1.0,
-        "target_update_every": 250,
-        "value_clip": True,
-    },
+    "td3": {**_TD3, **_TD7_OFF},
+    "td7": {**_TD3, "sale": True, "lap": True, **_LAP, "target_update_every": 250, "value_clip": True},
 }
 
 # An algorithm's values for fields of other sections, taken when neither the user nor the preset gives
