@@ -3,10 +3,16 @@
 For each run directory and each checkpoints/step_N: distance travelled along the lane per episode,
 mean |lateral offset|, mean forward speed and the fraction of episodes that left the road, over
 deterministic episodes (seeds 1,000,000 + i, as `ddpg evaluate`). Prints one JSON line per checkpoint
-and, with --plot, draws distance travelled against environment steps, one line per run. The scripted
-reference is the first run's environment's (`ddpg lane reference` or `ddpg duckietown reference`, on its map).
+and, with --plot, draws distance travelled against environment steps (or, with --against wall, against
+the run's wall-clock time at the checkpoint's step), one line per run. The scripted reference is the
+first run's environment's (`ddpg lane reference` or `ddpg duckietown reference`, on its map).
+
+With --group-by KEY (a config field, e.g. `actors`), runs are grouped by that field's value (one group
+per value, each run a seed) and a markdown table follows: per checkpoint step, the median wall time and
+the IQM over seeds of the fraction of the reference's distance, with its 95% stratified bootstrap CI.
 
 Usage: PYTHONPATH=src python bench/lane_pixels.py RUN_DIR [RUN_DIR …] [--episodes 10] [--plot out.png]
+           [--against steps|wall] [--group-by KEY]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
+import statistics  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -26,6 +33,15 @@ import numpy as np  # noqa: E402
 from ddpg.envs.duckietown.controller import reference as duckietown_reference  # noqa: E402
 from ddpg.envs.lane_following import reference  # noqa: E402
 from ddpg.envs.wrappers import make_wrapped_env  # noqa: E402
+from ddpg.experiments.compare import (  # noqa: E402
+    FEW_SEEDS,
+    config_value,
+    few_seeds_note,
+    format_interval,
+    format_value,
+    iqm_interval,
+    load_run,
+)
 from ddpg.run.agent import DDPG, EVAL_SEED_OFFSET  # noqa: E402
 
 
@@ -58,7 +74,7 @@ def measure(checkpoint: Path, episodes: int) -> dict:
 def wall_time_at(run: Path, step: int) -> float | None:
     with open(run / "metrics.csv", newline="") as f:
         times = [float(r["wall_time"]) for r in csv.DictReader(f) if int(r["step"]) <= step]
-    return times[-1] if times else None
+    return times[-1] if times else 0.0 if step == 0 else None
 
 
 def scripted_reference(run: Path, episodes: int) -> dict:
@@ -69,15 +85,36 @@ def scripted_reference(run: Path, episodes: int) -> dict:
     return duckietown_reference(episodes=episodes, seed=EVAL_SEED_OFFSET, **same)
 
 
+def group_table(curves: dict[str, list[dict]], groups: dict[str, str], key: str) -> str:
+    """Per group and checkpoint step: median wall time, IQM [95% CI] of the percentage of the reference."""
+    lines = [
+        f"| {key} | step | runs | wall time, s (median) | % of the reference's distance, IQM [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for value in sorted(set(groups.values()), key=str):
+        runs = [name for name in curves if groups[name] == value]
+        for step in sorted({r["step"] for name in runs for r in curves[name]}):
+            rows = [r for name in runs for r in curves[name] if r["step"] == step]
+            walls = [r["wall_time_s"] for r in rows if r["wall_time_s"] is not None]
+            wall = f"{statistics.median(walls):.0f}" if walls else "-"
+            fraction = format_interval(iqm_interval([100 * r["fraction_of_reference"] for r in rows]))
+            lines.append(f"| {value} | {step} | {len(rows)} | {wall} | {fraction} |")
+    if any(list(groups.values()).count(v) < FEW_SEEDS for v in set(groups.values())):
+        lines += ["", few_seeds_note(sorted({f"{key}={v}" for v in groups.values()}))]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--against", choices=("steps", "wall"), default="steps")
+    parser.add_argument("--group-by", metavar="KEY")
     args = parser.parse_args()
     ref = scripted_reference(args.runs[0], args.episodes)
     print(json.dumps({"reference_distance_mean": ref["mean"], "episodes": args.episodes}))
-    curves = {}
+    curves, groups = {}, {}
     for run in args.runs:
         rows = []
         for checkpoint in sorted((run / "checkpoints").glob("step_*")):
@@ -88,6 +125,10 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
         curves[run.name] = rows
+        if args.group_by:
+            groups[run.name] = format_value(config_value(load_run(run).config, args.group_by))
+    if args.group_by:
+        print(group_table(curves, groups, args.group_by))
     if args.plot:
         import matplotlib
 
@@ -95,15 +136,22 @@ def main() -> None:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
+        colours = {v: f"C{i}" for i, v in enumerate(sorted(set(groups.values()), key=str))}
         for name, rows in curves.items():
-            steps = [r["step"] for r in rows]
+            rows = [r for r in rows if args.against == "steps" or r["wall_time_s"] is not None]
+            xs = [r["step"] if args.against == "steps" else r["wall_time_s"] for r in rows]
             mean = np.array([r["distance_mean"] for r in rows])
+            if name in groups:  # one colour per group, a line per seed
+                label = f"{args.group_by}={groups[name]}"
+                shown = label not in ax.get_legend_handles_labels()[1]
+                ax.plot(xs, mean, marker="o", color=colours[groups[name]], label=label if shown else None)
+                continue
             std = np.array([r["distance_std"] for r in rows])
-            ax.plot(steps, mean, marker="o", label=name)
-            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+            ax.plot(xs, mean, marker="o", label=name)
+            ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
         ax.axhline(ref["mean"], color="k", linestyle="--", label="scripted reference")
         ax.axhline(0.8 * ref["mean"], color="grey", linestyle=":", label="80% of reference")
-        ax.set_xlabel("agent steps (action repeat 3)")
+        ax.set_xlabel("agent steps (action repeat 3)" if args.against == "steps" else "wall-clock time (s)")
         ax.set_ylabel("distance travelled per episode (m)")
         ax.legend()
         fig.tight_layout()
