@@ -71,7 +71,12 @@ class Worker:
         )
         self.policy, self.version = policy.to_empty(device="cpu").eval(), -1
         self.index, self.sent = index, 0
-        self.instance = secrets.token_hex(8)  # a restarted worker is a new instance
+        # A restarted worker is a new instance, and Ray tells it so: the learner counts a restart even
+        # when the worker died before the learner heard from the instance before.
+        import ray
+
+        restarted = ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed
+        self.instance = (secrets.token_hex(8), bool(restarted))
 
     def collect(
         self, steps: int, weights: dict[str, Any] | None, version: int, step: int, warm_up: bool
@@ -215,9 +220,10 @@ class ActorPool:
         if "env_failure" in out:
             raise EnvFailure(f"actor {i}: {out['env_failure']}")
         s = self.stats[i]
-        if self.instances[i] not in (None, out["instance"]):
+        instance, restarted = out["instance"]
+        if self.instances[i] not in (None, instance) or (self.instances[i] is None and restarted):
             s.restarts += 1  # a new process: the batches retried on it ran with what they were sent
-        self.instances[i] = out["instance"]
+        self.instances[i] = instance
         if "steps" not in out:  # restarted since its last weights: it collected nothing, ask again
             self.requested -= steps
             self.synced[i] = False
