@@ -9,6 +9,7 @@ Figures go to docs/BENCHMARKS.md.
 
     python bench/algos.py run --env MountainCarContinuous-v0 --algo ddpg --target 93  # seeds 0-4
     python bench/algos.py run --env Hopper-v5 --algo td3 --steps 1000000 --target 3000 -- n_step=1
+    python bench/algos.py run --env InvertedPendulum-v5 --algo ddpg --steps 30000 --preset paper
     python bench/algos.py table runs/bench/* --target 93  # summarise (and re-evaluate) runs already made
     python bench/algos.py table runs/bench/* --reevaluate 0    # training's own evaluations only
     python bench/algos.py speed                                # update rate of each switch
