@@ -9,6 +9,7 @@ Figures go to docs/BENCHMARKS.md.
 
     python bench/algos.py run --env MountainCarContinuous-v0 --algo ddpg --target 93  # seeds 0-4
     python bench/algos.py run --env Hopper-v5 --algo td3 --steps 1000000 --target 3000 -- n_step=1
+    python bench/algos.py run --env InvertedPendulum-v5 --algo ddpg --steps 30000 --preset paper
     python bench/algos.py table runs/bench/* --target 93  # summarise (and re-evaluate) runs already made
     python bench/algos.py table runs/bench/* --reevaluate 0    # training's own evaluations only
     python bench/algos.py speed                                # update rate of each switch
@@ -229,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="train one run per seed, then print the table")
     run.add_argument("--env", required=True)
     run.add_argument("--algo", choices=("ddpg", "td3", "td7"), default="ddpg")
+    run.add_argument("--preset", help="passed to `ddpg train --preset` (default: chosen by --env)")
     run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     run.add_argument("--steps", type=int, help="default: the issue's budget for this env and algo")
     run.add_argument("--target", type=float, help="default: the issue's target for this env and algo")
@@ -276,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.out / f"{args.env}_{args.algo}_s{seed}_{datetime.now():%Y%m%d-%H%M%S}"
         cmd = [sys.executable, "-m", "ddpg", "train", "--env", args.env, "--algo", args.algo]
         cmd += ["--seed", str(seed), "--run-dir", str(run_dir)]
+        cmd += ["--preset", args.preset] if args.preset else []
         cmd += ["--steps", str(steps)] if steps else []
         cmd += ["--set", "progress=false", "video=false", *overrides]
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

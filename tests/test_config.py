@@ -114,6 +114,51 @@ def test_preset_is_chosen_by_env_id_and_overrides_win():
     assert c.hidden_sizes == load_preset("Pendulum-v1")["hidden_sizes"]
 
 
+def test_an_env_without_a_preset_gets_the_default_preset():
+    c = resolve(env_id="InvertedPendulum-v5", total_steps=3000)
+    assert c.env_id == "InvertedPendulum-v5" and c.total_steps == 3000
+    assert c == resolve(env_id="InvertedPendulum-v5", preset="default", total_steps=3000)
+    assert c.algorithm.algo == "td3" and c.algorithm.twin_critics and c.algorithm.policy_delay == 2
+    assert (c.hidden_sizes, c.action_layer, c.actor_lr, c.critic_lr) == ([256, 256], 0, 3e-4, 3e-4)
+    assert (c.batch_size, c.tau, c.learning_starts) == (256, 0.005, 1000)
+    assert (c.noise.kind, c.noise.sigma) == ("gaussian", 0.1)
+    # An env's own preset still wins, and presets name no environment of their own.
+    assert resolve(env_id="MountainCarContinuous-v0").noise.kind == "ou"
+    assert resolve(env_id="Pendulum-v1").algorithm.algo == "ddpg"
+    assert "env_id" not in load_preset("default")
+
+
+def test_preset_paper_keeps_lillicraps_settings_on_an_env_without_a_preset():
+    c = resolve(env_id="InvertedPendulum-v5", preset="paper")
+    assert c.algorithm.algo == "ddpg" and not c.algorithm.twin_critics
+    assert (c.hidden_sizes, c.action_layer, c.batch_norm) == ([400, 300], 1, True)
+    assert (c.actor_lr, c.critic_lr, c.critic_weight_decay, c.tau, c.batch_size) == (
+        1e-4,
+        1e-3,
+        1e-2,
+        1e-3,
+        64,
+    )
+    assert c.noise.kind == "ou"
+
+
+def test_algo_on_an_env_without_a_preset_changes_only_the_update():
+    default = resolve(env_id="InvertedPendulum-v5")
+    ddpg = resolve(env_id="InvertedPendulum-v5", algo="ddpg")
+    assert (
+        ddpg.algorithm.algo == "ddpg" and not ddpg.algorithm.twin_critics and ddpg.algorithm.policy_delay == 1
+    )
+    assert (ddpg.networks, ddpg.optimisation, ddpg.exploration) == (
+        default.networks,
+        default.optimisation,
+        default.exploration,
+    )
+    td7 = resolve(env_id="InvertedPendulum-v5", algo="td7")
+    assert td7.algorithm.sale and td7.networks.critic_activation == "elu"  # td7's own, the preset's not set
+    assert (td7.tau, td7.learning_starts, td7.batch_size) == (0.005, 1000, 256)
+    assert resolve(env_id="InvertedPendulum-v5", overrides=["algo=ddpg"]) == ddpg
+
+
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown preset 'nope'.*Pendulum-v1"):
         resolve(preset="nope")

@@ -117,6 +117,7 @@ def test_envs_lists_presets(capsys):
     assert main(["envs"]) == 0
     out = capsys.readouterr().out
     assert "Pendulum-v1" in out and "paper" in out
+    assert "default" in out and "without a preset of its own" in out
 
 
 def test_console_script_prints_no_traceback_on_bad_input(tmp_path):

@@ -17,6 +17,24 @@ def test_config_prints_what_train_would_run_with(capsys):
     assert flatten(printed.to_dict())["twin_critics"] is True
 
 
+def test_config_shows_the_default_preset_for_an_env_without_one(capsys):
+    assert main(["config", "--env", "InvertedPendulum-v5"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["environment"]["id"] == "InvertedPendulum-v5"
+    assert printed["algorithm"]["algo"] == "td3" and printed["networks"]["hidden_sizes"] == [256, 256]
+    assert (printed["optimisation"]["tau"], printed["optimisation"]["batch_size"]) == (0.005, 256)
+    assert main(["config", "--env", "InvertedPendulum-v5", "--preset", "paper"]) == 0
+    paper = yaml.safe_load(capsys.readouterr().out)
+    assert paper["algorithm"]["algo"] == "ddpg" and paper["networks"]["batch_norm"] is True
+    assert (paper["optimisation"]["tau"], paper["optimisation"]["batch_size"]) == (0.001, 64)
+    assert main(["config", "--env", "InvertedPendulum-v5", "--algo", "ddpg"]) == 0
+    ddpg = yaml.safe_load(capsys.readouterr().out)  # the update changes, the default's settings stay
+    assert ddpg["algorithm"]["algo"] == "ddpg" and ddpg["algorithm"]["twin_critics"] is False
+    assert {k: ddpg[k] for k in ("networks", "optimisation")} == {
+        k: printed[k] for k in ("networks", "optimisation")
+    }
+
+
 def test_config_fields_lists_every_field_with_its_flat_key_and_default(capsys):
     assert main(["config", "--fields"]) == 0
     rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()]

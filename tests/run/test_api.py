@@ -13,7 +13,7 @@ from ddpg.cli import main
 from ddpg.config import ConfigError, load_config, resolve
 from ddpg.run.agent import RunExists, TrainingEvent
 from ddpg.run.resources import torch_device
-from tests.helpers import error_line
+from tests.helpers import CountingEnv, error_line
 
 TINY = dict(
     hidden_sizes=[16, 16],
@@ -82,6 +82,11 @@ def test_an_env_without_config_takes_its_preset_as_the_cli_does():
     with DDPG("Pendulum-v1") as agent:
         assert agent.config == resolve("Pendulum-v1")
         assert agent.config.networks.hidden_sizes == [256, 256]
+    with DDPG("InvertedPendulum-v5") as agent:  # no preset of its own: the default, as the CLI gives it
+        assert agent.config == resolve("InvertedPendulum-v5")
+        assert agent.config.algorithm.algo == "td3"
+    with DDPG(CountingEnv()) as agent:  # an instance without a Gymnasium spec has no preset either
+        assert agent.config == resolve(preset="default")
 
 
 # 3. One run per run directory ------------------------------------------------------------------------

@@ -18,12 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "config",
         help="print the resolved config as YAML, or list every field",
         description="The config `ddpg train` would use with the same --env, --preset, --algo and --set, "
-        "as YAML (what a run's config.yaml holds). --fields lists every field: its section key, its "
-        "flat key (what --set takes), its default and what it is.",
+        "as YAML (what a run's config.yaml holds): an env without a preset of its own gets the `default` "
+        "preset. --fields lists every field: its section key, its flat key (what --set takes), its "
+        "default under every preset (the paper's value) and what it is.",
     )
     p.add_argument("--env", help="Gymnasium id or package.module:ClassName (default: the preset's)")
     p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
-    p.add_argument("--algo", choices=("ddpg", "td3", "td7"), help="ddpg (default), td3 or td7")
+    p.add_argument(
+        "--algo",
+        choices=("ddpg", "td3", "td7"),
+        help="ddpg, td3 or td7 (default: the preset's; ddpg where it names none; td3 in `default`)",
+    )
     add_overrides(p, "KEY=VALUE", "override config fields, as ddpg train --set does")
     p.add_argument("--fields", action="store_true", help="list every field instead")
     p.set_defaults(func=cmd_config)

@@ -42,7 +42,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train an agent and write a run directory",
-        description="Train DDPG. The preset is chosen by --env unless --preset is given; "
+        description="Train DDPG, TD3 or TD7. The preset is the env's own (`ddpg envs` lists them), "
+        "or `default` (TD3 with the usual modern settings) for an env without one, unless --preset is "
+        "given (`--preset paper`: Lillicrap et al.'s exact settings); "
         "--set overrides any config field (dotted for nested: noise.sigma=0.2, "
         "env.KEY=VALUE for the environment's constructor). `ddpg config` with the same options prints "
         "the resolved config; `ddpg config --fields` lists every field.",
@@ -57,8 +59,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--algo",
         choices=("ddpg", "td3", "td7"),
-        help="ddpg (default); td3: twin critics, target smoothing, delayed actor; td7: TD3 with SALE "
-        "embeddings, LAP replay, hard target updates and value clipping (docs/algorithms.md)",
+        help="the update, keeping the preset's other settings (default: the preset's algo; ddpg where it "
+        "names none; td3 in `default`): ddpg; td3: twin critics, target smoothing, delayed actor; td7: "
+        "TD3 with SALE embeddings, LAP replay, hard target updates and value clipping (docs/algorithms.md)",
     )
     add_overrides(p, "KEY=VALUE", "override config fields, e.g. --set tau=0.005 hidden_sizes=[64,64]")
     _add_address(p)
@@ -376,15 +379,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from ddpg.config import flatten, load_preset, preset_names
+    from ddpg.config import GENERAL_PRESETS, flatten, load_preset, preset_names
     from ddpg.envs import registered_ids
 
-    print("presets (ddpg train --preset NAME; chosen automatically by --env ID):")
+    print("presets (ddpg train --preset NAME; chosen automatically by --env ID, else default):")
     for name in preset_names():
-        env_id = flatten(load_preset(name)).get("env_id", "")
-        print(f"  {name:32s} {env_id}")
+        what = GENERAL_PRESETS.get(name) or flatten(load_preset(name)).get("env_id", "")
+        print(f"  {name:32s} {what}")
     print("ddpg's own environments:")
     for env_id in registered_ids():
         print(f"  {env_id}")
-    print("any other Gymnasium id with a Box action space, or package.module:ClassName, works too")
+    print(
+        "any other Gymnasium id with a Box action space, or package.module:ClassName, works too, "
+        "with the default preset"
+    )
     return 0

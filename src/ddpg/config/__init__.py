@@ -30,7 +30,14 @@ from ddpg.config.parse import (
     parse_override,
     set_value,
 )
-from ddpg.config.presets import load_preset, load_yaml, preset_names
+from ddpg.config.presets import (
+    DEFAULT_PRESET,
+    GENERAL_PRESETS,
+    load_preset,
+    load_yaml,
+    preset_for,
+    preset_names,
+)
 from ddpg.config.sections import (
     ALGO_DEFAULTS,
     ALGO_SECTION_DEFAULTS,
@@ -54,7 +61,9 @@ from ddpg.config.sections import (
 
 __all__ = [
     "ALGO_DEFAULTS",
+    "DEFAULT_PRESET",
     "FLAT_KEYS",
+    "GENERAL_PRESETS",
     "SECTIONS",
     "AlgorithmConfig",
     "Config",
@@ -79,6 +88,7 @@ __all__ = [
     "min_frame_size",
     "nest",
     "parse_override",
+    "preset_for",
     "preset_names",
     "resolve",
 ]
@@ -225,14 +235,11 @@ def from_dict(data: dict[str, Any], cls: type = Config, prefix: str = "") -> Any
 def resolve(
     env_id: str | None = None, preset: str | None = None, overrides: Sequence[str] = (), **fields: Any
 ) -> Config:
-    """The one way a Config is built from user input: preset (chosen by env id when not given),
-    then explicit fields (`--steps`, `--seed`), then `--set` overrides, validated once at the end."""
-    data: dict[str, Any] = {}
-    if preset is not None:
-        data = load_preset(preset)
-    elif (env_id or EnvironmentConfig.id) in preset_names():
-        data = load_preset(env_id or EnvironmentConfig.id)
-    data = nest(data)
+    """The one way a Config is built from user input: preset (when not given, the env's own, or
+    `default` for an env without one), then explicit fields (`--steps`, `--seed`, `--algo`), then `--set`
+    overrides, validated once at the end. The dataclasses' own defaults (the paper's values, `Config()`)
+    lie under every preset."""
+    data = nest(load_preset(preset_for(env_id or EnvironmentConfig.id) if preset is None else preset))
     if env_id is not None:
         set_value(data, ["env_id"], env_id)
     for key, value in fields.items():

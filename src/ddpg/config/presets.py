@@ -1,7 +1,9 @@
-"""Presets: one YAML per environment in the package (`ddpg.presets`), plus `paper`, or a YAML file.
+"""Presets: one YAML per environment in the package (`ddpg.presets`), plus `default` and `paper`, or a
+YAML file.
 
-Presets are plain data, flat or nested by section (parse.py reads both); they are validated only as
-part of the Config they go into.
+An environment with a preset of its own (named by its id) gets that one; any other gets `default`
+(`preset_for`). Presets are plain data, flat or nested by section (parse.py reads both); they are
+validated only as part of the Config they go into.
 """
 
 from __future__ import annotations
@@ -16,6 +18,18 @@ import yaml
 from ddpg.config.parse import yaml_reason
 from ddpg.config.safe_yaml import parse_yaml, read_config_text
 from ddpg.config.sections import ConfigError, shown
+
+# Presets that belong to no environment: what an env without a preset of its own gets, and Lillicrap's.
+GENERAL_PRESETS = {
+    "default": "any env without a preset of its own: TD3, [256, 256], lr 3e-4, batch 256, tau 0.005",
+    "paper": "Lillicrap et al. 2016's exact settings (DDPG, batch norm, OU noise)",
+}
+DEFAULT_PRESET = "default"
+
+
+def preset_for(env_id: str) -> str:
+    """The preset `ddpg train --env ENV_ID` takes without --preset: the env's own, else `default`."""
+    return env_id if env_id in preset_names() and env_id not in GENERAL_PRESETS else DEFAULT_PRESET
 
 
 def preset_names() -> list[str]:

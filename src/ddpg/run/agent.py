@@ -18,7 +18,7 @@ import torch
 
 from ddpg.agent.fast.choice import UpdateChoice, choose_update, planned_updates
 from ddpg.agent.learner import run_policy
-from ddpg.config import Config, resolve
+from ddpg.config import DEFAULT_PRESET, Config, resolve
 from ddpg.config.sections import ConfigError, shown
 from ddpg.data.collector import Collector
 from ddpg.envs import EnvError, shape
@@ -56,11 +56,12 @@ Callback = Callable[[TrainingEvent], bool | None]  # False stops training after 
 
 def config_for(env: gym.Env | str | None, config: Config | None) -> Config:
     """The config an agent runs: `config` with the environment given recorded as its `env_id`, or,
-    without one, the preset of that environment (Pendulum-v1's when none is given), as `ddpg train
-    --env ID` resolves it. An env instance without a Gymnasium spec and no config takes the defaults."""
+    without one, the preset of that environment (Pendulum-v1's when none is given, `default` for one
+    without a preset), as `ddpg train --env ID` resolves it. An env instance without a Gymnasium spec and
+    no config takes `default` too."""
     env_id = env if isinstance(env, str) else env.spec.id if env is not None and env.spec else None
     if config is None:
-        return resolve(env_id) if env_id is not None or env is None else Config()
+        return resolve(env_id) if env_id is not None or env is None else resolve(preset=DEFAULT_PRESET)
     if env_id is not None and env_id != config.environment.id:
         return config.replace(env_id=env_id)
     return config
