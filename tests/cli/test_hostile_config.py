@@ -68,7 +68,9 @@ def test_hostile_preset_files_are_one_line_quickly(make, message, tmp_path, caps
     start = time.perf_counter()
     assert main(["train", "--preset", "preset.yaml"]) == 2
     line = error_line(capsys)
-    assert time.perf_counter() - start < 5
+    # A guard against hanging, not a speed target: expanding the bomb or reading the FIFO would take
+    # hours or never end, so the bound is loose enough for a loaded machine (it once took 5 s at load 6).
+    assert time.perf_counter() - start < 60
     assert "preset.yaml" in line and message in line
     assert len(line) < 300
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preset.yaml"]
