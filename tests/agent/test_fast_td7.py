@@ -171,15 +171,23 @@ def test_td7_short_auto_run_keeps_the_reference_and_compile_false_too():
     assert off.path == "eager" and off.update == learner.update
 
 
-def test_td7_long_auto_run_compiles_the_fast_update_timed_against_the_reference():
+@pytest.fixture
+def no_compile(monkeypatch):
+    """torch.compile as the identity: the choice of path is under test here, not the compiler, whose
+    cold compile of TD7's graphs takes minutes (the slow tests above and bench/td3_update.py --td7)."""
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
+
+
+def test_td7_long_auto_run_compiles_the_fast_update_timed_against_the_reference(monkeypatch, no_compile):
     learner = tiny_learner()
+    _slowed(monkeypatch, TD7Learner, "update", 0.05)  # the fast update (uncompiled here) times faster
     choice = choose_update(learner, "auto", planned_updates=AUTO_COMPILE_MIN_UPDATES, batch_size=8)
     assert choice.path == "compiled" and isinstance(choice.update, FastTD7Update)
     assert choice.timings.keys() == {"td7_compiled", "reference"} and choice.library == "linear"
     assert choice.reason.endswith("timed against the reference")
 
 
-def test_td7_auto_runs_the_reference_when_its_compiled_update_times_slower(monkeypatch):
+def test_td7_auto_runs_the_reference_when_its_compiled_update_times_slower(monkeypatch, no_compile):
     learner = tiny_learner()
     _slowed(monkeypatch, FastTD7Update, "__call__", 0.05)
     choice = choose_update(learner, "auto", planned_updates=10**6, batch_size=8)
