@@ -100,10 +100,9 @@ def choose_update(
         path = "manual" if compile == "auto" and planned_updates < AUTO_COMPILE_MIN_UPDATES else "compiled"
         return UpdateChoice(FastUpdate(learner, compile=path == "compiled", matmul=matmul), path, reason, act)
     if batch_size is not None and planned_updates > 0:
-        # Fewer rounds for a short run: timing stays under ~4 % of the updates it plans.
-        rounds = min(TIMING_ROUNDS, max(2, planned_updates // 200))
         candidates = _candidates(learner, batch_size)
-        timings = time_candidates(learner, candidates, _timing_batch(learner, batch_size), rounds)
+        batch = _timing_batch(learner, batch_size)
+        timings = time_candidates(learner, candidates, batch, _timing_rounds(planned_updates))
         judged, timed = _judge(timings, compile)
         if judged is None:
             return UpdateChoice(learner.update, "eager", timed, act, timings)
@@ -153,12 +152,12 @@ def _choose_td7_update(
         return UpdateChoice(learner.update, "eager", reason, act)
     timings, note = None, ""
     if batch_size is not None and planned_updates > 0:
-        rounds = min(TIMING_ROUNDS, max(2, planned_updates // 200))
         candidates: dict[str, Callable[[Learner], UpdateFn]] = {
             "td7_compiled": lambda lrn: FastTD7Update(lrn, compile=True),  # type: ignore[arg-type]
             "reference": lambda lrn: lrn.update,
         }
-        timings = time_candidates(learner, candidates, _timing_batch(learner, batch_size), rounds)
+        batch = _timing_batch(learner, batch_size)
+        timings = time_candidates(learner, candidates, batch, _timing_rounds(planned_updates))
         if timings["td7_compiled"] <= timings["reference"] * (1 + TIMING_NOISE):
             note = "; timed against the reference"
         elif compile == "auto":
@@ -169,6 +168,11 @@ def _choose_td7_update(
     update = FastTD7Update(learner, compile=True)
     reason = f"compile: {compile}; td7's fast update, gradients by torch.func{note}"
     return UpdateChoice(update, "compiled", reason, act, timings)
+
+
+def _timing_rounds(planned_updates: int) -> int:
+    """Fewer rounds for a short run: timing stays under ~4 % of the updates it plans."""
+    return min(TIMING_ROUNDS, max(2, planned_updates // 200))
 
 
 def _products(update: FastUpdate) -> str:
