@@ -92,7 +92,10 @@ def test_run_dir_that_cannot_be_made_is_one_line(where, message, tmp_path, capsy
     monkeypatch.chdir(tmp_path)
     Path("a-file").write_text("")
     assert main(train(Path(where))) == 2
-    assert message in error_line(capsys)
+    out = capsys.readouterr()
+    assert "run directory:" not in out.out  # no line naming a run that was never made
+    err = out.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert sorted(os.listdir(tmp_path)) == ["a-file"]
 
 

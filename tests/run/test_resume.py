@@ -312,8 +312,10 @@ class GlobalRandomEnv(gym.Env):
 
 def resumed_at(config: Config, stop: int, tmp_path: Path) -> DDPG:
     """Run `config` straight through into a/, and only to `stop` into b/; return b's resumed agent."""
-    DDPG(config=config).learn(run_dir=tmp_path / "a")
-    DDPG(config=config).learn(stop, run_dir=tmp_path / "b")
+    with DDPG(config=config) as straight:
+        straight.learn(run_dir=tmp_path / "a")
+    with DDPG(config=config) as stopped:
+        stopped.learn(stop, run_dir=tmp_path / "b")
     return DDPG.resume(tmp_path / "b", env=config.env_id)  # a module:Class env is named again
 
 

@@ -249,6 +249,7 @@ def _train(agent: DDPG, run_dir: Path, address: str | None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ddpg.config import resolve
+    from ddpg.files import make_parent
     from ddpg.run.agent import DDPG, run_name
     from ddpg.run.lock import RunInUse
     from ddpg.run.run_dir import FailedStart, holds_a_run
@@ -270,8 +271,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"run directory {run_dir} already exists; choose another --run-dir{hint}")
     start = FailedStart(run_dir)
     with DDPG(config.environment.id, config) as agent:  # makes and checks the env before anything is written
-        print(f"run directory: {run_dir}", flush=True)
         try:
+            # Made before its name is printed: a path that cannot be a directory is then the only line.
+            make_parent(run_dir / "config.yaml")
+            print(f"run directory: {run_dir}", flush=True)
             return _train(agent, run_dir, args.address)
         except RunInUse:
             raise  # another process's run: not ours to touch
