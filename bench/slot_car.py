@@ -1,12 +1,14 @@
-"""Slot-car benchmark: DDPG with the SlotCarRacing-v0 preset against the two lap-time references.
+"""Slot-car benchmark: a preset (SlotCarRacing-v0's by default) against the two lap-time references.
 
-For each track: train with the preset (plus any --set overrides), then drive 10 laps with the
+For each track and seed: train with the preset (plus any --set overrides), then drive 10 laps with the
 deterministic policy and compare its best flying lap with the best constant throttle and the optimal
 speed profile. Goal: best lap <= 0.90 x constant throttle and <= 1.05 x optimal, no crash in 10 laps.
-Prints one JSON line per track.
+Prints one JSON line per track and seed, then per track the IQM over seeds of the final policy's best
+lap / optimal lap, with its 95% stratified bootstrap interval (a policy that crashes or does not finish
+its 10 laps counts as its best lap, or as 2.0 x optimal when it laps none).
 
-    OMP_NUM_THREADS=1 python bench/slot_car.py [--tracks oval figure8 grand_prix] [--seed 0] \
-        [--set KEY=VALUE ...] [--out-dir runs/bench_slotcar]
+    OMP_NUM_THREADS=1 python bench/slot_car.py [--tracks oval figure8 grand_prix] [--seeds 0 1 2 3 4] \
+        [--preset FILE] [--set KEY=VALUE ...] [--out-dir runs/bench_slotcar]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from ddpg.config import resolve
 from ddpg.envs.slot_car import SlotCarEnv
 from ddpg.envs.slot_car.reference import reference
+from ddpg.experiments.compare import iqm_interval
 from ddpg.run.agent import DDPG
 
 EVAL_LAPS = 10
@@ -62,13 +65,23 @@ def save_still(agent: DDPG, env_kwargs: dict[str, Any], path: Path, seconds: flo
     iio.imwrite(path, env.render(), optimize=True)
 
 
+NO_LAP = 2.0  # the ratio a policy that never completes a flying lap scores in the aggregate
+
+
 def run_track(
-    track: str, seed: int, overrides: list[str], out_dir: Path, still: Path | None = None, chunk: int = 5000
+    track: str,
+    seed: int,
+    overrides: list[str],
+    out_dir: Path,
+    still: Path | None = None,
+    chunk: int = 5000,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """Train in chunks of `chunk` steps, driving 10 laps after each; report the final policy and the
     best checkpoint (fastest crash-free 10 laps), both saved under the run directory."""
     config = resolve(
         env_id="SlotCarRacing-v0",
+        preset=preset,
         overrides=[f"env.track={track}", "progress=false", "video=false", *overrides],
         seed=seed,
     )
@@ -132,14 +145,25 @@ def _finite(x: Any) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", nargs="+", default=["oval", "figure8", "grand_prix"])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--preset", help="a preset name or YAML file (default: SlotCarRacing-v0's own)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out-dir", type=Path, default=Path("runs/bench_slotcar"))
     parser.add_argument("--still", type=Path, help="also save a PNG frame per track: STEM_<track>.png")
     args = parser.parse_args()
     for track in args.tracks:
-        row = run_track(track, args.seed, args.overrides, args.out_dir, args.still)
-        print(json.dumps(_finite(row)), flush=True)
+        ratios = []
+        for seed in args.seeds:
+            row = run_track(track, seed, args.overrides, args.out_dir, args.still, preset=args.preset)
+            print(json.dumps(_finite(row)), flush=True)
+            ratio = row["final"]["vs_optimal"]
+            ratios.append(ratio if math.isfinite(ratio) else NO_LAP)
+        i = iqm_interval(ratios)
+        listed = ", ".join(f"{r:.3f}" for r in ratios)
+        print(
+            f"{track}: final policy's best lap / optimal, IQM over {len(ratios)} seeds "
+            f"{i.iqm:.3f} [{i.low:.3f}, {i.high:.3f}] ({listed})"
+        )
 
 
 if __name__ == "__main__":
