@@ -393,6 +393,41 @@ def test_compiled_update_agrees_with_the_eager_reference():
     assert fast.compile_seconds is not None and fast.compile_seconds > 0
 
 
+def test_compiled_updates_in_several_threads_run_one_at_a_time(monkeypatch):
+    # torch keeps one process-wide count of the frames a fullgraph call ran compiled: two compiled calls
+    # at once (a tune trial's seeds train in threads) made one raise "found no compiled frames". The
+    # compiler is replaced by a probe that counts the calls in flight and yields the GIL inside each.
+    import threading
+
+    in_flight, most = [0], [0]
+
+    def probe(fn, **kwargs):
+        def call(*args):
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+            time.sleep(0.002)
+            try:
+                return fn(*args)
+            finally:
+                in_flight[0] -= 1
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", probe)
+    updates = [FastUpdate(make_learner(twin_critics=True, algo="td3"), compile=True) for _ in range(2)]
+
+    def train(update: FastUpdate) -> None:
+        for step in range(10):
+            update(make_batch(step))
+
+    threads = [threading.Thread(target=train, args=(u,)) for u in updates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1 and all(u.learner.critic_updates == 10 for u in updates)
+
+
 def test_training_continues_identically_after_save_and_load_of_fast_updates(tmp_path):
     config = Config(hidden_sizes=[16, 16], batch_size=16, learning_starts=50, eval_episodes=0, progress=False)
     agent = DDPG(config=config)

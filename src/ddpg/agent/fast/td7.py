@@ -35,6 +35,7 @@ from ddpg.agent.fast.update import (
     adam_constants,
     adam_step_,
     clip_by_total_norm,
+    compile_graph,
     unsupported_reason,
 )
 from ddpg.agent.learner import TensorBatch
@@ -162,10 +163,10 @@ class FastTD7Update:
         def critic_only(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _td7_update(spec, nets, False, *args)
 
-        def maybe_compile(fn: Callable[..., tuple[torch.Tensor | None, ...]]) -> Callable:
-            return torch.compile(fn, fullgraph=True, dynamic=False) if compile else fn
-
-        self._fns = {True: maybe_compile(with_actor), False: maybe_compile(critic_only)}
+        self._fns: dict[bool, Callable[..., Any]] = {
+            True: compile_graph(with_actor) if compile else with_actor,
+            False: compile_graph(critic_only) if compile else critic_only,
+        }
         self._to_compile = {True, False} if compile else set()
         dtype = next(iter(self._weights.values())).dtype
         self._optimisers = OptimiserTensors(list(self._optimizers.values()), dtype, learner.device)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,25 @@ def adam_step_(
 def adam_constants(opt: torch.optim.Optimizer) -> AdamConstants:
     g = opt.param_groups[0]
     return AdamConstants(float(g["betas"][0]), float(g["betas"][1]), float(g["eps"]), g["weight_decay"])
+
+
+# torch 2.13 counts the frames a fullgraph call ran compiled in one process-wide counter, which a call
+# resets on entry and checks on exit: a compiled update in another thread at the same moment (the seeds
+# of a `ddpg tune` trial train in threads) can make a call raise "torch.compile with fullgraph=True found
+# no compiled frames". Compiled graphs therefore run one at a time in a process.
+_ONE_COMPILED_CALL = threading.Lock()
+
+
+def compile_graph(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` compiled into one graph for fixed shapes (it compiles on its first call), each call made
+    under the process's lock for compiled calls."""
+    compiled = torch.compile(fn, fullgraph=True, dynamic=False)
+
+    def call(*args: Any) -> Any:
+        with _ONE_COMPILED_CALL:
+            return compiled(*args)
+
+    return call
 
 
 class OptimiserTensors:
@@ -373,10 +393,10 @@ class FastUpdate:
         def critic_only(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _manual_update(spec, mm, False, *args)
 
-        def maybe_compile(fn: Callable[..., tuple[torch.Tensor | None, ...]]) -> Callable:
-            return torch.compile(fn, fullgraph=True, dynamic=False) if compile else fn
-
-        self._fns = {True: maybe_compile(with_actor), False: maybe_compile(critic_only)}
+        self._fns: dict[bool, Callable[..., Any]] = {
+            True: compile_graph(with_actor) if compile else with_actor,
+            False: compile_graph(critic_only) if compile else critic_only,
+        }
         self._to_compile = {True, False} if compile else set()  # graphs whose first call compiles
         # Detached aliases share storage with the parameters: writes land in the modules themselves.
         # (load_state_dict copies into parameters in place, so these aliases stay valid after a load.)
