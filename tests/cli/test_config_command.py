@@ -8,12 +8,17 @@ from ddpg.config.sections import FLAT_KEYS
 
 
 def test_config_prints_what_train_would_run_with(capsys):
-    args = ["--env", "Pendulum-v1", "--algo", "td3", "--set", "tau=0.01", "hidden_sizes=[32,32]"]
-    assert main(["config", *args]) == 0
+    args = ["--env", "Pendulum-v1", "--steps", "1234", "--seed", "7", "--algo", "td3"]
+    assert main(["config", *args, "--set", "tau=0.01", "hidden_sizes=[32,32]"]) == 0
     printed = from_dict(yaml.safe_load(capsys.readouterr().out))
     assert printed == resolve(
-        env_id="Pendulum-v1", algo="td3", overrides=["tau=0.01", "hidden_sizes=[32,32]"]
+        env_id="Pendulum-v1",
+        algo="td3",
+        total_steps=1234,
+        seed=7,
+        overrides=["tau=0.01", "hidden_sizes=[32,32]"],
     )
+    assert (printed.loop.total_steps, printed.loop.seed) == (1234, 7)
     assert flatten(printed.to_dict())["twin_critics"] is True
 
 

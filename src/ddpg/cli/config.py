@@ -7,7 +7,7 @@ import dataclasses
 import inspect
 import re
 
-from ddpg.cli.shared import add_overrides
+from ddpg.cli.shared import add_overrides, positive, seed
 
 # A field line of a section's source: `name: type = default  # what it is`.
 FIELD = re.compile(r"^\s{4}(\w+): [^=]+=.*?(?:#\s*(.*))?$")
@@ -17,13 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "config",
         help="print the resolved config as YAML, or list every field",
-        description="The config `ddpg train` would use with the same --env, --preset, --algo and --set, "
-        "as YAML (what a run's config.yaml holds): an env without a preset of its own gets the `default` "
-        "preset. --fields lists every field: its section key, its flat key (what --set takes), its "
-        "default under every preset (the paper's value) and what it is.",
+        description="The config `ddpg train` would use with the same --env, --preset, --steps, --seed, "
+        "--algo and --set, as YAML (what a run's config.yaml holds): an env without a preset of its own "
+        "gets the `default` preset. --fields lists every field: its section key, its flat key (what --set "
+        "takes), its default under every preset (the paper's value) and what it is.",
     )
     p.add_argument("--env", help="Gymnasium id or package.module:ClassName (default: the preset's)")
     p.add_argument("--preset", help="preset name (see `ddpg envs`) or a YAML file")
+    p.add_argument("--steps", type=positive, help="total environment steps, as ddpg train --steps")
+    p.add_argument("--seed", type=seed, help="random seed, as ddpg train --seed")
     p.add_argument(
         "--algo",
         choices=("ddpg", "td3", "td7"),
@@ -47,7 +49,14 @@ def cmd_config(args: argparse.Namespace) -> int:
                 flat = flat_key(f)
                 print(f"{key:36s} {flat:22s} {defaults[flat]!s:16s} {notes.get(f.name, '')}")
         return 0
-    config = resolve(env_id=args.env, preset=args.preset, overrides=args.overrides, algo=args.algo)
+    config = resolve(
+        env_id=args.env,
+        preset=args.preset,
+        overrides=args.overrides,
+        total_steps=args.steps,
+        seed=args.seed,
+        algo=args.algo,
+    )
     print(config_yaml(config), end="")
     return 0
 

@@ -46,8 +46,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         "or `default` (TD3 with the usual modern settings) for an env without one, unless --preset is "
         "given (`--preset paper`: Lillicrap et al.'s exact settings); "
         "--set overrides any config field (dotted for nested: noise.sigma=0.2, "
-        "env.KEY=VALUE for the environment's constructor). `ddpg config` with the same options prints "
-        "the resolved config; `ddpg config --fields` lists every field.",
+        "env.KEY=VALUE for the environment's constructor). `ddpg config` with the same --env, "
+        "--preset, --steps, --seed, --algo and --set prints the resolved config; `ddpg config --fields` "
+        "lists every field.",
     )
     p.add_argument(
         "--env", help="Gymnasium id or package.module:ClassName (default: the preset's, Pendulum-v1)"
