@@ -181,7 +181,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"tune directory: {args.out}", flush=True)
     result = tune.run_tune(spec, args.out, address=args.address, on_trial_done=report)
     ran = f"{result.ran} run now, on {result.backend}"
-    print(f"{len(result.trials)} trials ({ran}); ranked in {args.out / 'summary.md'}")
+    trials = f"{len(result.trials)} trial{'' if len(result.trials) == 1 else 's'}"
+    print(f"{trials} ({ran}); ranked in {args.out / 'summary.md'}")
     if result.interrupted:
         print("error: interrupted; the same command continues the tune", file=sys.stderr)
         return 130
