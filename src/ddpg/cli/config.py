@@ -7,7 +7,7 @@ import dataclasses
 import inspect
 import re
 
-from ddpg.cli.shared import add_overrides, positive, seed
+from ddpg.cli.shared import add_overrides, positive, resolved_config, seed
 
 # A field line of a section's source: `name: type = default  # what it is`.
 FIELD = re.compile(r"^\s{4}(\w+): [^=]+=.*?(?:#\s*(.*))?$")
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from ddpg.config import Config, config_yaml, flatten, resolve
+    from ddpg.config import Config, config_yaml, flatten
     from ddpg.config.sections import SECTIONS, flat_key
 
     if args.fields:
@@ -49,14 +49,7 @@ def cmd_config(args: argparse.Namespace) -> int:
                 flat = flat_key(f)
                 print(f"{key:36s} {flat:22s} {defaults[flat]!s:16s} {notes.get(f.name, '')}")
         return 0
-    config = resolve(
-        env_id=args.env,
-        preset=args.preset,
-        overrides=args.overrides,
-        total_steps=args.steps,
-        seed=args.seed,
-        algo=args.algo,
-    )
+    config = resolved_config(args)
     print(config_yaml(config), end="")
     return 0
 

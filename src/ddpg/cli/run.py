@@ -20,6 +20,7 @@ from ddpg.cli.shared import (
     ray_address,
     require_directory,
     require_run,
+    resolved_config,
     seed,
 )
 from ddpg.run.export import FORMATS
@@ -249,20 +250,12 @@ def _train(agent: DDPG, run_dir: Path, address: str | None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ddpg.config import resolve
     from ddpg.files import make_parent
     from ddpg.run.agent import DDPG, run_name
     from ddpg.run.lock import RunInUse
     from ddpg.run.run_dir import FailedStart, holds_a_run
 
-    config = resolve(
-        env_id=args.env,
-        preset=args.preset,
-        overrides=args.overrides,
-        total_steps=args.steps,
-        seed=args.seed,
-        algo=args.algo,
-    )
+    config = resolved_config(args)
     _check_address(args.address, config.loop.actors)
     run_dir = args.run_dir or Path("runs") / run_name(config)
     # A lock file alone is a start that wrote nothing yet: a retry may go on (the lock says if it is live).

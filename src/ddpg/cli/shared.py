@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ddpg.config import ConfigError, parse_override
+from ddpg.config import Config, ConfigError, parse_override
 from ddpg.envs import EnvError, EnvFailure
 from ddpg.experiments.sweep import SweepError
 from ddpg.run.checkpoint import CheckpointError
@@ -107,6 +107,21 @@ def env_overrides(texts: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"--set expects env.KEY=VALUE, got {text!r}")
         kwargs[path[1]] = value
     return kwargs
+
+
+def resolved_config(args: argparse.Namespace) -> Config:
+    """The config that `ddpg train`'s (and `ddpg config`'s) --env, --preset, --set, --steps, --seed and
+    --algo make."""
+    from ddpg.config import resolve
+
+    return resolve(
+        env_id=args.env,
+        preset=args.preset,
+        overrides=args.overrides,
+        total_steps=args.steps,
+        seed=args.seed,
+        algo=args.algo,
+    )
 
 
 def require_directory(run_dir: Path) -> None:
