@@ -19,7 +19,6 @@ Target updates are the reference's `TD7Learner.update_targets`, outside the grap
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +29,12 @@ from torch.func import functional_call, grad
 
 from ddpg.agent.fast.update import (
     AdamConstants,
+    Graphs,
     OptimiserTensors,
     Tensors,
     adam_constants,
     adam_step_,
     clip_by_total_norm,
-    compile_graph,
     unsupported_reason,
 )
 from ddpg.agent.learner import TensorBatch
@@ -136,8 +135,6 @@ class FastTD7Update:
         if reason is not None:
             raise ValueError(f"the fast td7 update does not cover this configuration: {reason}")
         self.learner = learner
-        self.compiled = compile
-        self.compile_seconds: float | None = None
         nets = _Networks(learner)
         # Detached aliases share storage with the modules' tensors: writes land in the modules themselves
         # (load_state_dict and the hard target update copy into them in place, so the aliases stay valid).
@@ -154,30 +151,32 @@ class FastTD7Update:
             ),
         )
 
-        # Two graphs rather than a branch inside one, so a skipped actor step costs nothing. A second
-        # FastTD7Update of the same shapes and switches reuses them (every tensor is an argument; the
-        # modules are only read for their structure), as the tests and choose_update's timing do.
+        # A second FastTD7Update of the same shapes and switches reuses the compiled graphs (every tensor is
+        # an argument; the modules are only read for their structure), as the tests and choose_update's
+        # timing do.
         def with_actor(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _td7_update(spec, nets, True, *args)
 
         def critic_only(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _td7_update(spec, nets, False, *args)
 
-        self._fns: dict[bool, Callable[..., Any]] = {
-            True: compile_graph(with_actor) if compile else with_actor,
-            False: compile_graph(critic_only) if compile else critic_only,
-        }
-        self._to_compile = {True, False} if compile else set()
+        self._graphs = Graphs(with_actor, critic_only, compile)
         dtype = next(iter(self._weights.values())).dtype
         self._optimisers = OptimiserTensors(list(self._optimizers.values()), dtype, learner.device)
         self._gamma = torch.tensor(learner.optimisation.gamma, dtype=dtype, device=learner.device)
+
+    @property
+    def compiled(self) -> bool:
+        return self._graphs.compiled
+
+    @property
+    def compile_seconds(self) -> float | None:
+        return self._graphs.compile_seconds
 
     def __call__(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
         lrn, algo = self.learner, self.learner.algorithm
         lrn.critic_updates += 1
         step_actor = lrn.critic_updates % algo.policy_delay == 0
-        first = step_actor in self._to_compile
-        t0 = time.perf_counter() if first else 0.0
         # Drawn here, as the reference draws it, so the global generator moves alike on both paths.
         noise = torch.randn_like(batch.action) if algo.target_policy_noise != 0 else None
         optimisers = {
@@ -185,7 +184,8 @@ class FastTD7Update:
             for key, opt in self._optimizers.items()
         }
         with torch.no_grad():
-            actor_loss, critic_loss, encoder_loss_, td_error, q_mean, td_abs = self._fns[step_actor](
+            actor_loss, critic_loss, encoder_loss_, td_error, q_mean, td_abs = self._graphs(
+                step_actor,
                 self._weights,
                 optimisers,
                 batch.obs,
@@ -197,9 +197,6 @@ class FastTD7Update:
                 batch.weight,
                 noise,
             )
-        if first:
-            self._to_compile.remove(step_actor)
-            self.compile_seconds = (self.compile_seconds or 0.0) + time.perf_counter() - t0
         if encoder_loss_ is not None:
             lrn.encoder_loss = encoder_loss_
         if actor_loss is not None:

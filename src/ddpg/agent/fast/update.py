@@ -110,16 +110,35 @@ def adam_constants(opt: torch.optim.Optimizer) -> AdamConstants:
 _ONE_COMPILED_CALL = threading.Lock()
 
 
-def compile_graph(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` compiled into one graph for fixed shapes (it compiles on its first call), each call made
-    under the process's lock for compiled calls."""
-    compiled = torch.compile(fn, fullgraph=True, dynamic=False)
+class Graphs:
+    """A fast update's two functions, with and without the actor's step: two graphs rather than a branch
+    inside one, so a skipped actor step costs nothing. Compiled (`compile=True`), each compiles on its
+    first call, which `compile_seconds` adds up, and every call runs under the process's lock for
+    compiled calls; otherwise they run as they are."""
 
-    def call(*args: Any) -> Any:
+    def __init__(
+        self, with_actor: Callable[..., Any], critic_only: Callable[..., Any], compile: bool
+    ) -> None:
+        self.compiled = compile
+        fns = {True: with_actor, False: critic_only}
+        if compile:
+            fns = {k: torch.compile(fn, fullgraph=True, dynamic=False) for k, fn in fns.items()}
+        self._fns = fns
+        self._to_compile = {True, False} if compile else set()  # graphs whose first call compiles
+        self.compile_seconds: float | None = None
+
+    def __call__(self, step_actor: bool, *args: Any) -> Any:
+        fn = self._fns[step_actor]
+        if not self.compiled:
+            return fn(*args)
         with _ONE_COMPILED_CALL:
-            return compiled(*args)
-
-    return call
+            if step_actor not in self._to_compile:
+                return fn(*args)
+            t0 = time.perf_counter()
+            out = fn(*args)
+            self._to_compile.remove(step_actor)
+            self.compile_seconds = (self.compile_seconds or 0.0) + time.perf_counter() - t0
+            return out
 
 
 class OptimiserTensors:
@@ -368,8 +387,6 @@ class FastUpdate:
         if reason is not None:
             raise ValueError(f"the fast update does not cover this configuration: {reason}")
         self.learner = learner
-        self.compiled = compile
-        self.compile_seconds: float | None = None
         s, algo = learner.optimisation, learner.algorithm
 
         spec = _Spec(
@@ -385,19 +402,14 @@ class FastUpdate:
         mm = matmul or MatMul(onednn=onednn_available(learner.device))
         mm = self.matmul = dataclasses.replace(mm, opaque=compile)
 
-        # Two graphs rather than a branch inside one, so a skipped actor step costs nothing; two
-        # functions, so each code object keeps one compiled entry per FastUpdate (dynamo's limit is 8).
+        # Two functions, so each code object keeps one compiled entry per FastUpdate (dynamo's limit is 8).
         def with_actor(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _manual_update(spec, mm, True, *args)
 
         def critic_only(*args: Any) -> tuple[torch.Tensor | None, ...]:
             return _manual_update(spec, mm, False, *args)
 
-        self._fns: dict[bool, Callable[..., Any]] = {
-            True: compile_graph(with_actor) if compile else with_actor,
-            False: compile_graph(critic_only) if compile else critic_only,
-        }
-        self._to_compile = {True, False} if compile else set()  # graphs whose first call compiles
+        self._graphs = Graphs(with_actor, critic_only, compile)
         # Detached aliases share storage with the parameters: writes land in the modules themselves.
         # (load_state_dict copies into parameters in place, so these aliases stay valid after a load.)
         self._weights = [
@@ -412,17 +424,24 @@ class FastUpdate:
         self._gamma = torch.tensor(s.gamma, dtype=dtype, device=device)
         self._one = torch.ones((), dtype=dtype, device=device)
 
+    @property
+    def compiled(self) -> bool:
+        return self._graphs.compiled
+
+    @property
+    def compile_seconds(self) -> float | None:
+        return self._graphs.compile_seconds
+
     def __call__(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
         lrn, algo = self.learner, self.learner.algorithm
         lrn.critic_updates += 1
         step_actor = lrn.critic_updates % algo.policy_delay == 0
-        first = step_actor in self._to_compile
-        t0 = time.perf_counter() if first else 0.0
         # The smoothing noise is drawn here, as the reference draws it, so the global generator moves
         # the same way on both paths; the compiled graph only scales, clips and adds it.
         noise = torch.randn_like(batch.action) if algo.target_policy_noise != 0 else None
         with torch.no_grad():
-            actor_loss, critic_loss, td_error, q_mean, td_abs = self._fns[step_actor](
+            actor_loss, critic_loss, td_error, q_mean, td_abs = self._graphs(
+                step_actor,
                 *self._weights,
                 *self._optimisers.state(lrn.actor_opt),
                 *self._optimisers.state(lrn.critic_opt),
@@ -437,9 +456,6 @@ class FastUpdate:
                 self._one if batch.weight is None else batch.weight,
                 noise,
             )
-        if first:
-            self._to_compile.remove(step_actor)
-            self.compile_seconds = (self.compile_seconds or 0.0) + time.perf_counter() - t0
         if step_actor:
             lrn.actor_loss = actor_loss
         return {
