@@ -250,7 +250,6 @@ def _train(agent: DDPG, run_dir: Path, address: str | None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ddpg.files import make_parent
     from ddpg.run.agent import DDPG, run_name
     from ddpg.run.lock import RunInUse
     from ddpg.run.run_dir import FailedStart, holds_a_run
@@ -266,8 +265,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = FailedStart(run_dir)
     with DDPG(config.environment.id, config) as agent:  # makes and checks the env before anything is written
         try:
-            # Made before its name is printed: a path that cannot be a directory is then the only line.
-            make_parent(run_dir / "config.yaml")
+            # Taken (which makes the directory) before its name is printed: a path that cannot be a
+            # directory, or a run in use, is then the only line. `learn` keeps the lock it finds held.
+            agent.lock(run_dir)
             print(f"run directory: {run_dir}", flush=True)
             return _train(agent, run_dir, args.address)
         except RunInUse:
