@@ -30,6 +30,7 @@ from torch.func import functional_call, grad
 from ddpg.agent.fast.update import (
     AdamConstants,
     Graphs,
+    GraphUpdate,
     OptimiserTensors,
     Tensors,
     adam_constants,
@@ -122,7 +123,7 @@ def _td7_update(
     return actor_loss, critic_loss, encoder_loss_, td_abs.mean(), q.mean(), td_abs.max(dim=1).values
 
 
-class FastTD7Update:
+class FastTD7Update(GraphUpdate):
     """`TD7Learner.update`'s twin: call it with a `TensorBatch`, get the same statistics back.
 
     With `compile=True` the first call of each kind (with and without the actor's step) compiles
@@ -164,14 +165,6 @@ class FastTD7Update:
         dtype = next(iter(self._weights.values())).dtype
         self._optimisers = OptimiserTensors(list(self._optimizers.values()), dtype, learner.device)
         self._gamma = torch.tensor(learner.optimisation.gamma, dtype=dtype, device=learner.device)
-
-    @property
-    def compiled(self) -> bool:
-        return self._graphs.compiled
-
-    @property
-    def compile_seconds(self) -> float | None:
-        return self._graphs.compile_seconds
 
     def __call__(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
         lrn, algo = self.learner, self.learner.algorithm

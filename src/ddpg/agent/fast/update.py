@@ -141,6 +141,20 @@ class Graphs:
             return out
 
 
+class GraphUpdate:
+    """What the fast updates share: their `Graphs`, and what those say about compiling."""
+
+    _graphs: Graphs
+
+    @property
+    def compiled(self) -> bool:
+        return self._graphs.compiled
+
+    @property
+    def compile_seconds(self) -> float | None:
+        return self._graphs.compile_seconds
+
+
 class OptimiserTensors:
     """The learner's own `torch.optim.Adam` state as the tensor lists `adam_step_` takes, and each
     optimiser's learning rate as a 0-d tensor (so a schedule does not recompile a graph)."""
@@ -372,7 +386,7 @@ def _members(critic: nn.Module) -> list[Any]:
     return list(critic.members) if isinstance(critic, CriticEnsemble) else [critic]
 
 
-class FastUpdate:
+class FastUpdate(GraphUpdate):
     """`Learner.update`'s twin: call it with a `TensorBatch`, get the same statistics back.
 
     With `compile=True` the first call compiles (`compile_seconds` says how long it took; with TD3's
@@ -423,14 +437,6 @@ class FastUpdate:
         # For batches without n-step discounts or importance weights: γ and 1, as 0-d tensors.
         self._gamma = torch.tensor(s.gamma, dtype=dtype, device=device)
         self._one = torch.ones((), dtype=dtype, device=device)
-
-    @property
-    def compiled(self) -> bool:
-        return self._graphs.compiled
-
-    @property
-    def compile_seconds(self) -> float | None:
-        return self._graphs.compile_seconds
 
     def __call__(self, batch: TensorBatch) -> dict[str, torch.Tensor]:
         lrn, algo = self.learner, self.learner.algorithm
