@@ -174,10 +174,11 @@ def test_every_config_field_is_documented():
     from pathlib import Path
 
     from ddpg.config import NoiseConfig, Schedule
+    from ddpg.config.sections import SECTIONS
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
-    names = [f.name for f in dataclasses.fields(Config)]
-    names += [f"noise.{f.name}" for f in dataclasses.fields(NoiseConfig)]
+    names = [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    names += [f"exploration.noise.{f.name}" for f in dataclasses.fields(NoiseConfig)]
     names += [f.name for f in dataclasses.fields(Schedule)]
     missing = [n for n in names if f"`{n}`" not in doc]
     assert not missing, f"add to docs/configuration.md: {missing}"

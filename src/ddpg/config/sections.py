@@ -396,6 +396,10 @@ class LoggingConfig:
     log_every: int = 100  # updates between rows of updates.csv
     checkpoint_every: int | None = None  # steps between resumable checkpoints; None: every eval_every
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
+    # Which kept step checkpoints hold the training state (replay buffer, generators) that resuming needs:
+    # all, or only checkpoints/latest; the older ones then keep their weights (evaluate, export), not the
+    # buffer, which is gigabytes for pixels.
+    checkpoint_replay: Literal["all", "latest"] = "all"
     video: bool = True  # record the final evaluation's first episode to videos/final.mp4
     video_every: int = 0  # evaluations between videos/step_N.mp4 (when video is on); 0: only the final
     # true (or auto): rich's live bar in a terminal, a plain line per evaluation elsewhere (logs, CI,

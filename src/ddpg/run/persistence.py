@@ -163,6 +163,16 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
     ckpt.write_checkpoint(Path(directory), tensors, meta, extra)
 
 
+def drop_training_state(directory: Path) -> None:
+    """Make a training checkpoint weights-only, as `save()` writes them: what `checkpoint_replay: latest`
+    does to a step checkpoint once a newer one is `latest`. Rewritten whole, so a kill leaves either."""
+    if not (directory / STATE_FILE).exists():
+        return
+    tensors, meta = ckpt.read_checkpoint(directory)
+    meta.pop("training", None)
+    ckpt.write_checkpoint(directory, {k: v for k, v in tensors.items() if not k.startswith("rng.")}, meta)
+
+
 def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
     """`save`'s directory itself, or a run directory's `checkpoint`: latest, best or a kept step_N."""
     checkpoints = directory / "checkpoints"
@@ -356,7 +366,7 @@ def resume(
 
 # Flat keys a user may change in a run's config.yaml between sessions (docs/resume.md): how long the
 # run goes on, and what is shown or kept without changing what it computes.
-SAFE_ON_RESUME = ("total_steps", "progress", "tensorboard", "keep_checkpoints")
+SAFE_ON_RESUME = ("total_steps", "progress", "tensorboard", "keep_checkpoints", "checkpoint_replay")
 
 
 def config_changes(run_dir: Path, checkpointed: Config, env_given: bool = False) -> dict[str, Any]:

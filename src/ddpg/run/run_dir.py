@@ -138,8 +138,9 @@ class RunDirectory:
     def video_path(self, name: str | None) -> Path | None:
         return self.root / "videos" / name if name is not None else None
 
-    def checkpoint(self, step: int, keep: int, save: Save) -> None:
-        """Write checkpoints/step_N, point checkpoints/latest at it, keep the newest `keep`."""
+    def checkpoint(self, step: int, keep: int, save: Save, release: Save | None = None) -> None:
+        """Write checkpoints/step_N, point checkpoints/latest at it, keep the newest `keep`; `release`
+        is then called on each kept one but the newest."""
         name = f"step_{step:09d}"
         remove_leftovers(self.checkpoints)
         latest = self.checkpoints / "latest"
@@ -150,6 +151,9 @@ class RunDirectory:
         steps = sorted(p for p in self.checkpoints.glob("step_*") if p.is_dir())
         for old in steps[:-keep]:
             discard(old)
+        if release is not None:
+            for kept in steps[-keep:-1]:
+                release(kept)
 
     def keep_best(self, step: int, mean: float, best: float | None, save: Save) -> bool:
         """Weights of an evaluation better than `best` in checkpoints/best (a link flipped atomically);

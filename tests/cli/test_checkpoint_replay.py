@@ -1,0 +1,62 @@
+"""`checkpoint_replay: latest`: only checkpoints/latest holds the training state (the replay buffer);
+the older kept step checkpoints keep the weights, which evaluate, and resuming needs latest."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ddpg.cli import main
+from tests.cli.conftest import FAST
+from tests.helpers import error_line
+
+
+def train(run: Path, *settings: str) -> None:
+    args = ["train", "--env", "Pendulum-v1", "--steps", "300", "--run-dir", str(run), *FAST]
+    assert main([*args, "keep_checkpoints=3", *settings]) == 0
+
+
+def holds_state(checkpoint: Path) -> bool:
+    meta = json.loads((checkpoint / "meta.json").read_text())
+    return (checkpoint / "state.npz").exists() and "training" in meta
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("replay") / "run"
+    train(run, "checkpoint_replay=latest")
+    return run
+
+
+def test_only_latest_keeps_the_replay_buffer(run, tmp_path):
+    steps = sorted(p.name for p in (run / "checkpoints").glob("step_*"))
+    assert steps == ["step_000000100", "step_000000200", "step_000000300"]
+    assert os.readlink(run / "checkpoints" / "latest") == "step_000000300"
+    assert [holds_state(run / "checkpoints" / s) for s in steps] == [False, False, True]
+
+    default = tmp_path / "default"
+    train(default)
+    assert all(holds_state(p) for p in (default / "checkpoints").glob("step_*"))
+
+
+def test_an_older_checkpoint_still_evaluates_and_latest_still_resumes(run, capsys):
+    args = ["evaluate", str(run), "--checkpoint", "step_000000100", "--episodes", "1", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 1
+    assert main(["resume", str(run), "--steps", "400"]) == 0
+    capsys.readouterr()
+    kept = sorted((run / "checkpoints").glob("step_*"))
+    assert [p.name for p in kept][-1] == "step_000000400"
+    assert [holds_state(p) for p in kept] == [False, False, True]
+
+
+def test_resuming_from_a_weights_only_checkpoint_is_one_line(run, tmp_path, capsys):
+    latest = run / "checkpoints" / "latest"
+    os.replace(latest, tmp_path / "saved-link")
+    os.symlink("step_000000200", latest)
+    try:
+        assert main(["resume", str(run), "--steps", "500"]) == 2
+        assert "holds weights only" in error_line(capsys)
+    finally:
+        os.replace(tmp_path / "saved-link", latest)
