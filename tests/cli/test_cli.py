@@ -175,13 +175,14 @@ def test_evaluate_checkpoint_picks_the_named_checkpoint(checkpointed_run, capsys
     first = _evaluate_json(capsys, run, "--checkpoint", "step_000000100")
     latest = _evaluate_json(capsys, run)
     assert _evaluate_json(capsys, run, "--checkpoint", "latest") == latest
+    assert _evaluate_json(capsys, run, "--checkpoint", "step_100") == first  # as videos/step_100.mp4
     assert first["mean_return"] != latest["mean_return"]  # 200 more updates changed the policy
     best = _evaluate_json(capsys, run, "--checkpoint", "best")
     agent = DDPG.load(checkpointed_run / "checkpoints" / "best")
     assert best["mean_return"] == pytest.approx(agent.evaluate(1, 3).mean_return)
 
 
-@pytest.mark.parametrize("name", ["step_000000999", "../checkpoints/latest", "nope"])
+@pytest.mark.parametrize("name", ["step_000000999", "step_999", "../checkpoints/latest", "nope"])
 def test_evaluate_of_a_checkpoint_not_kept_lists_the_kept_ones(checkpointed_run, capsys, name):
     assert main(["evaluate", str(checkpointed_run), "--checkpoint", name]) == 2
     line = error_line(capsys)

@@ -1,9 +1,11 @@
 """`ddpg config`: the config `ddpg train` would run with, and every field there is."""
 
+import re
+
 import yaml
 
 from ddpg.cli import main
-from ddpg.config import flatten, from_dict, resolve
+from ddpg.config import Config, flatten, from_dict, resolve
 from ddpg.config.sections import FLAT_KEYS
 
 
@@ -42,9 +44,13 @@ def test_config_shows_the_default_preset_for_an_env_without_one(capsys):
 
 def test_config_fields_lists_every_field_with_its_flat_key_and_default(capsys):
     assert main(["config", "--fields"]) == 0
-    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()]
+    rows = [re.split(r"\s{2,}", line)[:3] for line in capsys.readouterr().out.splitlines()]
     assert sorted(row[1] for row in rows) == sorted(FLAT_KEYS)
     assert ["optimisation.tau", "tau", "0.001"] in rows
+    # Each default is written as --set reads it back: null, true, [400, 300], {kind: gaussian, ...}.
+    defaults = flatten(Config().to_dict())
+    assert all(yaml.safe_load(shown) == defaults[flat] for _, flat, shown in rows)
+    assert ["logging.checkpoint_every", "checkpoint_every", "null"] in rows
 
 
 def test_an_unknown_key_in_config_is_one_line(capsys):

@@ -23,10 +23,19 @@ def _parser(words: list[str]):
     return parser
 
 
-@pytest.mark.parametrize("line", LINES, ids=[" ".join(line.split()[1:3]) for line in LINES])
-def test_synopsis_line_names_the_options_of_its_command(line):
-    words = re.findall(r"^ddpg((?: [a-z]+)+)", line)[0].split()
-    parser = _parser(words)
-    documented = set(re.findall(r"(--[a-z-]+)", line))
+def _command(line: str) -> str:
+    return re.findall(r"^ddpg((?: [a-z]+)+)", line)[0].strip()
+
+
+# A command may have several lines (`ddpg sweep --grid …` and `ddpg sweep --resume DIR …`): together they
+# name its options.
+COMMANDS = sorted({_command(line) for line in LINES})
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_synopsis_lines_name_the_options_of_their_command(command):
+    parser = _parser(command.split())
+    lines = [line for line in LINES if _command(line) == command]
+    documented = {option for line in lines for option in re.findall(r"(--[a-z-]+)", line)}
     actual = {o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
     assert documented == actual

@@ -7,6 +7,8 @@ import dataclasses
 import inspect
 import re
 
+import yaml
+
 from ddpg.cli.shared import add_overrides, positive, resolved_config, seed
 
 # A field line of a section's source: `name: type = default  # what it is`.
@@ -42,16 +44,26 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     if args.fields:
         defaults = flatten(Config().to_dict())  # DDPG's: --algo td3 or td7 changes their switches
+        rows = []
         for section, cls in SECTIONS.items():
             notes = field_notes(cls)
             for f in dataclasses.fields(cls):
-                key = f"{section}.{f.name}"
                 flat = flat_key(f)
-                print(f"{key:36s} {flat:22s} {defaults[flat]!s:16s} {notes.get(f.name, '')}")
+                rows.append((f"{section}.{f.name}", flat, yaml_value(defaults[flat]), notes.get(f.name, "")))
+        # Columns two spaces apart at least; a value is as --set takes it (null, true, [64, 64]).
+        widths = [max(len(row[i]) for row in rows) for i in (0, 1)] + [16]
+        for row in rows:
+            print(("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3]).rstrip())
         return 0
     config = resolved_config(args)
     print(config_yaml(config), end="")
     return 0
+
+
+def yaml_value(value: object) -> str:
+    """`value` as one line of YAML, the way --set parses it back."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 16)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
 def field_notes(cls: type) -> dict[str, str]:

@@ -74,7 +74,8 @@ def _add_address(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
         type=ray_address,
-        help="with --set actors=N: join a Ray cluster, auto or HOST:PORT (default: an embedded local Ray)",
+        help="for a run with actors (--set actors=N): join a Ray cluster, auto or HOST:PORT "
+        "(default: an embedded local Ray)",
     )
 
 

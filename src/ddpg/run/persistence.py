@@ -178,12 +178,16 @@ def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
     checkpoints = directory / "checkpoints"
     if not checkpoints.is_dir() and checkpoint == "latest":
         return directory
+    given = checkpoint
+    numbered = re.fullmatch(r"((?:best_)?step_)(\d+)", checkpoint)
+    if numbered:  # step_300 names step_000000300, as a video's name step_300.mp4 does
+        checkpoint = f"{numbered[1]}{int(numbered[2]):09d}"
     if Path(checkpoint).name != checkpoint or not (checkpoints / checkpoint / ckpt.MANIFEST).exists():
         # Only what loads: not a link whose checkpoint is gone, nor a kill's work in progress.
         found = checkpoints.iterdir() if checkpoints.is_dir() else ()
         kept = sorted(p.name for p in found if not p.name.startswith(".") and (p / ckpt.MANIFEST).exists())
         raise CheckpointError(
-            f"{directory} has no checkpoint {checkpoint!r}; it keeps: {', '.join(kept) or 'none'}"
+            f"{directory} has no checkpoint {given!r}; it keeps: {', '.join(kept) or 'none'}"
         )
     return checkpoints / checkpoint
 
