@@ -247,3 +247,16 @@ def test_environment_failure_during_evaluation_names_the_episode(finished_run, c
     assert main(args) == 1
     line = error_line(capsys)
     assert "failed at step 1 of evaluation episode 1 in step(): RuntimeError: boom" in line
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly():
+    # `ddpg config --fields | head`: head exits early, and our next write meets a closed pipe. That is
+    # no failure to report (it printed "error: Broken pipe"); the status is a shell's for SIGPIPE.
+    import sys
+
+    command = [sys.executable, "-m", "ddpg", "config", "--fields"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.close()  # before the command writes a byte: every write meets the closed pipe
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 141
+    assert stderr == b""

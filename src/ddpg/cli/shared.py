@@ -211,7 +211,14 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
             threading.excepthook = _quiet_disk_errors
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
-            return args.func(args)
+            status = args.func(args)
+            sys.stdout.flush()  # here, where a reader gone away (`| head`) can still be caught
+            return status
+    except BrokenPipeError:
+        # The reader of our output stopped reading: nothing to say, and nowhere to say it. Later writes
+        # (the interpreter's last flush) go nowhere too; 141 is what a shell reports for SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
