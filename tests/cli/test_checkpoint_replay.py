@@ -60,3 +60,17 @@ def test_resuming_from_a_weights_only_checkpoint_is_one_line(run, tmp_path, caps
         assert "holds weights only" in error_line(capsys)
     finally:
         os.replace(tmp_path / "saved-link", latest)
+
+
+def test_a_damaged_older_checkpoint_is_kept_as_it_is_and_training_goes_on(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(run)  # checkpoint_replay: all, so every step checkpoint holds its state
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("checkpoint_replay: all", "checkpoint_replay: latest"))
+    damaged = run / "checkpoints" / "step_000000200" / "model.safetensors"
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"x")
+    assert main(["resume", str(run), "--steps", "400"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and "step_000000200" in warning[0] and "fails its checksum" in warning[0]
+    kept = {p.name: holds_state(p) for p in (run / "checkpoints").glob("step_*")}
+    assert kept == {"step_000000200": True, "step_000000300": False, "step_000000400": True}

@@ -168,7 +168,11 @@ def drop_training_state(directory: Path) -> None:
     does to a step checkpoint once a newer one is `latest`. Rewritten whole, so a kill leaves either."""
     if not (directory / STATE_FILE).exists():
         return
-    tensors, meta = ckpt.read_checkpoint(directory)
+    try:
+        tensors, meta = ckpt.read_checkpoint(directory)
+    except CheckpointError as e:  # an old checkpoint gone bad is no reason to stop training
+        warnings.warn(f"{e}; it keeps its training state", stacklevel=2)
+        return
     meta.pop("training", None)
     ckpt.write_checkpoint(directory, {k: v for k, v in tensors.items() if not k.startswith("rng.")}, meta)
 
