@@ -147,10 +147,16 @@ def discard(path: Path) -> None:
 
 
 def remove_leftovers(directory: Path) -> None:
-    """Remove what killed writes and deletes left behind (one writer per run directory)."""
+    """Remove what killed writes and deletes left behind (one writer per run directory), and put back a
+    directory that a kill between `atomic_directory`'s two renames left only under its old name."""
     if not directory.is_dir():
         return
     for leftover in directory.glob(".*-*"):
+        if leftover.name.startswith(OLD):
+            original = directory / leftover.name.removeprefix(OLD).rsplit("-", 1)[0]
+            if not original.exists() and not original.is_symlink():
+                os.replace(leftover, original)
+                continue
         if leftover.name.startswith((TMP, OLD, TRASH)):
             if leftover.is_symlink() or leftover.is_file():
                 leftover.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import select
 import sys
 import threading
 import warnings
@@ -201,8 +202,8 @@ def _fail(error: Exception, message: str, status: int) -> int:
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse `argv` and call the chosen command's `func(args)`; its exit status, or after one `error: …`
     line: 2 for a user mistake, 1 for a failure of the environment or the machine (training that
-    diverged, memory that ran out), 130 when interrupted. With `--debug` or DDPG_DEBUG=1 failures
-    raise instead."""
+    diverged, memory that ran out), 130 when interrupted; 141 and no line when the reader of stdout went
+    away (`| head`). With `--debug` or DDPG_DEBUG=1 failures raise instead."""
     args = None
     hook = threading.excepthook
     try:
@@ -214,11 +215,6 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
             status = args.func(args)
             sys.stdout.flush()  # here, where a reader gone away (`| head`) can still be caught
             return status
-    except BrokenPipeError:
-        # The reader of our output stopped reading: nothing to say, and nowhere to say it. Later writes
-        # (the interpreter's last flush) go nowhere too; 141 is what a shell reports for SIGPIPE.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -228,12 +224,34 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
         print(f"error: {one_line(str(e)) or 'out of memory'}", file=sys.stderr)
         return 1
     except Exception as e:
+        # Our output's reader gone away (`| head`) is no failure: nothing to say, and nowhere to say it.
+        # A pipe to Ray or to an env's subprocess that breaks is one.
+        if isinstance(e, BrokenPipeError) and not debugging(argv, args) and _reader_gone(sys.stdout):
+            return _quiet_exit_for_a_closed_pipe()
         status = None if debugging(argv, args) else _report_failure(e)
         if status is None:
             raise
         return status
     finally:
         threading.excepthook = hook
+
+
+def _quiet_exit_for_a_closed_pipe() -> int:
+    """Later writes (the interpreter's last flush) go nowhere; 141 is what a shell reports for SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
+
+
+def _reader_gone(stream: Any) -> bool:
+    """Whether `stream` is a pipe whose reading end has been closed (poll reports an error on it)."""
+    try:
+        poll = select.poll()
+        poll.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or no file descriptor behind stream
+        return False
 
 
 def _quiet_disk_errors(args: threading.ExceptHookArgs) -> None:

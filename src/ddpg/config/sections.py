@@ -247,7 +247,7 @@ class NetworksConfig:
     """The actor and the critic, and the conv encoder in front of them for pixel observations."""
 
     hidden_sizes: list[int] = field(default_factory=lambda: [400, 300])
-    critic_hidden_sizes: list[int] | None = None  # None: same as hidden_sizes
+    critic_hidden_sizes: list[int] | None = None  # null: same as hidden_sizes
     action_layer: int = 1  # hidden layer the action enters the critic at: 0 = with the state
     batch_norm: bool = False
     dropout: float = 0.0
@@ -368,7 +368,7 @@ class ObservationConfig:
     a state env. The wrappers (ddpg.envs.wrappers) read this section."""
 
     pixels: bool = False  # observe env.render() ("rgb_array") instead of the state
-    frame_size: int | None = None  # resize frames to frame_size x frame_size; None: the env's (64 rendered)
+    frame_size: int | None = None  # resize frames to frame_size x frame_size; null: the env's (64 rendered)
     grayscale: bool = False
     frame_stack: int = 3  # frames per observation (paper: 3)
     action_repeat: int = 1  # env steps per action, rewards summed (paper: 3 from pixels)
@@ -394,7 +394,7 @@ class LoggingConfig:
     eval_every: int = 2000
     eval_episodes: int = 5
     log_every: int = 100  # updates between rows of updates.csv
-    checkpoint_every: int | None = None  # steps between resumable checkpoints; None: every eval_every
+    checkpoint_every: int | None = None  # steps between resumable checkpoints; null: every eval_every
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
     # Which kept step checkpoints hold the training state (replay buffer, generators) that resuming needs:
     # all, or only checkpoints/latest; the older ones then keep their weights (evaluate, export), not the

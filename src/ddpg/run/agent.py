@@ -312,12 +312,12 @@ class DDPG:
                 raise TrainingDiverged(
                     f"non-finite {name} weights at step {self.state.step}; the last good checkpoint was kept"
                 )
-        logging = self.config.logging
+        log = self.config.logging
         run.checkpoint(
             self.state.step,
-            logging.keep_checkpoints,
+            log.keep_checkpoints,
             lambda d: self.save(d, training_state=True),
-            persistence.drop_training_state if logging.checkpoint_replay == "latest" else None,
+            persistence.drop_training_state if log.checkpoint_replay == "latest" else None,
         )
 
     def evaluate(

@@ -38,12 +38,13 @@ from ddpg.run import checkpoint as ckpt
 from ddpg.run.checkpoint import CheckpointError, section, verify
 from ddpg.run.evaluation import EvalResult
 from ddpg.run.recorder import from_json, global_rng_state, restore_generator, set_global_rng_state, to_json
-from ddpg.run.run_dir import LOCK_FILE, WRITTEN
+from ddpg.run.run_dir import LOCK_FILE, WRITTEN, step_checkpoint
 
 if TYPE_CHECKING:
     from ddpg.run.agent import DDPG
 
 STATE_FILE = "state.npz"
+RNG = "rng."  # the tensors of torch's generators, which only resuming reads
 LOG_FILES = ("metrics.csv", "updates.csv", "eval.csv", "actors.csv")
 OBS_NORM = "obs_norm"  # checkpoint tensors of the observation statistics: obs_norm.mean, .var, .count
 POLICY_CHECKPOINT = "policy_checkpoint"  # the checkpoint policy's tensors; meta.json: when it was taken
@@ -165,7 +166,9 @@ def save(agent: DDPG, directory: Path, training_state: bool = False) -> None:
 
 def drop_training_state(directory: Path) -> None:
     """Make a training checkpoint weights-only, as `save()` writes them: what `checkpoint_replay: latest`
-    does to a step checkpoint once a newer one is `latest`. Rewritten whole, so a kill leaves either."""
+    does to a step checkpoint once a newer one is `latest`. Rewritten whole, so a kill leaves either
+    version (a kill between the two renames, the old one under a temporary name, which the next
+    checkpoint puts back)."""
     if not (directory / STATE_FILE).exists():
         return
     try:
@@ -174,7 +177,7 @@ def drop_training_state(directory: Path) -> None:
         warnings.warn(f"{e}; it keeps its training state", stacklevel=2)
         return
     meta.pop("training", None)
-    ckpt.write_checkpoint(directory, {k: v for k, v in tensors.items() if not k.startswith("rng.")}, meta)
+    ckpt.write_checkpoint(directory, {k: v for k, v in tensors.items() if not k.startswith(RNG)}, meta)
 
 
 def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
@@ -183,9 +186,9 @@ def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
     if not checkpoints.is_dir() and checkpoint == "latest":
         return directory
     given = checkpoint
-    numbered = re.fullmatch(r"((?:best_)?step_)(\d+)", checkpoint)
+    numbered = re.fullmatch(r"(best_)?step_([0-9]+)", checkpoint)
     if numbered:  # step_300 names step_000000300, as a video's name step_300.mp4 does
-        checkpoint = f"{numbered[1]}{int(numbered[2]):09d}"
+        checkpoint = (numbered[1] or "") + step_checkpoint(int(numbered[2]))
     if Path(checkpoint).name != checkpoint or not (checkpoints / checkpoint / ckpt.MANIFEST).exists():
         # Only what loads: not a link whose checkpoint is gone, nor a kill's work in progress.
         found = checkpoints.iterdir() if checkpoints.is_dir() else ()
@@ -465,9 +468,9 @@ def capture(
         "envs": snapshots,
         "rng": to_json({**global_rng_state(), "agent": collector.rng.bit_generator.state}),
     }
-    tensors = {"rng.torch": torch.get_rng_state()}
+    tensors = {f"{RNG}torch": torch.get_rng_state()}
     if device.type == "cuda":
-        tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        tensors.update({f"{RNG}cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     return meta, arrays, tensors
 
 
@@ -525,10 +528,10 @@ def restore(
         rng = from_json(meta["rng"])
         set_global_rng_state(rng)  # last: the envs' replays (in this process) moved them
         restore_generator(collector.rng, rng["agent"])
-        torch.set_rng_state(tensors["rng.torch"])
+        torch.set_rng_state(tensors[f"{RNG}torch"])
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
         raise CheckpointError(f"the checkpoint's training state is incomplete or malformed ({e!r})") from None
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith(f"{RNG}cuda.")]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
     return warning

@@ -35,6 +35,11 @@ from ddpg.types import Episode
 Save = Callable[[Path], None]  # writes a checkpoint into the directory given
 
 
+def step_checkpoint(step: int) -> str:
+    """The name of a step's checkpoint: zero-padded, so that names sort as steps do."""
+    return f"step_{step:09d}"
+
+
 class RunExists(ValueError):
     """The run directory holds another run; two runs are never mixed in one."""
 
@@ -138,21 +143,26 @@ class RunDirectory:
     def video_path(self, name: str | None) -> Path | None:
         return self.root / "videos" / name if name is not None else None
 
-    def checkpoint(self, step: int, keep: int, save: Save, release: Save | None = None) -> None:
+    def checkpoint(
+        self, step: int, keep: int, save: Save, release: Callable[[Path], None] | None = None
+    ) -> None:
         """Write checkpoints/step_N, point checkpoints/latest at it, keep the newest `keep`; `release`
-        is then called on each kept one but the newest."""
-        name = f"step_{step:09d}"
+        is then called on each kept one but step_N."""
+        name = step_checkpoint(step)
         remove_leftovers(self.checkpoints)
         latest = self.checkpoints / "latest"
-        if latest.is_symlink() and os.readlink(latest) == name:
-            return  # the same step again (end of the loop): rewriting it would briefly unlink `latest`
-        save(self.checkpoints / name)
-        point_link(latest, name)
+        # The same step again (the end of the loop) is not rewritten, which would briefly unlink `latest`.
+        if not (latest.is_symlink() and os.readlink(latest) == name):
+            save(self.checkpoints / name)
+            point_link(latest, name)
         steps = sorted(p for p in self.checkpoints.glob("step_*") if p.is_dir())
-        for old in steps[:-keep]:
+        # One numbered past step_N was written by a session killed before it pointed `latest` at it;
+        # this session went on from an earlier checkpoint, so that one is of a run that no longer is.
+        current = [p for p in steps if p.name <= name]  # ends with step_N
+        for old in [p for p in steps if p.name > name] + current[:-keep]:
             discard(old)
         if release is not None:
-            for kept in steps[-keep:-1]:
+            for kept in current[-keep:-1]:
                 release(kept)
 
     def keep_best(self, step: int, mean: float, best: float | None, save: Save) -> bool:
@@ -160,7 +170,7 @@ class RunDirectory:
         whether it was better."""
         if not np.isfinite(mean) or (best is not None and mean <= best):
             return False
-        name = f"best_step_{step:09d}"
+        name = f"best_{step_checkpoint(step)}"
         link = self.checkpoints / "best"
         if link.is_symlink() and os.readlink(link) == name:
             return True  # already written by the session that crashed after it
