@@ -84,6 +84,21 @@ def test_check_env_passes(env):
 
 
 @needs_simulator
+def test_the_camera_view_renders_what_the_robot_sees_for_videos():
+    made = gym.make(ENV_ID, render_mode="rgb_array", render_view="camera", **SMALL)
+    try:
+        obs, _ = made.reset(seed=3)
+        frame = made.render()
+        assert frame.shape == (4 * 24, 4 * 32, 3) and np.array_equal(frame[::4, ::4], obs)
+        obs = made.step(np.array([0.5, 0.5], np.float32))[0]
+        assert np.array_equal(made.render()[::4, ::4], obs)
+    finally:
+        made.close()
+    with pytest.raises(ValueError, match="render_view: expected one of top_down, camera, got 'side'"):
+        gym.make(ENV_ID, render_view="side", **SMALL)
+
+
+@needs_simulator
 def test_same_seed_same_observations_and_other_seeds_differ(env):
     first = run(env, 7, ACTIONS)
     assert np.array_equal(run(env, 7, ACTIONS), first)

@@ -14,6 +14,8 @@ from ddpg.envs.lane_following.env import speed_steering_to_wheels
 from ddpg.envs.lane_following.rewards import LanePose, RewardFn, checked_reward, resolve_reward
 
 ACTIONS = ("wheels", "steering")
+RENDER_VIEWS = ("top_down", "camera")
+CAMERA_ZOOM = 4
 CURVATURE_STEP = 0.05  # metres along the lane between the two tangents whose turn gives the curvature
 NEVER = 2**31 - 1  # the simulator's own step limit: ours truncates
 
@@ -33,7 +35,8 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
     Reward: ``reward(LanePose)``, as in LaneFollowing-v0 (built-ins and your own by name); the pose is
     also in ``info``. Leaving the road (the simulator's invalid pose) terminates the episode; it is
     truncated after ``max_steps`` steps. ``frame_skip`` physics steps of 1/30 s make one step.
-    ``render()`` (`rgb_array`) returns the map seen from above, 800x600.
+    ``render()`` (`rgb_array`) returns the map seen from above, 800x600, or with
+    ``render_view="camera"`` what the robot sees, the observation enlarged 4 times (videos of the camera).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}  # noqa: RUF012 (Gymnasium declares it so)
@@ -49,9 +52,12 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         reward: str | RewardFn = "duckietown",
         action: str = "wheels",
         render_mode: str | None = None,
+        render_view: str = "top_down",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: expected 'rgb_array' or None, got {render_mode!r}")
+        if render_view not in RENDER_VIEWS:
+            raise ValueError(f"render_view: expected one of {', '.join(RENDER_VIEWS)}, got {render_view!r}")
         if action not in ACTIONS:
             raise ValueError(f"action: expected one of {', '.join(ACTIONS)}, got {action!r}")
         if not isinstance(domain_rand, bool):
@@ -63,6 +69,7 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         self.max_steps = positive_int("max_steps", max_steps)
         self.action = action
         self.render_mode = render_mode
+        self.render_view = render_view
         self._reward_fn = resolve_reward(reward)
         self._sim = make_simulator(
             map_name=map_name,
@@ -77,6 +84,7 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._lane_pose: LanePose | None = None
         self._steps = 0
+        self._camera: np.ndarray | None = None  # the last observation, for render_view="camera"
 
     @property
     def simulator(self) -> Any:
@@ -98,9 +106,10 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         # (start pose, and with domain_rand the colours, light and camera) a function of the seed.
         self._sim.seed(int(self.np_random.integers(2**31)))
         obs = self._sim.reset()
+        self._camera = np.array(obs, dtype=np.uint8)
         self._steps = 0
         self._lane_pose = self._make_lane_pose(None, 0.0, (0.0, 0.0))
-        return np.array(obs, dtype=np.uint8), self._info()
+        return self._camera.copy(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._lane_pose is None:
@@ -111,14 +120,14 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         wheels = speed_steering_to_wheels(action) if self.action == "steering" else np.clip(action, -1, 1)
         before = np.array(self._sim.cur_pos, dtype=np.float64)
         self._sim.shadow_window.switch_to()
-        obs = self._sim.step(wheels.astype(np.float32))[0]
+        self._camera = np.array(self._sim.step(wheels.astype(np.float32))[0], dtype=np.uint8)
         self._steps += 1
         left, right = (float(w) for w in wheels)
         self._lane_pose = self._make_lane_pose(before, self._lane_pose.distance_travelled, (left, right))
         reward = checked_reward(self._reward_fn, self._lane_pose, self._steps)
         terminated = not self._lane_pose.on_road
         truncated = self._steps >= self.max_steps and not terminated
-        return np.array(obs, dtype=np.uint8), reward, terminated, truncated, self._info()
+        return self._camera.copy(), reward, terminated, truncated, self._info()
 
     def _make_lane_pose(
         self, before: np.ndarray | None, travelled: float, wheels: tuple[float, float]
@@ -157,6 +166,12 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
             return None
+        if self.render_view == "camera":
+            if self._camera is None:
+                raise RuntimeError("call reset() before render()")
+            # What the robot sees, 4 pixels a pixel: a video of the 160x120 image itself is too small to
+            # watch, and 640x480 keeps a video encoder's 16-pixel blocks whole.
+            return self._camera.repeat(CAMERA_ZOOM, axis=0).repeat(CAMERA_ZOOM, axis=1)
         self._sim.shadow_window.switch_to()
         return np.array(self._sim.render(mode="top_down"), dtype=np.uint8)
 
