@@ -84,7 +84,7 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._lane_pose: LanePose | None = None
         self._steps = 0
-        self._camera: np.ndarray | None = None  # the last observation, for render_view="camera"
+        self._camera: np.ndarray | None = None  # the simulator's last image, for render_view="camera"
 
     @property
     def simulator(self) -> Any:
@@ -105,11 +105,10 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         # Every draw of the simulator comes from its own generator: seeding it from ours makes the episode
         # (start pose, and with domain_rand the colours, light and camera) a function of the seed.
         self._sim.seed(int(self.np_random.integers(2**31)))
-        obs = self._sim.reset()
-        self._camera = np.array(obs, dtype=np.uint8)
+        self._camera = self._sim.reset()
         self._steps = 0
         self._lane_pose = self._make_lane_pose(None, 0.0, (0.0, 0.0))
-        return self._camera.copy(), self._info()
+        return np.array(self._camera, dtype=np.uint8), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._lane_pose is None:
@@ -120,14 +119,15 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         wheels = speed_steering_to_wheels(action) if self.action == "steering" else np.clip(action, -1, 1)
         before = np.array(self._sim.cur_pos, dtype=np.float64)
         self._sim.shadow_window.switch_to()
-        self._camera = np.array(self._sim.step(wheels.astype(np.float32))[0], dtype=np.uint8)
+        self._camera = self._sim.step(wheels.astype(np.float32))[0]
         self._steps += 1
         left, right = (float(w) for w in wheels)
         self._lane_pose = self._make_lane_pose(before, self._lane_pose.distance_travelled, (left, right))
         reward = checked_reward(self._reward_fn, self._lane_pose, self._steps)
         terminated = not self._lane_pose.on_road
         truncated = self._steps >= self.max_steps and not terminated
-        return self._camera.copy(), reward, terminated, truncated, self._info()
+        # One copy, the caller's; the simulator's own image stays here for render().
+        return np.array(self._camera, dtype=np.uint8), reward, terminated, truncated, self._info()
 
     def _make_lane_pose(
         self, before: np.ndarray | None, travelled: float, wheels: tuple[float, float]
@@ -171,7 +171,8 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
                 raise RuntimeError("call reset() before render()")
             # What the robot sees, 4 pixels a pixel: a video of the 160x120 image itself is too small to
             # watch, and 640x480 keeps a video encoder's 16-pixel blocks whole.
-            return self._camera.repeat(CAMERA_ZOOM, axis=0).repeat(CAMERA_ZOOM, axis=1)
+            image = np.asarray(self._camera, dtype=np.uint8)
+            return image.repeat(CAMERA_ZOOM, axis=0).repeat(CAMERA_ZOOM, axis=1)
         self._sim.shadow_window.switch_to()
         return np.array(self._sim.render(mode="top_down"), dtype=np.uint8)
 
