@@ -74,3 +74,17 @@ def test_a_damaged_older_checkpoint_is_kept_as_it_is_and_training_goes_on(tmp_pa
     assert len(warning) == 1 and "step_000000200" in warning[0] and "fails its checksum" in warning[0]
     kept = {p.name: holds_state(p) for p in (run / "checkpoints").glob("step_*")}
     assert kept == {"step_000000200": True, "step_000000300": False, "step_000000400": True}
+
+
+def test_a_run_killed_at_its_final_checkpoint_is_finished_weights_only(tmp_path, capsys):
+    # Killed after writing its final checkpoint, before releasing the older ones and writing its summary.
+    run = tmp_path / "run"
+    train(run)  # every step checkpoint holds its state, as the killed session left them
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("checkpoint_replay: all", "checkpoint_replay: latest"))
+    (run / "summary.json").unlink()
+    assert main(["resume", str(run)]) == 0
+    assert "had trained all 300 steps" in capsys.readouterr().out
+    kept = {p.name: holds_state(p) for p in (run / "checkpoints").glob("step_*")}
+    assert kept == {"step_000000100": False, "step_000000200": False, "step_000000300": True}
+    assert (run / "summary.json").exists()

@@ -31,7 +31,7 @@ from ddpg.run.loop import Loop, NonFiniteWarning, OverestimationWarning, Trainin
 from ddpg.run.persistence import TrainingState
 from ddpg.run.policy_checkpoint import PolicyCheckpointRule
 from ddpg.run.resources import torch_threads
-from ddpg.run.run_dir import RunDirectory, RunExists, holds_a_run, write_summary
+from ddpg.run.run_dir import RunDirectory, RunExists, holds_a_run, release_older, write_summary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -454,6 +454,8 @@ class DDPG:
             # No update runs now: report the path the run's first session chose for this config.
             planned = planned_updates(c, 0, self.state.step)
             self.update_choice = choose_update(self.learner, c.loop.compile, planned, kept=self.state.update)
+        if c.logging.checkpoint_replay == "latest":  # the session killed at its final checkpoint had not
+            release_older(Path(run_dir) / "checkpoints", persistence.drop_training_state)
         summary = self._summary(self.state.step, self.state.elapsed, self.state.elapsed)
         write_summary(Path(run_dir), summary)
         return summary

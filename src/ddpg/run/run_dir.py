@@ -35,6 +35,14 @@ from ddpg.types import Episode
 Save = Callable[[Path], None]  # writes a checkpoint into the directory given
 
 
+def release_older(checkpoints: Path, release: Callable[[Path], None]) -> None:
+    """Call `release` on each step checkpoint but the one `latest` names."""
+    latest = checkpoints / "latest"
+    name = os.readlink(latest) if latest.is_symlink() else None
+    for kept in sorted(p for p in checkpoints.glob("step_*") if p.is_dir() and p.name != name):
+        release(kept)
+
+
 def step_checkpoint(step: int) -> str:
     """The name of a step's checkpoint: zero-padded, so that names sort as steps do."""
     return f"step_{step:09d}"
@@ -147,7 +155,7 @@ class RunDirectory:
         self, step: int, keep: int, save: Save, release: Callable[[Path], None] | None = None
     ) -> None:
         """Write checkpoints/step_N, point checkpoints/latest at it, keep the newest `keep`; `release`
-        is then called on each kept one but step_N."""
+        is then called on each kept one but step_N (`release_older`)."""
         name = step_checkpoint(step)
         remove_leftovers(self.checkpoints)
         latest = self.checkpoints / "latest"
@@ -162,8 +170,7 @@ class RunDirectory:
         for old in [p for p in steps if p.name > name] + current[:-keep]:
             discard(old)
         if release is not None:
-            for kept in current[-keep:-1]:
-                release(kept)
+            release_older(self.checkpoints, release)
 
     def keep_best(self, step: int, mean: float, best: float | None, save: Save) -> bool:
         """Weights of an evaluation better than `best` in checkpoints/best (a link flipped atomically);
