@@ -6,6 +6,7 @@ from ddpg.agent.networks import (
     ACTOR_FINAL_INIT,
     CRITIC_FINAL_INIT,
     Actor,
+    ConvEncoder,
     Critic,
     build_networks,
 )
@@ -77,3 +78,20 @@ def test_layer_norm_normalises_each_sample_before_every_hidden_relu(layer_norm):
         for x in relu_inputs
     ]
     assert all(normalised) if layer_norm else not any(normalised)
+
+
+def test_the_encoder_computes_on_channels_last_frames_what_it_would_on_the_stored_layout():
+    # The frames are reordered for faster convolutions; the features and the weights' gradients are the
+    # same function of the frames as on the layout the replay buffer stores (channels first).
+    torch.manual_seed(0)
+    encoder = ConvEncoder((3, 30, 40), [8, 8], 3, [2, 2], features=16)
+    frames = torch.randint(0, 256, (4, 3, 30, 40), dtype=torch.uint8)
+    reference = encoder.convs(frames.float() / 255.0)
+    features = encoder(frames)
+    assert features.shape == (4, 16) and frames.is_contiguous()
+    torch.testing.assert_close(features, reference, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(features.square().sum(), list(encoder.parameters()))
+    expected = torch.autograd.grad(reference.square().sum(), list(encoder.parameters()))
+    for g, e in zip(grads, expected):
+        torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
+    assert all(p.is_contiguous() for p in encoder.parameters())  # safetensors saves them as they are

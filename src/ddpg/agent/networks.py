@@ -216,7 +216,9 @@ class ConvEncoder(nn.Module):
         self.out_features = features or flat
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.convs(obs.float() / 255.0)
+        # Channels-last frames (the weights stay as they are) take oneDNN's faster convolutions: a
+        # Duckietown-v0 update runs x1.3 faster on one CPU thread (bench/pixel_update.py).
+        return self.convs(obs.contiguous(memory_format=torch.channels_last).float() / 255.0)
 
 
 class StopGradient(nn.Module):
