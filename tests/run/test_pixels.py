@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ddpg import DDPG, Config
+from ddpg.agent.learner import Learner, TensorBatch
 from ddpg.agent.networks import ConvEncoder, build_networks
 from ddpg.cli import main
 from ddpg.config import ConfigError
@@ -201,3 +202,78 @@ def test_encoder_features_are_bounded_by_layer_norm_and_tanh():
     features = encoder(torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8))
     assert features.shape == (5, 10) and encoder.out_features == 10
     assert features.abs().max() <= 1.0
+
+
+def pixel_learner(algo: str, reuse: bool = True) -> Learner:
+    config = Config(
+        algo=algo, share_encoder=True, conv_channels=[4, 4], conv_strides=[2, 1], hidden_sizes=[16, 16]
+    )
+    torch.manual_seed(0)
+    actor, critic = build_networks((3, 16, 16), 2, config)
+    if not reuse:  # every encoding computed afresh, as before features were reused
+        for module in [*actor.modules(), *critic.modules()]:
+            if isinstance(module, ConvEncoder):
+                module._reusable = lambda obs: False  # type: ignore[method-assign]
+    return Learner(actor, critic, config.optimisation, config.algorithm)
+
+
+def frame_batches(n: int) -> list[TensorBatch]:
+    g = torch.Generator().manual_seed(1)
+
+    def frames() -> torch.Tensor:
+        return torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8, generator=g)
+
+    return [
+        TensorBatch(
+            frames(),
+            torch.rand(8, 2, generator=g) * 2 - 1,
+            torch.randn(8, generator=g),
+            frames(),
+            torch.zeros(8),
+        )
+        for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3"])
+def test_reusing_an_update_s_encodings_changes_no_weight(algo):
+    # With a shared encoder the update encodes s and s' once per set of weights; every weight, target
+    # and optimiser moment must come out as with each encoding computed afresh, bit for bit.
+    reusing, fresh = pixel_learner(algo), pixel_learner(algo, reuse=False)
+    for i, batch in enumerate(frame_batches(6)):
+        for learner in (reusing, fresh):
+            torch.manual_seed(i)  # TD3's target noise: the same draws for both
+            learner.update(batch)
+    for name, module in reusing.modules().items():
+        for (key, a), b in zip(module.state_dict().items(), fresh.modules()[name].state_dict().values()):
+            assert torch.equal(a, b), f"{name}.{key}"
+    for name, opt in reusing.optimizers().items():
+        for a, b in zip(opt.state.values(), fresh.optimizers()[name].state.values()):
+            assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+def test_a_ddpg_pixel_update_runs_the_shared_encoder_three_times():
+    # The critic's loss on s (with its gradient), the targets on s', the actor's loss on s: not five.
+    learner = pixel_learner("ddpg")
+    calls = []
+    for encoder in {
+        id(m): m
+        for m in [*learner.actor.modules(), *learner.actor_target.modules()]
+        if isinstance(m, ConvEncoder)
+    }.values():
+        encoder.convs.register_forward_hook(lambda *_: calls.append(1))
+    learner.update(frame_batches(1)[0])
+    assert len(calls) == 3
+
+
+def test_the_shared_target_encoder_moves_once_per_update():
+    # The target actor and the target critic share the target encoder; τ must move it once, not twice.
+    learner = pixel_learner("ddpg")
+    assert learner.actor_target.encoder.module is learner.critic_target.encoder
+    before = [p.clone() for p in learner.critic_target.encoder.parameters()]
+    learner.update(frame_batches(1)[0])
+    tau = learner.optimisation.tau
+    for old, new, source in zip(
+        before, learner.critic_target.encoder.parameters(), learner.critic.encoder.parameters()
+    ):
+        assert torch.equal(new, torch.lerp(old, source, tau))

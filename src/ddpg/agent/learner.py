@@ -144,9 +144,14 @@ class Learner:
         self.critic = critic.to(self.device)
         # The actor climbs the first critic only (TD3); a single critic is its own first.
         self.actor_critic = critic.members[0] if isinstance(critic, CriticEnsemble) else self.critic
-        # Targets start as exact copies, never train and never get gradients.
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False).eval()
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False).eval()
+        # Targets start as exact copies, never train and never get gradients. Copied together, so that an
+        # encoder the actor shares with the critic is shared by their targets too (and computed once).
+        self.actor_target, self.critic_target = copy.deepcopy((self.actor, self.critic))
+        self.actor_target.requires_grad_(False).eval()
+        self.critic_target.requires_grad_(False).eval()
+        # Moved together: a shared encoder's weights appear once in their parameters, so τ moves it once.
+        self._targets = nn.ModuleList([self.actor_target, self.critic_target])
+        self._sources = nn.ModuleList([self.actor, self.critic])
         self.optimisation = s = optimisation
         self.algorithm = algorithm or AlgorithmConfig.of("ddpg")
         self.actor_opt = torch.optim.Adam(
@@ -188,8 +193,7 @@ class Learner:
                 self._step(self.actor_opt, actor_loss, self.actor)
             self.actor_loss = actor_loss.detach()
 
-            polyak_update(self.actor_target, self.actor, s.tau)
-            polyak_update(self.critic_target, self.critic, s.tau)
+            polyak_update(self._targets, self._sources, s.tau)
         return {
             "critic_loss": critic_loss.detach(),
             "actor_loss": self.actor_loss,
