@@ -71,20 +71,26 @@ def main() -> None:
     def frame_batch() -> torch.Tensor:
         return torch.randint(0, 256, (batch_size, *frames), dtype=torch.uint8, generator=g)
 
-    batch = TensorBatch(
-        frame_batch(),
-        torch.rand(batch_size, args.actions, generator=g) * 2 - 1,
-        torch.randn(batch_size, generator=g),
-        frame_batch(),
-        torch.zeros(batch_size),
-    )
+    def batch() -> TensorBatch:
+        return TensorBatch(
+            frame_batch(),
+            torch.rand(batch_size, args.actions, generator=g) * 2 - 1,
+            torch.randn(batch_size, generator=g),
+            frame_batch(),
+            torch.zeros(batch_size),
+        )
+
+    # A fresh batch for every update, as training samples (the same frames again would be encoded once
+    # across updates whose weights did not move).
+    batches = [batch() for _ in range(args.rounds * args.updates)]
     learners = {v: _learner(args.env, frames, args.actions, v) for v in (FIRST, LAST, NOW)}
     times: dict[str, list[float]] = {k: [] for k in learners}
-    for _ in range(args.rounds):
+    for r in range(args.rounds):
+        block = batches[r * args.updates : (r + 1) * args.updates]
         for name, learner in learners.items():
             start = time.perf_counter()
-            for _ in range(args.updates):
-                learner.update(batch)
+            for b in block:
+                learner.update(b)
             times[name].append((time.perf_counter() - start) / args.updates * 1000)
     print(
         f"{args.env}, frames {frames}, batch {batch_size}, {args.rounds} blocks of {args.updates} updates, "

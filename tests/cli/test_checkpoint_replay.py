@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ddpg import DDPG
 from ddpg.cli import main
 from tests.cli.conftest import FAST
 from tests.helpers import error_line
@@ -77,14 +78,28 @@ def test_a_damaged_older_checkpoint_is_kept_as_it_is_and_training_goes_on(tmp_pa
 
 
 def test_a_run_killed_at_its_final_checkpoint_is_finished_weights_only(tmp_path, capsys):
-    # Killed after writing its final checkpoint, before releasing the older ones and writing its summary.
+    # Killed after writing its final checkpoint, before releasing the older ones and writing its summary;
+    # step 100 was being rewritten, and the kill left it under its temporary old name.
     run = tmp_path / "run"
     train(run)  # every step checkpoint holds its state, as the killed session left them
     config = run / "config.yaml"
     config.write_text(config.read_text().replace("checkpoint_replay: all", "checkpoint_replay: latest"))
     (run / "summary.json").unlink()
+    checkpoints = run / "checkpoints"
+    os.replace(checkpoints / "step_000000100", checkpoints / ".old-step_000000100-0123abcd")
     assert main(["resume", str(run)]) == 0
     assert "had trained all 300 steps" in capsys.readouterr().out
     kept = {p.name: holds_state(p) for p in (run / "checkpoints").glob("step_*")}
     assert kept == {"step_000000100": False, "step_000000200": False, "step_000000300": True}
     assert (run / "summary.json").exists()
+
+
+def test_finish_refuses_a_run_it_did_not_resume(tmp_path):
+    run = tmp_path / "run"
+    train(run, "checkpoint_replay=latest")
+    (run / "summary.json").unlink()
+    other = tmp_path / "other"
+    train(other)
+    with DDPG.resume(run) as agent, pytest.raises(ValueError, match="needs the run this agent resumed"):
+        agent.finish(other)
+    assert all(holds_state(p) for p in (other / "checkpoints").glob("step_*"))

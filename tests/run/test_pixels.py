@@ -277,3 +277,19 @@ def test_the_shared_target_encoder_moves_once_per_update():
         before, learner.critic_target.encoder.parameters(), learner.critic.encoder.parameters()
     ):
         assert torch.equal(new, torch.lerp(old, source, tau))
+
+
+def test_features_are_computed_again_when_frames_or_weights_change_outside_autograd():
+    # A buffer refilled in place and weights written through `.data` (or by a fused optimiser) keep
+    # their version counters: the encoder must still see the new values.
+    encoder = ConvEncoder((3, 16, 16), [4, 4], 3, [2, 1], features=8)
+    stored = np.zeros((2, 3, 16, 16), np.uint8)
+    frames = torch.from_numpy(stored)
+    with torch.no_grad():
+        first = encoder(frames)
+        stored[:] = np.random.default_rng(0).integers(0, 256, stored.shape, dtype=np.uint8)
+        refilled = encoder(frames)
+        torch.testing.assert_close(refilled, encoder.convs(frames.float() / 255.0))
+        assert not torch.equal(first, refilled)
+        encoder.convs[0].weight.data.add_(0.1)
+        torch.testing.assert_close(encoder(frames), encoder.convs(frames.float() / 255.0))

@@ -149,9 +149,6 @@ class Learner:
         self.actor_target, self.critic_target = copy.deepcopy((self.actor, self.critic))
         self.actor_target.requires_grad_(False).eval()
         self.critic_target.requires_grad_(False).eval()
-        # Moved together: a shared encoder's weights appear once in their parameters, so τ moves it once.
-        self._targets = nn.ModuleList([self.actor_target, self.critic_target])
-        self._sources = nn.ModuleList([self.actor, self.critic])
         self.optimisation = s = optimisation
         self.algorithm = algorithm or AlgorithmConfig.of("ddpg")
         self.actor_opt = torch.optim.Adam(
@@ -193,7 +190,7 @@ class Learner:
                 self._step(self.actor_opt, actor_loss, self.actor)
             self.actor_loss = actor_loss.detach()
 
-            polyak_update(self._targets, self._sources, s.tau)
+            polyak_update(*self.target_pairs(), s.tau)
         return {
             "critic_loss": critic_loss.detach(),
             "actor_loss": self.actor_loss,
@@ -201,6 +198,12 @@ class Learner:
             "q_mean": q.detach().mean(),
             "td_abs": td_error[:, 0].detach().abs(),  # (B,) the first critic's |Q − y|, for priorities
         }
+
+    def target_pairs(self) -> tuple[nn.Module, nn.Module]:
+        """The targets and their sources as one module each: a shared encoder's weights appear once in
+        their parameters, so a target update moves it once."""
+        targets = nn.ModuleList([self.actor_target, self.critic_target])
+        return targets, nn.ModuleList([self.actor, self.critic])
 
     def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)

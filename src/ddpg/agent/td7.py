@@ -210,7 +210,7 @@ class TD7Learner(Learner):
         """Every target takes its source's weights (hard) or moves by τ towards them (Polyak); the
         fixed target encoder takes the fixed encoder's before the fixed encoder takes the encoder's."""
         pairs = [
-            (self._targets, self._sources),  # the actor's and the critic's, a shared piece once
+            self.target_pairs(),  # the actor's and the critic's
             (self.fixed_encoder_target, self.fixed_encoder),
             (self.fixed_encoder, self.encoder),
         ]

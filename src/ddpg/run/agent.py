@@ -454,6 +454,8 @@ class DDPG:
             # No update runs now: report the path the run's first session chose for this config.
             planned = planned_updates(c, 0, self.state.step)
             self.update_choice = choose_update(self.learner, c.loop.compile, planned, kept=self.state.update)
+        if self._lock is None or not self._lock.holds(Path(run_dir)):
+            raise ValueError(f"finish() needs the run this agent resumed, not {run_dir}")
         if c.logging.checkpoint_replay == "latest":  # the session killed at its final checkpoint had not
             release_older(Path(run_dir) / "checkpoints", persistence.drop_training_state)
         summary = self._summary(self.state.step, self.state.elapsed, self.state.elapsed)

@@ -36,7 +36,9 @@ Save = Callable[[Path], None]  # writes a checkpoint into the directory given
 
 
 def release_older(checkpoints: Path, release: Callable[[Path], None]) -> None:
-    """Call `release` on each step checkpoint but the one `latest` names."""
+    """Call `release` on each step checkpoint but the one `latest` names, after putting back one that a
+    kill left in the middle of being rewritten."""
+    remove_leftovers(checkpoints)
     latest = checkpoints / "latest"
     name = os.readlink(latest) if latest.is_symlink() else None
     for kept in sorted(p for p in checkpoints.glob("step_*") if p.is_dir() and p.name != name):
