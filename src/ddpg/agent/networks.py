@@ -231,7 +231,10 @@ class ConvEncoder(nn.Module):
         # Channels-last frames (the weights stay as they are) take oneDNN's faster convolutions: a
         # Duckietown-v0 update runs x1.3 faster on one CPU thread (bench/pixel_update.py).
         features = self.convs(obs.contiguous(memory_format=torch.channels_last).float() / 255.0)
-        self._last = ([t.detach().clone() for t in inputs], features) if reusable else None
+        if reusable:
+            self._last = ([t.detach().clone() for t in inputs], features)
+        elif self._last is not None:  # (only then: an exporter's trace must see no state change)
+            self._last = None
         return features
 
     def _reusable(self, obs: torch.Tensor) -> bool:
