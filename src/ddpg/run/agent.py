@@ -450,12 +450,12 @@ class DDPG:
         c = self.config
         if self.collector is None or self.state.step < c.loop.total_steps:
             raise ValueError("finish() needs a run resumed at its total_steps")
+        if self._lock is None or not self._lock.holds(Path(run_dir)):
+            raise ValueError(f"finish() needs the run this agent resumed, not {run_dir}")
         if self.update_choice is None:
             # No update runs now: report the path the run's first session chose for this config.
             planned = planned_updates(c, 0, self.state.step)
             self.update_choice = choose_update(self.learner, c.loop.compile, planned, kept=self.state.update)
-        if self._lock is None or not self._lock.holds(Path(run_dir)):
-            raise ValueError(f"finish() needs the run this agent resumed, not {run_dir}")
         if c.logging.checkpoint_replay == "latest":  # the session killed at its final checkpoint had not
             release_older(Path(run_dir) / "checkpoints", persistence.drop_training_state)
         summary = self._summary(self.state.step, self.state.elapsed, self.state.elapsed)
