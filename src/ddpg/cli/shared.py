@@ -226,8 +226,8 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
     except Exception as e:
         # Our output's reader gone away (`| head`) is no failure: nothing to say, and nowhere to say it.
         # A pipe to Ray or to an env's subprocess that breaks is one.
-        if isinstance(e, BrokenPipeError) and not debugging(argv, args) and _reader_gone(sys.stdout):
-            return _quiet_exit_for_a_closed_pipe()
+        if isinstance(e, BrokenPipeError) and not debugging(argv, args) and _silence_if_reader_gone():
+            return 141  # what a shell reports for SIGPIPE
         status = None if debugging(argv, args) else _report_failure(e)
         if status is None:
             raise
@@ -236,22 +236,21 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
         threading.excepthook = hook
 
 
-def _quiet_exit_for_a_closed_pipe() -> int:
-    """Later writes (the interpreter's last flush) go nowhere; 141 is what a shell reports for SIGPIPE."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-    return 141
-
-
-def _reader_gone(stream: Any) -> bool:
-    """Whether `stream` is a pipe whose reading end has been closed (poll reports an error on it)."""
+def _silence_if_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end has been closed (poll reports an error on it); if so,
+    stdout goes to the null device from now on, so that later writes (the interpreter's last flush)
+    raise nothing."""
     try:
         poll = select.poll()
-        poll.register(stream.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poll.poll(0))
-    except (AttributeError, OSError, ValueError):  # no poll here, or no file descriptor behind stream
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        gone = any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or no file descriptor behind stdout
         return False
+    if gone:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return gone
 
 
 def _quiet_disk_errors(args: threading.ExceptHookArgs) -> None:
