@@ -143,6 +143,23 @@ def test_reward_hook_gets_the_lane_pose_that_info_shows_and_its_value_is_the_rew
 
 
 @needs_simulator
+def test_reversing_has_a_negative_speed_and_earns_less_than_standing_still():
+    # The simulator's speed is unsigned: without the sign, a robot reversing along its lane earned what
+    # driving forward earns under every speed·dot_dir reward, and a run learned to reverse.
+    made = make_env(ENV_ID, {**SMALL, "reward": "speed"})
+    try:
+        totals = {}
+        for wheels in (0.4, 0.0, -0.4):
+            made.reset(seed=1)
+            totals[wheels] = sum(made.step(np.full(2, wheels, np.float32))[1] for _ in range(15))
+            speed = made.step(np.full(2, wheels, np.float32))[4]["speed"]
+            assert np.sign(speed) == np.sign(wheels)
+        assert totals[0.4] > totals[0.0] == 0.0 > totals[-0.4]
+    finally:
+        made.close()
+
+
+@needs_simulator
 def test_leaving_the_road_terminates_with_the_simulators_penalty():
     made = make_env(ENV_ID, SMALL)
     try:

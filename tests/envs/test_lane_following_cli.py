@@ -20,7 +20,8 @@ def test_reference_text_has_a_line_per_episode_and_the_mean(capsys):
     assert main(["lane", "reference", "--episodes", "2", *SHORT]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines[:2]] == ["episode 0", "episode 1"]
-    assert lines[2].startswith("mean ") and lines[2].endswith(" m over 2 episodes")
+    assert lines[0].endswith(f"return {reference(episodes=2, max_steps=30)['returns'][0]:.1f}")
+    assert lines[2].startswith("mean ") and " m over 2 episodes; mean return " in lines[2]
 
 
 @pytest.mark.parametrize(

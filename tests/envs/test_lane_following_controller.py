@@ -28,6 +28,14 @@ def test_reference_reports_distance_per_episode_as_json() -> None:
     assert report["std"] >= 0 and report["left_road"] == [False, False]
 
 
+def test_reference_returns_are_the_env_rewards_summed() -> None:
+    # What a user checks a reward with: does the scripted driving earn more than leaving the road?
+    report = reference(episodes=2, seed=0, map_name="zigzag", max_steps=60, reward=lambda pose: 1.0)
+    assert report["returns"] == [60.0, 60.0]
+    default = reference(episodes=2, seed=0, map_name="zigzag", max_steps=60)
+    assert all(0 < r < 60 for r in default["returns"])  # speed along the lane, less its offset
+
+
 def test_reference_rejects_a_non_positive_episode_count() -> None:
     with pytest.raises(ValueError, match="episodes"):
         reference(episodes=0)

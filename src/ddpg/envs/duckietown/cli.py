@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         group,
         help="distance the scripted driver travels per episode",
         description="Run the scripted lane-pose driver in gym-duckietown (the reference a pixel policy is "
-        "measured against) and report the distance travelled along the lane per episode and the share of "
-        "episodes that kept to the road.",
+        "measured against) and report the distance travelled along the lane per episode, the share of "
+        "episodes that kept to the road, and the return under env.reward: a reward under which this "
+        "driving returns less than leaving the road teaches a policy to leave it.",
         example="env.map_name=loop_empty env.max_steps=1000",
         func=cmd_duckietown_reference,
     )

@@ -147,11 +147,17 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
             ahead, tangent_ahead = sim.closest_curve_point(point + CURVATURE_STEP * tangent, angle)
             turn = 0.0 if ahead is None else _heading(tangent_ahead) - _heading(tangent)
             curvature = math.remainder(turn, math.tau) / CURVATURE_STEP
+        # The simulator's speed is the length of the last move, so a robot reversing along its lane would
+        # earn speed·dot_dir as if it drove forward (seed 004's reward pays for it, and the −1000 run below
+        # learned to reverse). LanePose's speed is signed, as LaneFollowing-v0's.
+        speed = float(sim.speed)
+        if before is not None and np.dot(pos - before, (math.cos(angle), 0.0, -math.sin(angle))) < 0:
+            speed = -speed
         return LanePose(
             dist=dist,
             dot_dir=dot_dir,
             angle=heading_error,
-            speed=float(sim.speed),
+            speed=speed,
             distance_travelled=travelled + progress,
             progress=progress,
             on_road=on_road,

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         lane,
         help="distance the scripted controller travels per episode",
         description="Run the scripted lane-pose controller (the reference a pixel policy is measured "
-        "against) and report the distance travelled along the lane per episode.",
+        "against) and report the distance travelled along the lane per episode, and its return under "
+        "env.reward: a reward under which this driving returns less than leaving the road teaches a "
+        "policy to leave it.",
         example="env.map_name=loop env.max_steps=1000",
         func=cmd_lane_reference,
     )
@@ -54,12 +56,14 @@ def run_reference(args: argparse.Namespace, reference: Callable[..., dict[str, A
     if args.json:
         print(json.dumps(result))
         return 0
-    for i, (d, n, off) in enumerate(zip(result["distance_travelled"], result["steps"], result["left_road"])):
-        print(f"episode {i}: {d:.2f} m in {n} steps{' (left the road)' if off else ''}")
+    episodes = zip(result["distance_travelled"], result["steps"], result["left_road"], result["returns"])
+    for i, (d, n, off, ret) in enumerate(episodes):
+        print(f"episode {i}: {d:.2f} m in {n} steps{' (left the road)' if off else ''}, return {ret:.1f}")
     summary = f"mean {result['mean']:.2f} ± {result['std']:.2f} m over {result['episodes']} episodes"
     if "lane_keeping_rate" in result:
         summary += f", kept to the road in {result['lane_keeping_rate']:.0%}"
-    print(summary)
+    returns = result["returns"]
+    print(f"{summary}; mean return {sum(returns) / len(returns):.1f}")
     return 0
 
 

@@ -56,19 +56,22 @@ def drive(
     env: gym.Env, controller: Callable[[Mapping[str, Any]], np.ndarray], episodes: int, seed: int
 ) -> dict[str, Any]:
     """Episode i from `reset(seed=seed + i)`, each action `controller(info)`; the env is closed after.
-    The distance travelled along the lane, the steps and whether the robot left the road, per episode."""
-    distances, steps, left_road = [], [], []
+    Per episode: the distance travelled along the lane, the steps, whether the robot left the road, and
+    the return under the env's reward (a reward under which this driving returns less than leaving the
+    road at once teaches a policy to leave it: docs/duckietown.md, "Checking a reward")."""
+    distances, steps, left_road, returns = [], [], [], []
     try:
         for episode in range(episodes):
             _, info = env.reset(seed=seed + episode)
             terminated = truncated = False
-            count = 0
+            count, total = 0, 0.0
             while not (terminated or truncated):
-                _, _, terminated, truncated, info = env.step(controller(info))
-                count += 1
+                _, reward, terminated, truncated, info = env.step(controller(info))
+                count, total = count + 1, total + float(reward)
             distances.append(float(info["distance_travelled"]))
             steps.append(count)
             left_road.append(bool(terminated))
+            returns.append(total)
     finally:
         env.close()
     return {
@@ -77,6 +80,7 @@ def drive(
         "distance_travelled": distances,
         "steps": steps,
         "left_road": left_road,
+        "returns": returns,
         "mean": float(np.mean(distances)),
         "std": float(np.std(distances)),
         "unit": "m",
