@@ -1,15 +1,19 @@
 """Evaluate every checkpoint of LaneFollowing-v0 or Duckietown-v0 pixel runs on reward-independent measures.
 
 For each run directory and each checkpoints/step_N: distance travelled along the lane per episode,
-mean |lateral offset|, mean forward speed and the fraction of episodes that left the road, over
-deterministic episodes (seeds 1,000,000 + i, as `ddpg evaluate`). Prints one JSON line per checkpoint
-and, with --plot, draws distance travelled against environment steps (or, with --against wall, against
-the run's wall-clock time at the checkpoint's step), one line per run. The scripted reference is the
-first run's environment's (`ddpg lane reference` or `ddpg duckietown reference`, on its map).
+mean |lateral offset|, mean forward speed, the share of steps in the right lane (the robot's centre right
+of the road's centre line, `RIGHT_LANE_EDGE` metres left of the lane centre: a robot driving in the left
+lane stays on the road) and the fraction of episodes that left the road, over deterministic episodes.
+Every run and the scripted driver drive the same starts (seeds 1,000,000 + i; `ddpg evaluate` adds the
+run's seed). The driver is the first run's environment's (`ddpg lane reference` or `ddpg duckietown
+reference`, on its map), measured as the policies are; its figures are the first line printed. Prints
+one JSON line per checkpoint and, with --plot, draws distance travelled against environment steps (or,
+with --against wall, against the run's wall-clock time at the checkpoint's step), one line per run.
 
 With --group-by KEY (a config field, e.g. `actors`), runs are grouped by that field's value (one group
-per value, each run a seed) and a markdown table follows: per checkpoint step, the median wall time and
-the IQM over seeds of the fraction of the reference's distance, with its 95% stratified bootstrap CI.
+per value, each run a seed) and a markdown table follows: per checkpoint step, the median wall time, the
+IQM over seeds of the fraction of the reference's distance with its 95% stratified bootstrap CI, and the
+shares of steps in the right lane and of episodes that left the road.
 
 Usage: PYTHONPATH=src python bench/lane_pixels.py RUN_DIR [RUN_DIR …] [--episodes 10] [--plot out.png]
            [--against steps|wall] [--group-by KEY]
@@ -26,12 +30,14 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ddpg.envs.duckietown.controller import reference as duckietown_reference  # noqa: E402
-from ddpg.envs.lane_following import reference  # noqa: E402
+from ddpg.envs.duckietown.controller import ScriptedDriver  # noqa: E402
+from ddpg.envs.lane_following import LaneFollowingEnv, ScriptedController  # noqa: E402
 from ddpg.envs.wrappers import make_wrapped_env  # noqa: E402
 from ddpg.experiments.compare import (  # noqa: E402
     FEW_SEEDS,
@@ -44,29 +50,44 @@ from ddpg.experiments.compare import (  # noqa: E402
 )
 from ddpg.run.agent import DDPG, EVAL_SEED_OFFSET  # noqa: E402
 
+# The road's centre line, metres left of the right lane's centre: LaneFollowing-v0's LANE_OFFSET, and
+# gym-duckietown's lane curves at 0.20 of its 0.585 m tile.
+RIGHT_LANE_EDGE = {"LaneFollowing-v0": 0.12, "Duckietown-v0": 0.20 * 0.585}
+
 
 def measure(checkpoint: Path, episodes: int) -> dict:
     agent = DDPG.load(checkpoint)
     c, e = agent.config, agent.config.environment
     env = make_wrapped_env(e.id, e.kwargs, c.observation, max_episode_steps=e.max_episode_steps)
-    distances, offsets, speeds, left = [], [], [], []
-    for i in range(episodes):
-        obs, info = env.reset(seed=c.loop.seed + EVAL_SEED_OFFSET + i)
-        done, dist, speed = False, [], []
-        while not done:
-            obs, _, terminated, truncated, info = env.step(agent.act(obs))
-            dist.append(abs(info["dist"]))
-            speed.append(info["speed"])
-            done = terminated or truncated
-        distances.append(info["distance_travelled"])
-        offsets.append(float(np.mean(dist)))
-        speeds.append(float(np.mean(speed)))
-        left.append(bool(terminated))
+    return drive_measured(env, lambda obs, info: agent.act(obs), episodes, RIGHT_LANE_EDGE[e.id])
+
+
+def drive_measured(env: Any, act: Callable[[Any, dict], np.ndarray], episodes: int, edge: float) -> dict:
+    """Episodes from seeds 1,000,000 + i, the same starts for every run and for the scripted driver,
+    each action `act(observation, info)`; the env is closed after."""
+    distances, offsets, speeds, in_lane, left = [], [], [], [], []
+    try:
+        for i in range(episodes):
+            obs, info = env.reset(seed=EVAL_SEED_OFFSET + i)
+            done, dist, speed = False, [], []
+            while not done:
+                obs, _, terminated, truncated, info = env.step(act(obs, info))
+                dist.append(info["dist"])
+                speed.append(info["speed"])
+                done = terminated or truncated
+            distances.append(info["distance_travelled"])
+            offsets.append(float(np.mean(np.abs(dist))))
+            speeds.append(float(np.mean(speed)))
+            in_lane.append(float(np.mean(np.array(dist) < edge)))
+            left.append(bool(terminated))
+    finally:
+        env.close()
     return {
         "distance_mean": float(np.mean(distances)),
         "distance_std": float(np.std(distances)),
         "abs_offset_mean": float(np.mean(offsets)),
         "speed_mean": float(np.mean(speeds)),
+        "right_lane": float(np.mean(in_lane)),
         "left_road": float(np.mean(left)),
     }
 
@@ -78,18 +99,27 @@ def wall_time_at(run: Path, step: int) -> float | None:
 
 
 def scripted_reference(run: Path, episodes: int) -> dict:
+    """The scripted driver of the run's env (its map and episode length), measured as a policy is."""
     e = DDPG.load(run).config.environment
     if e.id != "Duckietown-v0":
-        return reference(episodes=episodes, seed=EVAL_SEED_OFFSET)
-    same = {k: v for k, v in e.kwargs.items() if k in ("map_name", "max_steps", "frame_skip", "domain_rand")}
-    return duckietown_reference(episodes=episodes, seed=EVAL_SEED_OFFSET, **same)
+        env: Any = LaneFollowingEnv(**{k: v for k, v in e.kwargs.items() if k in ("map_name", "max_steps")})
+        controller: Callable[[dict], np.ndarray] = ScriptedController(robot=env.robot)
+    else:
+        from ddpg.envs.duckietown.env import DuckietownEnv  # imports the simulator
+
+        same = ("map_name", "max_steps", "frame_skip", "domain_rand")
+        env = DuckietownEnv(**{k: v for k, v in e.kwargs.items() if k in same})
+        controller = ScriptedDriver()
+    return drive_measured(env, lambda obs, info: controller(info), episodes, RIGHT_LANE_EDGE[e.id])
 
 
 def group_table(curves: dict[str, list[dict]], groups: dict[str, str], key: str) -> str:
-    """Per group and checkpoint step: median wall time, IQM [95% CI] of the percentage of the reference."""
+    """Per group and checkpoint step: median wall time, IQM [95% CI] of the percentage of the reference,
+    and over the runs' episodes the share of steps in the right lane and of episodes that left the road."""
     lines = [
-        f"| {key} | step | runs | wall time, s (median) | % of the reference's distance, IQM [95% CI] |",
-        "|---|---|---|---|---|",
+        f"| {key} | step | runs | wall time, s (median) | % of the reference's distance, IQM [95% CI] "
+        "| steps in the right lane | episodes that left the road |",
+        "|---|---|---|---|---|---|---|",
     ]
     for value in sorted(set(groups.values()), key=str):
         runs = [name for name in curves if groups[name] == value]
@@ -98,7 +128,9 @@ def group_table(curves: dict[str, list[dict]], groups: dict[str, str], key: str)
             walls = [r["wall_time_s"] for r in rows if r["wall_time_s"] is not None]
             wall = f"{statistics.median(walls):.0f}" if walls else "-"
             fraction = format_interval(iqm_interval([100 * r["fraction_of_reference"] for r in rows]))
-            lines.append(f"| {value} | {step} | {len(rows)} | {wall} | {fraction} |")
+            lane, left = (np.mean([r[k] for r in rows]) for k in ("right_lane", "left_road"))
+            cells = [value, step, len(rows), wall, fraction, f"{lane:.0%}", f"{left:.0%}"]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
     if any(list(groups.values()).count(v) < FEW_SEEDS for v in set(groups.values())):
         lines += ["", few_seeds_note(sorted({f"{key}={v}" for v in groups.values()}))]
     return "\n".join(lines)
@@ -113,7 +145,7 @@ def main() -> None:
     parser.add_argument("--group-by", metavar="KEY")
     args = parser.parse_args()
     ref = scripted_reference(args.runs[0], args.episodes)
-    print(json.dumps({"reference_distance_mean": ref["mean"], "episodes": args.episodes}))
+    print(json.dumps({"reference": ref, "episodes": args.episodes}))
     curves, groups = {}, {}
     for run in args.runs:
         rows = []
@@ -121,7 +153,7 @@ def main() -> None:
             step = int(checkpoint.name.removeprefix("step_"))
             row = {"run": run.name, "step": step, "wall_time_s": wall_time_at(run, step)}
             row.update(measure(checkpoint, args.episodes))
-            row["fraction_of_reference"] = row["distance_mean"] / ref["mean"]
+            row["fraction_of_reference"] = row["distance_mean"] / ref["distance_mean"]
             print(json.dumps(row), flush=True)
             rows.append(row)
         curves[run.name] = rows
@@ -149,8 +181,8 @@ def main() -> None:
             std = np.array([r["distance_std"] for r in rows])
             ax.plot(xs, mean, marker="o", label=name)
             ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
-        ax.axhline(ref["mean"], color="k", linestyle="--", label="scripted reference")
-        ax.axhline(0.8 * ref["mean"], color="grey", linestyle=":", label="80% of reference")
+        ax.axhline(ref["distance_mean"], color="k", linestyle="--", label="scripted reference")
+        ax.axhline(0.8 * ref["distance_mean"], color="grey", linestyle=":", label="80% of reference")
         ax.set_xlabel("agent steps (action repeat 3)" if args.against == "steps" else "wall-clock time (s)")
         ax.set_ylabel("distance travelled per episode (m)")
         ax.legend()

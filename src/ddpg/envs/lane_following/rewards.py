@@ -67,6 +67,15 @@ def speed_reward(pose: LanePose) -> float:
     return pose.speed * pose.dot_dir
 
 
+def lane_reward(pose: LanePose) -> float:
+    """Speed along the lane, less 2 per metre off its centre: `default` with a fifth of its offset cost.
+    On Duckietown-v0 `default`'s 10 per metre outweighs what driving earns (docs/duckietown.md,
+    "Checking a reward"); with none (`speed`), policies drove in the left lane."""
+    if not pose.on_road:
+        return OFF_ROAD_PENALTY
+    return pose.speed * pose.dot_dir - 2.0 * abs(pose.dist)
+
+
 def duckietown_reward(pose: LanePose) -> float:
     """gym-duckietown's reward as seed 004 computes it (with the robot's measured speed): `default`
     plus 40 times the proximity penalty, and the simulator's -1000 for leaving the road."""
@@ -79,6 +88,7 @@ BUILTIN_REWARDS: dict[str, RewardFn] = {
     "default": default_reward,
     "centering": centering_reward,
     "speed": speed_reward,
+    "lane": lane_reward,
     "duckietown": duckietown_reward,
 }
 
