@@ -13,10 +13,13 @@ from gymnasium.utils.env_checker import check_env
 
 from ddpg import DDPG, Config
 from ddpg.cli import main
+from ddpg.config.presets import load_preset
 from ddpg.envs import EnvError, make_env
 from ddpg.envs.duckietown import ENV_ID, missing
 from ddpg.envs.duckietown import simulator as loader
+from ddpg.envs.duckietown.controller import ScriptedDriver
 from ddpg.envs.lane_following import LaneFollowingEnv, LanePose, resolve_reward
+from ddpg.envs.lane_following.controller import drive
 from tests.helpers import error_line
 
 MISSING = missing()
@@ -157,6 +160,30 @@ def test_reversing_has_a_negative_speed_and_earns_less_than_standing_still():
         assert totals[0.4] > totals[0.0] == 0.0 > totals[-0.4]
     finally:
         made.close()
+
+
+@needs_simulator
+def test_the_presets_reward_pays_driving_the_lane_more_than_standing_still_or_leaving_the_road():
+    # Seed 004's lesson: a reward under which the scripted driver earns less than a way out teaches the
+    # way out (docs/duckietown.md, "Checking a reward"). The exercise's offset cost fails the check.
+    rewards = {
+        "preset": resolve_reward(load_preset(ENV_ID)["env"]["reward"]),
+        "default": resolve_reward("default"),
+    }
+    off_road = {
+        name: fn(LanePose(0.0, 1.0, 0.0, 0.2, 0.0, 0.0, False, 0.0, (0.0, 0.0)))
+        for name, fn in rewards.items()
+    }
+    returns = {}
+    for name, controller in (("drive", ScriptedDriver()), ("still", lambda info: np.zeros(2))):
+        poses: list[LanePose] = []
+        record = lambda pose, seen=poses: seen.append(pose) or 0.0  # noqa: E731
+        env = gym.make(ENV_ID, reward=record, max_steps=300, **SMALL)
+        result = drive(env, controller, 1, 1_000_000)  # the first start the benchmarks evaluate on
+        assert result["left_road"] == [False] and len(poses) == 300
+        returns[name] = {fn: sum(map(rewards[fn], poses)) for fn in rewards}
+    assert returns["drive"]["preset"] > max(returns["still"]["preset"], off_road["preset"])
+    assert returns["drive"]["default"] < off_road["default"]
 
 
 @needs_simulator
