@@ -30,7 +30,7 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from ddpg.envs.duckietown.controller import ScriptedDriver  # noqa: E402
 from ddpg.envs.lane_following import LaneFollowingEnv, ScriptedController  # noqa: E402
+from ddpg.envs.lane_following.controller import Act, drive  # noqa: E402
 from ddpg.envs.wrappers import make_wrapped_env  # noqa: E402
 from ddpg.experiments.compare import (  # noqa: E402
     FEW_SEEDS,
@@ -59,36 +60,24 @@ def measure(checkpoint: Path, episodes: int) -> dict:
     agent = DDPG.load(checkpoint)
     c, e = agent.config, agent.config.environment
     env = make_wrapped_env(e.id, e.kwargs, c.observation, max_episode_steps=e.max_episode_steps)
-    return drive_measured(env, lambda obs, info: agent.act(obs), episodes, RIGHT_LANE_EDGE[e.id])
+    return drive_measured(env, lambda obs, _: agent.act(obs), episodes, RIGHT_LANE_EDGE[e.id])
 
 
-def drive_measured(env: Any, act: Callable[[Any, dict], np.ndarray], episodes: int, edge: float) -> dict:
-    """Episodes from seeds 1,000,000 + i, the same starts for every run and for the scripted driver,
-    each action `act(observation, info)`; the env is closed after."""
-    distances, offsets, speeds, in_lane, left = [], [], [], [], []
-    try:
-        for i in range(episodes):
-            obs, info = env.reset(seed=EVAL_SEED_OFFSET + i)
-            done, dist, speed = False, [], []
-            while not done:
-                obs, _, terminated, truncated, info = env.step(act(obs, info))
-                dist.append(info["dist"])
-                speed.append(info["speed"])
-                done = terminated or truncated
-            distances.append(info["distance_travelled"])
-            offsets.append(float(np.mean(np.abs(dist))))
-            speeds.append(float(np.mean(speed)))
-            in_lane.append(float(np.mean(np.array(dist) < edge)))
-            left.append(bool(terminated))
-    finally:
-        env.close()
+def drive_measured(env: Any, act: Act, episodes: int, edge: float) -> dict:
+    """`drive` from seeds 1,000,000 + i, the same starts for every run and for the scripted driver, with
+    the offset and speed of every step summarised per episode."""
+    poses: list[tuple[float, float]] = []
+    result = drive(
+        env, act, episodes, EVAL_SEED_OFFSET, lambda info: poses.append((info["dist"], info["speed"]))
+    )
+    per_episode = np.split(np.array(poses), np.cumsum(result["steps"])[:-1])
     return {
-        "distance_mean": float(np.mean(distances)),
-        "distance_std": float(np.std(distances)),
-        "abs_offset_mean": float(np.mean(offsets)),
-        "speed_mean": float(np.mean(speeds)),
-        "right_lane": float(np.mean(in_lane)),
-        "left_road": float(np.mean(left)),
+        "distance_mean": result["mean"],
+        "distance_std": result["std"],
+        "abs_offset_mean": float(np.mean([np.abs(p[:, 0]).mean() for p in per_episode])),
+        "speed_mean": float(np.mean([p[:, 1].mean() for p in per_episode])),
+        "right_lane": float(np.mean([(p[:, 0] < edge).mean() for p in per_episode])),
+        "left_road": float(np.mean(result["left_road"])),
     }
 
 
@@ -103,14 +92,14 @@ def scripted_reference(run: Path, episodes: int) -> dict:
     e = DDPG.load(run).config.environment
     if e.id != "Duckietown-v0":
         env: Any = LaneFollowingEnv(**{k: v for k, v in e.kwargs.items() if k in ("map_name", "max_steps")})
-        controller: Callable[[dict], np.ndarray] = ScriptedController(robot=env.robot)
+        controller: Callable[[Mapping[str, Any]], np.ndarray] = ScriptedController(robot=env.robot)
     else:
         from ddpg.envs.duckietown.env import DuckietownEnv  # imports the simulator
 
         same = ("map_name", "max_steps", "frame_skip", "domain_rand")
         env = DuckietownEnv(**{k: v for k, v in e.kwargs.items() if k in same})
         controller = ScriptedDriver()
-    return drive_measured(env, lambda obs, info: controller(info), episodes, RIGHT_LANE_EDGE[e.id])
+    return drive_measured(env, lambda _, info: controller(info), episodes, RIGHT_LANE_EDGE[e.id])
 
 
 def group_table(curves: dict[str, list[dict]], groups: dict[str, str], key: str) -> str:

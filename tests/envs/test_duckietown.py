@@ -175,11 +175,12 @@ def test_the_presets_reward_pays_driving_the_lane_more_than_standing_still_or_le
         for name, fn in rewards.items()
     }
     returns = {}
-    for name, controller in (("drive", ScriptedDriver()), ("still", lambda info: np.zeros(2))):
+    driver = ScriptedDriver()
+    for name, act in (("drive", lambda _, info: driver(info)), ("still", lambda _, info: np.zeros(2))):
         poses: list[LanePose] = []
         record = lambda pose, seen=poses: seen.append(pose) or 0.0  # noqa: E731
         env = gym.make(ENV_ID, reward=record, max_steps=300, **SMALL)
-        result = drive(env, controller, 1, 1_000_000)  # the first start the benchmarks evaluate on
+        result = drive(env, act, 1, 1_000_000)  # the first start the benchmarks evaluate on
         assert result["left_road"] == [False] and len(poses) == 300
         returns[name] = {fn: sum(map(rewards[fn], poses)) for fn in rewards}
     assert returns["drive"]["preset"] > max(returns["still"]["preset"], off_road["preset"])

@@ -45,6 +45,7 @@ def reference(episodes: int = 5, seed: int = 0, **env_kwargs: Any) -> dict[str, 
     if env_kwargs.get("action", "wheels") != "wheels":
         raise ValueError("action: the scripted driver sets the wheels; leave env.action as 'wheels'")
     env = DuckietownEnv(**env_kwargs)
-    result = drive(env, ScriptedDriver(), episodes, seed)
+    driver = ScriptedDriver()
+    result = drive(env, lambda _, info: driver(info), episodes, seed)
     kept = 1.0 - float(np.mean(result["left_road"]))
     return {"map": env.map_name, **result, "lane_keeping_rate": kept}

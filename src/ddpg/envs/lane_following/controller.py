@@ -44,7 +44,8 @@ def reference(episodes: int = 5, seed: int = 0, **env_kwargs: Any) -> dict[str, 
     """Distance travelled along the lane by the scripted controller, per episode and summarised."""
     check_episodes(episodes)
     env = LaneFollowingEnv(**env_kwargs)
-    result = drive(env, ScriptedController(robot=env.robot), episodes, seed)
+    controller = ScriptedController(robot=env.robot)
+    result = drive(env, lambda _, info: controller(info), episodes, seed)
     return {"map": env_kwargs.get("map_name", "loop"), **result}
 
 
@@ -52,22 +53,33 @@ def check_episodes(episodes: Any) -> None:
     positive_int("episodes", episodes)
 
 
+Act = Callable[[Any, Mapping[str, Any]], np.ndarray]  # (observation, info) → action
+
+
 def drive(
-    env: gym.Env, controller: Callable[[Mapping[str, Any]], np.ndarray], episodes: int, seed: int
+    env: gym.Env,
+    act: Act,
+    episodes: int,
+    seed: int,
+    observe: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Episode i from `reset(seed=seed + i)`, each action `controller(info)`; the env is closed after.
-    Per episode: the distance travelled along the lane, the steps, whether the robot left the road, and
-    the return under the env's reward (a reward under which this driving returns less than leaving the
-    road at once teaches a policy to leave it: docs/duckietown.md, "Checking a reward")."""
+    """Episode i from `reset(seed=seed + i)`, each action `act(observation, info)` (a scripted driver
+    reads the lane pose in `info`, a learned policy the observation); `observe`, if given, gets every
+    step's `info`. The env is closed after. Per episode: the distance travelled along the lane, the
+    steps, whether the robot left the road, and the return under the env's reward (a reward under which
+    this driving returns less than leaving the road at once teaches a policy to leave it:
+    docs/duckietown.md, "Checking a reward")."""
     distances, steps, left_road, returns = [], [], [], []
     try:
         for episode in range(episodes):
-            _, info = env.reset(seed=seed + episode)
+            obs, info = env.reset(seed=seed + episode)
             terminated = truncated = False
             count, total = 0, 0.0
             while not (terminated or truncated):
-                _, reward, terminated, truncated, info = env.step(controller(info))
+                obs, reward, terminated, truncated, info = env.step(act(obs, info))
                 count, total = count + 1, total + float(reward)
+                if observe is not None:
+                    observe(info)
             distances.append(float(info["distance_travelled"]))
             steps.append(count)
             left_road.append(bool(terminated))
