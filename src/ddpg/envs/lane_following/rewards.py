@@ -46,11 +46,15 @@ class LanePose:
 RewardFn = Callable[[LanePose], float]
 
 
-def default_reward(pose: LanePose) -> float:
-    """Drive fast along the lane, stay near its centre."""
+def _speed_less_offset(pose: LanePose, per_metre: float) -> float:
     if not pose.on_road:
         return OFF_ROAD_PENALTY
-    return pose.speed * pose.dot_dir - 10.0 * abs(pose.dist)
+    return pose.speed * pose.dot_dir - per_metre * abs(pose.dist)
+
+
+def default_reward(pose: LanePose) -> float:
+    """Drive fast along the lane, stay near its centre."""
+    return _speed_less_offset(pose, 10.0)
 
 
 def centering_reward(pose: LanePose) -> float:
@@ -71,9 +75,7 @@ def lane_reward(pose: LanePose) -> float:
     """Speed along the lane, less 2 per metre off its centre: `default` with a fifth of its offset cost.
     On Duckietown-v0 `default`'s 10 per metre outweighs what driving earns (docs/duckietown.md,
     "Checking a reward"); with none (`speed`), policies drove in the left lane."""
-    if not pose.on_road:
-        return OFF_ROAD_PENALTY
-    return pose.speed * pose.dot_dir - 2.0 * abs(pose.dist)
+    return _speed_less_offset(pose, 2.0)
 
 
 def duckietown_reward(pose: LanePose) -> float:
