@@ -20,6 +20,12 @@ AGENTS = {
     "mlp_obs_norm": ("Pendulum-v1", None, ["obs_norm=true", "layer_norm=true", "hidden_sizes=[16,16]"]),
     # TD3's actor, with the paper's batch norm (in eval mode: its running statistics).
     "td3": ("Pendulum-v1", "td3", ["batch_norm=true", "hidden_sizes=[16,16]"]),
+    # TD7: the actor reads the SALE encoder's z_s (ELU, AvgL1Norm) beside its own normalised input layer.
+    "td7": (
+        "Pendulum-v1",
+        "td7",
+        ["obs_norm=true", "hidden_sizes=[16,16]", "zs_dim=8", "encoder_hidden_sizes=[16,16]"],
+    ),
     # LaneFollowing's pixel preset, small: 3 stacked frames, a shared encoder ending in layer norm.
     "pixels": (
         "LaneFollowing-v0",

@@ -18,8 +18,10 @@ from torch import nn
 from ddpg.agent.networks import ACTIVATIONS, CriticEnsemble
 from ddpg.config import Config
 
+AVG_L1_EPS = 1e-8  # the reference's: a guard against an all-zero row, far below any real magnitude
 
-def avg_l1_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+
+def avg_l1_norm(x: torch.Tensor, eps: float = AVG_L1_EPS) -> torch.Tensor:
     """x divided by the mean of its |entries| over the last dimension: features of average magnitude 1."""
     return x / x.abs().mean(dim=-1, keepdim=True).clamp(min=eps)
 

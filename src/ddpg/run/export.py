@@ -34,6 +34,7 @@ from torch import nn
 
 from ddpg.agent.networks import Actor, ConvEncoder, StopGradient
 from ddpg.agent.normalization import EPSILON
+from ddpg.agent.sale import AVG_L1_EPS, NoEncoder, SaleEncoder, SalePolicy
 from ddpg.files import atomic_write
 
 if TYPE_CHECKING:
@@ -200,14 +201,40 @@ def describe(module: ExportedPolicy) -> tuple[list[dict[str, Any]], dict[str, np
         steps.append(({"op": "float32"}, {}))
     steps += _steps(module.policy)
     steps.append(({"op": "rescale"}, {"low": module.low, "high": module.high}))
-    layers, arrays = [], {}
-    for i, (layer, tensors) in enumerate(steps):
-        layers.append(layer)
-        arrays.update({f"{i}.{name}": t.detach().cpu().numpy() for name, t in tensors.items()})
-    return layers, arrays
+    layers, tensors = _chain(steps)
+    return layers, {name: t.detach().cpu().numpy() for name, t in tensors.items()}
 
 
 Step = tuple[dict[str, Any], dict[str, torch.Tensor]]
+
+
+def _chain(steps: list[Step]) -> tuple[list[dict[str, Any]], dict[str, torch.Tensor]]:
+    """Layers in order, each step's arrays renamed "<index>.<name>"."""
+    layers = [layer for layer, _ in steps]
+    return layers, {f"{i}.{name}": t for i, (_, tensors) in enumerate(steps) for name, t in tensors.items()}
+
+
+def _concat(*branches: list[Step]) -> Step:
+    """Each branch a chain applied to the same input, their outputs joined along the last axis; a
+    branch's arrays are named "<branch>.<index>.<name>" under the concat's own index."""
+    chains = [_chain(branch) for branch in branches]
+    tensors = {f"{b}.{name}": t for b, (_, named) in enumerate(chains) for name, t in named.items()}
+    return {"op": "concat", "branches": [layers for layers, _ in chains]}, tensors
+
+
+def _sale_policy(m: SalePolicy) -> list[Step]:
+    """TD7's μ(s, z_s): [AvgL1Norm(Linear(s)), z_s] joined, then the actor's layers; z_s = AvgL1Norm(f(s))."""
+    norm: Step = ({"op": "avg_l1_norm", "eps": AVG_L1_EPS}, {})
+    own = [*_steps(m.actor.input), norm]
+    if _exactly(m.encoder, SaleEncoder):
+        first = [_concat(own, [*_steps(m.encoder.state), norm])]
+    elif _exactly(m.encoder, NoEncoder):  # without SALE z_s is empty
+        first = own
+    else:
+        first = _steps(m.encoder)  # refused, naming it
+    return [*first, *_steps(m.actor.hidden), *_steps(m.actor.out), ({"op": "tanh"}, {})]
+
+
 M = TypeVar("M", bound=nn.Module)
 
 
@@ -225,6 +252,8 @@ def _steps(m: nn.Module) -> list[Step]:
             *_steps(m.out),
             ({"op": "tanh"}, {}),
         ]
+    if _exactly(m, SalePolicy):
+        return _sale_policy(m)
     if _exactly(m, ConvEncoder):
         return [({"op": "divide", "value": 255.0}, {}), *_steps(m.convs)]
     if _exactly(m, StopGradient):
@@ -235,6 +264,8 @@ def _steps(m: nn.Module) -> list[Step]:
         return []
     if _exactly(m, nn.ReLU) or _exactly(m, nn.Tanh):
         return [({"op": type(m).__name__.lower()}, {})]
+    if _exactly(m, nn.ELU):
+        return [({"op": "elu", "alpha": m.alpha}, {})]
     if _exactly(m, nn.Flatten) and (m.start_dim, m.end_dim) == (1, -1):
         return [({"op": "flatten"}, {})]
     step = _parametric(m)
