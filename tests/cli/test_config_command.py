@@ -53,6 +53,16 @@ def test_config_fields_lists_every_field_with_its_flat_key_and_default(capsys):
     assert ["logging.checkpoint_every", "checkpoint_every", "null"] in rows
 
 
+def test_config_fields_says_what_every_field_is(capsys):
+    assert main(["config", "--fields"]) == 0
+    rows = {
+        row[1]: row for row in (re.split(r"\s{2,}", line) for line in capsys.readouterr().out.splitlines())
+    }
+    assert [flat for flat, row in rows.items() if len(row) < 4] == []
+    # A field without a default (an algorithm's switch) keeps the comment on its line.
+    assert rows["twin_critics"][3] == "two critics, the minimum in the target (TD3)"
+
+
 def test_an_unknown_key_in_config_is_one_line(capsys):
     assert main(["config", "--set", "learning_rate=1"]) == 2
     assert "did you mean" in capsys.readouterr().err

@@ -12,7 +12,8 @@ import yaml
 from ddpg.cli.shared import add_overrides, positive, resolved_config, seed
 
 # A field line of a section's source: `name: type = default  # what it is`.
-FIELD = re.compile(r"^\s{4}(\w+): [^=]+=.*?(?:#\s*(.*))?$")
+# A field's line: `name: type`, a default or not, a comment or not (no field's type holds a "#").
+FIELD = re.compile(r"^\s{4}(\w+): [^=#]+(?:=[^#]*)?(?:#\s*(.*))?$")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

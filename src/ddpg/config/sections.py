@@ -96,6 +96,7 @@ class NoiseConfig:
 class EnvironmentConfig:
     """Which environment, how many of it, and what to do with a non-finite step."""
 
+    # A Gymnasium id (ddpg's own envs are registered: `ddpg envs`), or package.module:ClassName
     id: str = field(default="Pendulum-v1", metadata={"flat": "env_id"})
     kwargs: dict[str, Any] = field(default_factory=dict, metadata={"flat": "env"})  # for its constructor
     max_episode_steps: int | None = None  # overrides the env's own time limit
@@ -116,8 +117,8 @@ class EnvironmentConfig:
 class LoopConfig:
     """How long, where and how often to update."""
 
-    seed: int = 0
-    total_steps: int = 20_000
+    seed: int = 0  # seeds every generator of the run; evaluation episodes start from seed + 1,000,000
+    total_steps: int = 20_000  # environment steps, counted in transitions (n_envs per step of the loop)
     device: str = "auto"  # auto: CUDA when available, else the CPU; or any torch device (cpu, cuda:1, mps)
     # Torch's intra-op threads, set by DDPG(): auto is one, the fastest for these small networks and
     # the kindest to other work on the machine (docs/BENCHMARKS.md); a number forces it.
@@ -188,7 +189,7 @@ class AlgorithmConfig:
     `AlgorithmConfig.of` for the switches not given, so `algo: td3` is TD3 and each piece can still be
     ablated. TD7's own switches (`sale` … `value_clip`) belong to its update and are refused elsewhere."""
 
-    algo: Literal["ddpg", "td3", "td7"]
+    algo: Literal["ddpg", "td3", "td7"]  # sets the switches below that are not given (docs/algorithms.md)
     twin_critics: bool  # two critics, the minimum in the target (TD3)
     target_policy_noise: float  # σ of the smoothing noise on μ'(s'), normalised units
     target_noise_clip: float  # the smoothing noise is clipped to [-c, c]
@@ -203,7 +204,7 @@ class AlgorithmConfig:
     policy_checkpoints: Literal["auto", True, False] = "auto"
     checkpoint_episodes: int = 1  # episodes per assessment of a policy
     checkpoint_episodes_late: int = 20  # episodes per assessment after checkpoint_late_updates updates
-    checkpoint_late_updates: int = 750_000
+    checkpoint_late_updates: int = 750_000  # updates before assessments grow to checkpoint_episodes_late
     checkpoint_relax: float = 0.9  # then, once, the best minimum return drops by (1 − this) of its size
 
     @property
@@ -246,15 +247,15 @@ class AlgorithmConfig:
 class NetworksConfig:
     """The actor and the critic, and the conv encoder in front of them for pixel observations."""
 
-    hidden_sizes: list[int] = field(default_factory=lambda: [400, 300])
+    hidden_sizes: list[int] = field(default_factory=lambda: [400, 300])  # actor, and critic unless below
     critic_hidden_sizes: list[int] | None = None  # null: same as hidden_sizes
     action_layer: int = 1  # hidden layer the action enters the critic at: 0 = with the state
-    batch_norm: bool = False
-    dropout: float = 0.0
+    batch_norm: bool = False  # the paper's batch norm on the state and hidden layers (eval mode to act)
+    dropout: float = 0.0  # dropout after each hidden layer's activation (DroQ), off when acting
     layer_norm: bool = False  # LayerNorm after every hidden linear layer, before its ReLU (Baselines)
     conv_channels: list[int] = field(default_factory=lambda: [32, 32, 32])  # paper: 3 layers of 32
-    conv_kernel: int = 3
-    conv_strides: list[int] = field(default_factory=lambda: [2, 2, 2])
+    conv_kernel: int = 3  # each conv layer's square kernel, no padding
+    conv_strides: list[int] = field(default_factory=lambda: [2, 2, 2])  # one per conv layer
     encoder_features: int = 0  # >0: conv output → Linear → LayerNorm → tanh of this size; 0: paper
     share_encoder: bool = False  # the actor uses the critic's encoder, its gradient stopped there
     critic_activation: Literal["relu", "elu"] = "relu"  # the critic's (and td7's SALE encoder's); td7: elu
@@ -304,16 +305,16 @@ class NetworksConfig:
 class OptimisationConfig:
     """The learner's Adam steps and targets: what `Learner` takes, with the algorithm's switches."""
 
-    actor_lr: float = 1e-4
-    critic_lr: float = 1e-3
-    actor_lr_schedule: Schedule = field(default_factory=Schedule)
-    critic_lr_schedule: Schedule = field(default_factory=Schedule)
-    actor_weight_decay: float = 0.0
+    actor_lr: float = 1e-4  # Adam's step for the actor (paper: 1e-4)
+    critic_lr: float = 1e-3  # Adam's step for the critic (paper: 1e-3)
+    actor_lr_schedule: Schedule = field(default_factory=Schedule)  # multiplies actor_lr over time
+    critic_lr_schedule: Schedule = field(default_factory=Schedule)  # multiplies critic_lr over time
+    actor_weight_decay: float = 0.0  # L2 penalty on the actor's weights
     critic_weight_decay: float = 0.0  # the paper's L2 penalty on Q, 1e-2
-    grad_clip_norm: float | None = None
-    gamma: float = 0.99
-    tau: float = 0.001
-    batch_size: int = 64
+    grad_clip_norm: float | None = None  # clip each network's gradient to this norm; null: never
+    gamma: float = 0.99  # discount
+    tau: float = 0.001  # Polyak step of the target networks per update (paper: 0.001)
+    batch_size: int = 64  # transitions per update (paper: 64)
     encoder_lr: float = 3e-4  # td7: Adam's step for the SALE encoders
 
     def __post_init__(self) -> None:
@@ -332,7 +333,7 @@ class OptimisationConfig:
 class ReplayConfig:
     """The replay buffer: its size, prioritized replay (Schaul et al. 2016) and n-step returns."""
 
-    buffer_size: int = 1_000_000
+    buffer_size: int = 1_000_000  # transitions kept; the oldest go first (paper: 1e6)
     prioritized: bool = False  # proportional prioritized replay
     per_alpha: float = 0.6  # priority exponent: 0 is uniform
     per_beta0: float = 0.4  # importance-weight exponent at step 0, annealed to 1 at total_steps
@@ -351,7 +352,7 @@ class ReplayConfig:
 class ExplorationConfig:
     """Random actions first, then the actor's action plus noise."""
 
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)  # kind ou/gaussian/none, sigma, its schedule
     learning_starts: int = 1000  # steps of uniform random actions before the first update
     # With N actors, actor i explores with noise sigma ** (1 + alpha * i / (N - 1)) (Ape-X's spread of
     # epsilon, Horgan et al. 2018, for a Gaussian's sigma); 0: every actor explores with sigma.
@@ -369,7 +370,7 @@ class ObservationConfig:
 
     pixels: bool = False  # observe env.render() ("rgb_array") instead of the state
     frame_size: int | None = None  # resize frames to frame_size x frame_size; null: the env's (64 rendered)
-    grayscale: bool = False
+    grayscale: bool = False  # frames to one luma channel (ITU-R BT.601), after resizing
     frame_stack: int = 3  # frames per observation (paper: 3)
     action_repeat: int = 1  # env steps per action, rewards summed (paper: 3 from pixels)
     # Rescale state observations by their running mean and std (Baselines, SB3's VecNormalize)
@@ -391,8 +392,8 @@ class ObservationConfig:
 class LoggingConfig:
     """Evaluations, logs, checkpoints and videos."""
 
-    eval_every: int = 2000
-    eval_episodes: int = 5
+    eval_every: int = 2000  # steps between evaluations of the shipped policy (and checkpoints/best)
+    eval_episodes: int = 5  # episodes per evaluation, deterministic policy; 0: none
     log_every: int = 100  # updates between rows of updates.csv
     checkpoint_every: int | None = None  # steps between resumable checkpoints; null: every eval_every
     keep_checkpoints: int = 2  # most recent step checkpoints kept in checkpoints/
