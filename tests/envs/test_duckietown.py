@@ -61,7 +61,18 @@ def test_without_the_simulator_making_it_says_what_to_install(monkeypatch):
 
 
 def test_duckietown_reward_is_the_exercises_and_serves_lane_following_v0_too():
-    pose = LanePose(0.02, 0.9, 0.45, 0.3, 1.0, 0.01, True, 0.0, (0.4, 0.5), proximity_penalty=-0.05)
+    pose = LanePose(
+        dist=0.02,
+        dot_dir=0.9,
+        angle=0.45,
+        speed=0.3,
+        distance_travelled=1.0,
+        progress=0.01,
+        on_road=True,
+        curvature=0.0,
+        wheel_velocities=(0.4, 0.5),
+        proximity_penalty=-0.05,
+    )
     reward = resolve_reward("duckietown")
     assert reward(pose) == pytest.approx(0.3 * 0.9 - 10 * 0.02 + 40 * -0.05)
     assert reward(dataclasses.replace(pose, on_road=False)) == -1000.0
@@ -170,10 +181,18 @@ def test_the_presets_reward_pays_driving_the_lane_more_than_standing_still_or_le
         "preset": resolve_reward(load_preset(ENV_ID)["env"]["reward"]),
         "default": resolve_reward("default"),
     }
-    off_road = {
-        name: fn(LanePose(0.0, 1.0, 0.0, 0.2, 0.0, 0.0, False, 0.0, (0.0, 0.0)))
-        for name, fn in rewards.items()
-    }
+    pose = LanePose(
+        dist=0.0,
+        dot_dir=1.0,
+        angle=0.0,
+        speed=0.2,
+        distance_travelled=0.0,
+        progress=0.0,
+        on_road=False,
+        curvature=0.0,
+        wheel_velocities=(0.0, 0.0),
+    )
+    off_road = {name: fn(pose) for name, fn in rewards.items()}
     returns = {}
     driver = ScriptedDriver()
     for name, act in (("drive", lambda _, info: driver(info)), ("still", lambda _, info: np.zeros(2))):
