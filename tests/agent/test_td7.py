@@ -250,17 +250,3 @@ def test_short_td7_pendulum_run_learns():
     agent = DDPG(config=config)
     summary = agent.learn()
     assert agent.last_eval.mean_return >= -400, summary
-
-
-def test_a_td7_policy_exports_as_torchscript_acting_as_the_agent(tmp_path):
-    from ddpg.run.export import ExportError, export
-
-    small = dict(hidden_sizes=[16, 16], zs_dim=8, encoder_hidden_sizes=[16], batch_size=16)
-    config = Config(algo="td7", learning_starts=50, eval_episodes=0, progress=False, **small)
-    agent = DDPG(config=config)
-    agent.learn(120)
-    policy = torch.jit.load(str(export(agent, tmp_path / "policy.pt", "torchscript")))
-    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
-    np.testing.assert_allclose(policy(torch.from_numpy(obs)).numpy(), [agent.act(o) for o in obs], rtol=1e-5)
-    with pytest.raises(ExportError, match="SalePolicy"):  # npz describes MLPs only
-        export(agent, tmp_path / "policy.npz", "npz")
