@@ -60,16 +60,30 @@ def test_without_the_simulator_making_it_says_what_to_install(monkeypatch):
         loader.load.cache_clear()
 
 
+def lane_pose(**changes) -> LanePose:
+    """A pose at the lane's centre, facing along it, standing still, with `changes`."""
+    centred = {
+        "dist": 0.0,
+        "dot_dir": 1.0,
+        "angle": 0.0,
+        "speed": 0.0,
+        "distance_travelled": 0.0,
+        "progress": 0.0,
+        "on_road": True,
+        "curvature": 0.0,
+        "wheel_velocities": (0.0, 0.0),
+    }
+    return LanePose(**{**centred, **changes})
+
+
 def test_duckietown_reward_is_the_exercises_and_serves_lane_following_v0_too():
-    pose = LanePose(
+    pose = lane_pose(
         dist=0.02,
         dot_dir=0.9,
         angle=0.45,
         speed=0.3,
         distance_travelled=1.0,
         progress=0.01,
-        on_road=True,
-        curvature=0.0,
         wheel_velocities=(0.4, 0.5),
         proximity_penalty=-0.05,
     )
@@ -181,18 +195,7 @@ def test_the_presets_reward_pays_driving_the_lane_more_than_standing_still_or_le
         "preset": resolve_reward(load_preset(ENV_ID)["env"]["reward"]),
         "default": resolve_reward("default"),
     }
-    pose = LanePose(
-        dist=0.0,
-        dot_dir=1.0,
-        angle=0.0,
-        speed=0.2,
-        distance_travelled=0.0,
-        progress=0.0,
-        on_road=False,
-        curvature=0.0,
-        wheel_velocities=(0.0, 0.0),
-    )
-    off_road = {name: fn(pose) for name, fn in rewards.items()}
+    off_road = {name: fn(lane_pose(speed=0.2, on_road=False)) for name, fn in rewards.items()}
     returns = {}
     driver = ScriptedDriver()
     for name, act in (("drive", lambda _, info: driver(info)), ("still", lambda _, info: np.zeros(2))):
