@@ -15,11 +15,10 @@ Figures go to docs/BENCHMARKS.md.
     python bench/algos.py speed                                # update rate of each switch
 
 Everything after `--` is passed to `ddpg train --set`. The quality figure is the re-evaluation: each
-checkpoint named by `--checkpoints` (default `latest`, the policy `ddpg evaluate RUN` runs and a user
-ships, and `best`, the best evaluation's, the figure papers that report the maximum of an evaluation
-curve compare with) evaluated again over `--reevaluate N` episodes (default 100) on seeds the
-training's evaluations never used: the training's `eval_episodes` evaluations are noisier than the
-differences between seeds.
+checkpoint named by `--checkpoints` (default `best`, the best evaluation's policy, which `ddpg evaluate
+RUN` runs and a user ships, and `latest`, the final policy) evaluated again over `--reevaluate N`
+episodes (default 100) on seeds the training's evaluations never used: the training's `eval_episodes`
+evaluations are noisier than the differences between seeds, and the best of them overstates its policy.
 """
 
 from __future__ import annotations
@@ -137,7 +136,7 @@ def _iqm_ci(values: list[float | None]) -> str:
     return format_interval(iqm_interval(present))
 
 
-CHECKPOINT_LABELS = {"latest": "final (shipped)", "best": "`checkpoints/best`"}
+CHECKPOINT_LABELS = {"latest": "final (`checkpoints/latest`)", "best": "`checkpoints/best` (shipped)"}
 
 
 def table(results: list[RunResult]) -> str:
@@ -251,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(
             "--checkpoints",
             nargs="+",
-            default=["latest", "best"],
+            default=["best", "latest"],
             metavar="NAME",
-            help="the checkpoints to re-evaluate: latest (what `ddpg evaluate RUN` runs), best, step_N",
+            help="the checkpoints to re-evaluate: best (what `ddpg evaluate RUN` runs), latest, step_N",
         )
     args = parser.parse_args(argv)
 

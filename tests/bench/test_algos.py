@@ -45,9 +45,9 @@ def cells(table: str) -> tuple[list[str], list[str]]:
 def test_table_reports_the_iqm_over_seeds_of_each_re_evaluated_policy_with_its_interval():
     table = algos.table(results(5))
     header, row = cells(table)
-    shipped = header.index("final (shipped), 100 fresh episodes")
-    best = header.index("`checkpoints/best`, 100 fresh episodes")
-    for column, values in ((shipped, FINALS), (best, BESTS)):
+    final = header.index("final (`checkpoints/latest`), 100 fresh episodes")
+    best = header.index("`checkpoints/best` (shipped), 100 fresh episodes")
+    for column, values in ((final, FINALS), (best, BESTS)):
         interval = iqm_interval(values)
         assert interval.iqm == pytest.approx(trim_mean(values, 0.25))
         assert row[column] == f"{interval.iqm:.1f} [{interval.low:.1f}, {interval.high:.1f}]"
@@ -72,6 +72,6 @@ def test_table_command_re_evaluates_the_shipped_and_best_policies_on_100_fresh_e
     header, row = cells(capsys.readouterr().out)
     with DDPG.load(run) as agent:  # what `ddpg evaluate RUN` runs, on seeds training never used
         shipped = agent.evaluate(100, agent.config.loop.seed + algos.REEVALUATION_SEED_OFFSET).mean_return
-    column = header.index("final (shipped), 100 fresh episodes")
+    column = header.index("`checkpoints/best` (shipped), 100 fresh episodes")
     assert row[column] == f"{shipped:.1f} [{shipped:.1f}, {shipped:.1f}]"
-    assert row[header.index("`checkpoints/best`, 100 fresh episodes")] != "–"
+    assert row[header.index("final (`checkpoints/latest`), 100 fresh episodes")] != "–"

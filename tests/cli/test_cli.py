@@ -87,7 +87,7 @@ def test_train_refuses_to_overwrite_an_existing_run(run_dir, capsys):
 def test_evaluate_json_reports_returns_and_info_means(run_dir, capsys):
     assert main(["evaluate", str(run_dir), "--episodes", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"mean_return", "std_return", "episodes", "info_means"}
+    assert set(out) == {"mean_return", "std_return", "episodes", "info_means", "checkpoint", "step"}
     assert out["episodes"] == 2 and out["mean_return"] < 0
 
 
@@ -173,13 +173,17 @@ def test_evaluate_checkpoint_picks_the_named_checkpoint(checkpointed_run, capsys
 
     run = str(checkpointed_run)
     first = _evaluate_json(capsys, run, "--checkpoint", "step_000000100")
-    latest = _evaluate_json(capsys, run)
-    assert _evaluate_json(capsys, run, "--checkpoint", "latest") == latest
+    latest = _evaluate_json(capsys, run, "--checkpoint", "latest")
+    assert (first["checkpoint"], first["step"]) == ("checkpoints/step_000000100", 100)
+    assert (latest["checkpoint"], latest["step"]) == ("checkpoints/latest", 300)
     assert _evaluate_json(capsys, run, "--checkpoint", "step_100") == first  # as videos/step_100.mp4
     assert first["mean_return"] != latest["mean_return"]  # 200 more updates changed the policy
     best = _evaluate_json(capsys, run, "--checkpoint", "best")
     agent = DDPG.load(checkpointed_run / "checkpoints" / "best")
     assert best["mean_return"] == pytest.approx(agent.evaluate(1, 3).mean_return)
+    # What a run ships, and evaluate runs unless told otherwise: its best evaluation's policy.
+    assert _evaluate_json(capsys, run) == best == _evaluate_json(capsys, run, "--checkpoint", "shipped")
+    assert best["checkpoint"] == "checkpoints/best"
 
 
 @pytest.mark.parametrize("name", ["step_000000999", "step_999", "../checkpoints/latest", "nope"])
@@ -218,7 +222,10 @@ def test_train_points_to_the_best_checkpoint_when_the_final_policy_is_worse(
     monkeypatch.setattr(DDPG, "learn", lambda self, total_steps=None, run_dir=None, **_: summary)
     run = tmp_path / "run"
     assert main(["train", "--env", "Pendulum-v1", "--run-dir", str(run), *FAST]) == 0
-    line = f"best evaluation: 3394.0 at step 930000 (ddpg evaluate {run} --checkpoint best)"
+    line = (
+        "shipped: the best evaluation's policy, 3394.0 at step 930000 (checkpoints/best; "
+        f"ddpg evaluate {run} --checkpoint latest runs the final one)"
+    )
     assert (line in capsys.readouterr().out) == shown
 
 

@@ -18,9 +18,10 @@ from tests.helpers import error_line
 def test_export_writes_the_policy_evaluate_runs(finished_run, tmp_path, capsys):
     out = tmp_path / "policy.pt"
     assert main(["export", str(finished_run), "--out", str(out)]) == 0
-    assert capsys.readouterr().out.strip() == f"torchscript policy of {finished_run} at step 150: {out}"
+    shipped = "checkpoints/best, step 100"  # the run's best evaluation was at step 100, not its last
+    assert capsys.readouterr().out.strip() == f"torchscript policy of {finished_run} ({shipped}): {out}"
     obs = np.random.default_rng(1).normal(size=(100, 3)).astype(np.float32)
-    with DDPG.load(finished_run) as agent:
+    with DDPG.load(finished_run) as agent:  # the shipped policy, as export takes it
         expected = np.stack([agent.act(o) for o in obs])
     np.testing.assert_allclose(torch.jit.load(str(out))(torch.from_numpy(obs)).numpy(), expected, atol=1e-5)
 
@@ -75,7 +76,7 @@ def test_a_checkpoint_link_whose_checkpoint_is_gone_is_not_offered(finished_run,
     shutil.copytree(finished_run, run, symlinks=True)
     shutil.rmtree(run / "checkpoints" / os.readlink(run / "checkpoints" / "latest"))
     (run / "checkpoints" / ".tmp-step_000000200-0a1b2c3d").mkdir()  # what a kill mid-checkpoint leaves
-    assert main(["export", str(run), "--out", str(tmp_path / "p.npz")]) == 2
+    assert main(["export", str(run), "--checkpoint", "latest", "--out", str(tmp_path / "p.npz")]) == 2
     line = error_line(capsys)
     assert "has no checkpoint 'latest'; it keeps: best, best_step_000000100, step_000000100" in line
     assert not (tmp_path / "p.npz").exists()

@@ -158,6 +158,22 @@ def test_evaluate_video_path_may_be_a_str(tmp_path, name):
 # 6. `ddpg evaluate --checkpoint best` on a killed run ------------------------------------------------
 
 
+def test_a_run_ships_its_best_evaluations_policy_or_its_latest_without_evaluations(tmp_path):
+    for episodes, shipped in ((1, "best"), (0, "latest")):
+        run = tmp_path / f"run{episodes}"
+        with DDPG(config=Config(**{**TINY, "eval_episodes": episodes})) as agent:
+            summary = agent.learn(240, run_dir=run)
+        assert summary["shipped_checkpoint"] == shipped
+        if shipped == "best":
+            assert summary["best_eval_step"] < 240  # so best and latest differ and the test can tell
+        with DDPG.load(run) as loaded, DDPG.load(run, checkpoint=shipped) as named:
+            assert loaded.step == named.step
+            for a, b in zip(
+                loaded.shipped_policy().parameters(), named.shipped_policy().parameters(), strict=True
+            ):
+                torch.testing.assert_close(a, b)
+
+
 def test_evaluate_best_of_a_run_without_latest(tmp_path, capsys):
     run = tmp_path / "run"
     with DDPG(config=Config(**TINY)) as agent:
@@ -166,7 +182,8 @@ def test_evaluate_best_of_a_run_without_latest(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(run), "--checkpoint", "best", "--episodes", "1", "--json"]) == 0
     assert np.isfinite(json.loads(capsys.readouterr().out)["mean_return"])
-    assert main(["evaluate", str(run)]) == 2  # latest is still asked for by default, and missing
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 0  # the default, best, is there
+    assert main(["evaluate", str(run), "--checkpoint", "latest"]) == 2
     assert "no checkpoint 'latest'" in error_line(capsys)
 
 

@@ -49,7 +49,7 @@ def legacy(request, tmp_path) -> tuple[Path, Path, str]:
 
 def test_legacy_run_evaluates_to_its_last_logged_evaluation(legacy, capsys):
     original, run, _ = legacy
-    assert main(["evaluate", str(run), "--json"]) == 0
+    assert main(["evaluate", str(run), "--checkpoint", "latest", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     last = rows(original / "eval.csv")[-1]
     assert result["mean_return"] == pytest.approx(float(last["mean_return"]), abs=1e-3)

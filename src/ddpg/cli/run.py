@@ -82,9 +82,10 @@ def _add_address(p: argparse.ArgumentParser) -> None:
 def _add_checkpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
-        default="latest",
+        default="shipped",
         metavar="NAME",
-        help="latest (default), best (the best evaluation so far) or a kept step_N under RUN_DIR/checkpoints",
+        help="shipped (default: best where the run has evaluated, else latest), best (the policy of the "
+        "best evaluation so far), latest (the last policy) or a kept step_N under RUN_DIR/checkpoints",
     )
 
 
@@ -92,8 +93,9 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="run the deterministic policy of a run",
-        description="Evaluate a run's checkpoint (the latest unless --checkpoint says otherwise) without "
-        "noise, networks in eval mode.",
+        description="Evaluate a run's checkpoint without noise, networks in eval mode: the policy the run "
+        "ships (checkpoints/best, its best evaluation's, where it has one, else checkpoints/latest) unless "
+        "--checkpoint says otherwise.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     _add_checkpoint(p)
@@ -206,7 +208,10 @@ def _report(summary: dict, episodes: int, run_dir: Path) -> None:
         print(f"final evaluation: {mean:.1f} ± {std:.1f} over {episodes} episodes")
         best, step = summary.get("best_eval_mean_return"), summary.get("best_eval_step")
         if best is not None and step is not None and best > mean:
-            print(f"best evaluation: {best:.1f} at step {step} (ddpg evaluate {run_dir} --checkpoint best)")
+            print(
+                f"shipped: the best evaluation's policy, {best:.1f} at step {step} (checkpoints/best; "
+                f"ddpg evaluate {run_dir} --checkpoint latest runs the final one)"
+            )
     print(f"{summary['train_steps_per_second']:.0f} steps/s; run directory: {run_dir}")
 
 
@@ -294,11 +299,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     load = {"checkpoint": args.checkpoint, "trust": args.trust, "env_kwargs": variant}
     with DDPG.load(args.run_dir, args.env, **load) as agent:
         result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
+        which = {"checkpoint": _checkpoint_name(args.run_dir, args.checkpoint), "step": agent.step}
     if args.json:
         out = result.to_json()
-        print(json.dumps({k: out[k] for k in ("mean_return", "std_return", "episodes", "info_means")}))
+        keys = ("mean_return", "std_return", "episodes", "info_means")
+        print(json.dumps({**{k: out[k] for k in keys}, **which}))
     else:
-        print(f"{result.mean_return:.2f} ± {result.std_return:.2f} over {len(result.returns)} episodes")
+        print(
+            f"{result.mean_return:.2f} ± {result.std_return:.2f} over {len(result.returns)} episodes "
+            f"({which['checkpoint']}, step {which['step']})"
+        )
         if args.video:
             print(f"video: {args.video}")
     return 0
@@ -315,8 +325,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     fmt = export_format(args.out, args.format)  # before loading: a missing package is said at once
     with DDPG.load(args.run_dir, args.env, checkpoint=args.checkpoint, trust=args.trust) as agent:
         agent.export(args.out, fmt)
-        print(f"{fmt} policy of {args.run_dir} at step {agent.step}: {args.out}")
+        name = _checkpoint_name(args.run_dir, args.checkpoint)
+        print(f"{fmt} policy of {args.run_dir} ({name}, step {agent.step}): {args.out}")
     return 0
+
+
+def _checkpoint_name(run_dir: Path, checkpoint: str) -> str:
+    """What `checkpoint` named, as loaded: checkpoints/best for `shipped`, step_000000100 for step_100."""
+    from ddpg.run.persistence import checkpoint_directory
+
+    directory = checkpoint_directory(run_dir, checkpoint)
+    return f"checkpoints/{directory.name}" if directory != run_dir else str(run_dir)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

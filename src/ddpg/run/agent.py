@@ -375,6 +375,8 @@ class DDPG:
             # Kept in checkpoints/best (with a run directory): DDPG's final policy is not always its best.
             "best_eval_mean_return": state.best_eval,
             "best_eval_step": state.best_step,
+            # What `ddpg evaluate RUN` and `DDPG.load(run)` take (persistence.SHIPPED).
+            "shipped_checkpoint": "best" if state.best_step is not None else "latest",
             "train_steps_per_second": total / max(train_wall, 1e-9),
             "wall_time_s": wall,
             # What act(), evaluations and checkpoints/best run: the checkpoint policy (policy checkpoints)
@@ -412,13 +414,14 @@ class DDPG:
         cls,
         directory: Path | str,
         env: gym.Env | str | None = None,
-        checkpoint: str = "latest",
+        checkpoint: str = "shipped",
         *,
         trust: Iterable[str] = (),
         env_kwargs: dict[str, Any] | None = None,
     ) -> DDPG:
-        """An agent from `save`'s directory, or from a run directory's `checkpoint`: `latest`, `best` or
-        a kept `step_N`.
+        """An agent from `save`'s directory, or from a run directory's `checkpoint`: `shipped` (the
+        policy the run ships: `best`, its best evaluation's, where it has one, else `latest`), `latest`,
+        `best` or a kept `step_N`.
 
         A checkpoint is data: when its config names code (`env_id: package.module:Class`, an env
         argument `module:function`), that code is imported only if given here too, as `env` or in

@@ -180,11 +180,27 @@ def drop_training_state(directory: Path) -> None:
     ckpt.write_checkpoint(directory, {k: v for k, v in tensors.items() if not k.startswith(RNG)}, meta)
 
 
+# The checkpoint a run ships (what `ddpg evaluate RUN`, `ddpg export RUN` and `DDPG.load(run)` take):
+# `best`, the policy of its best evaluation, where it has one, else `latest`. On every run of ours whose
+# `best` and `latest` were both re-evaluated on 100 fresh episodes, `best` did as well or better
+# (docs/BENCHMARKS.md, "The shipped policy"); the final policy is wherever the last updates left it.
+SHIPPED = "shipped"
+
+
+def shipped_checkpoint(directory: Path) -> str:
+    """The checkpoint `SHIPPED` names in run directory `directory`: best, or latest where there is none."""
+    best = directory / "checkpoints" / "best" / ckpt.MANIFEST
+    return "best" if best.exists() else "latest"
+
+
 def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
-    """`save`'s directory itself, or a run directory's `checkpoint`: latest, best or a kept step_N."""
+    """`save`'s directory itself, or a run directory's `checkpoint`: shipped, latest, best or a kept
+    step_N."""
     checkpoints = directory / "checkpoints"
-    if not checkpoints.is_dir() and checkpoint == "latest":
+    if not checkpoints.is_dir() and checkpoint in ("latest", SHIPPED):
         return directory
+    if checkpoint == SHIPPED:
+        checkpoint = shipped_checkpoint(directory)
     given = checkpoint
     numbered = re.fullmatch(r"(best_)?step_([0-9]+)", checkpoint)
     if numbered:  # step_300 names step_000000300, as a video's name step_300.mp4 does

@@ -29,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = slot.add_parser(
         "profile",
         help="plot a run's speed against track position with the optimal profile and grip limit",
-        description="Drive the run's deterministic policy and plot the speed of its best lap against "
-        "track position, with the optimal profile and the grip limit.",
+        description="Drive the deterministic policy the run ships (checkpoints/best, or latest where it "
+        "has no evaluations) and plot the speed of its best lap against track position, with the optimal "
+        "profile and the grip limit.",
     )
     q.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     q.add_argument("--out", type=png, help="output PNG (default: RUN_DIR/plots/slotcar_profile.png)")
