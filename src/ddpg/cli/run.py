@@ -291,15 +291,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ddpg.run.agent import DDPG
+    from ddpg.run.persistence import checkpoint_directory
 
-    require_run(args.run_dir, args.checkpoint)
+    require_run(args.run_dir)
     if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
         raise UsageError(f"--video must end in .mp4 or .gif, got {args.video}")
     variant = env_overrides(args.overrides)
-    load = {"checkpoint": args.checkpoint, "trust": args.trust, "env_kwargs": variant}
-    with DDPG.load(args.run_dir, args.env, **load) as agent:
+    checkpoint = checkpoint_directory(args.run_dir, args.checkpoint)
+    with DDPG.load(checkpoint, args.env, trust=args.trust, env_kwargs=variant) as agent:
         result = agent.evaluate(args.episodes, args.seed, video_path=args.video)
-        which = {"checkpoint": _checkpoint_name(args.run_dir, args.checkpoint), "step": agent.step}
+        which = {"checkpoint": _shown(args.run_dir, checkpoint), "step": agent.step}
     if args.json:
         out = result.to_json()
         keys = ("mean_return", "std_return", "episodes", "info_means")
@@ -317,25 +318,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ddpg.run.agent import DDPG
     from ddpg.run.export import export_format
+    from ddpg.run.persistence import checkpoint_directory
 
-    require_run(args.run_dir, args.checkpoint)
+    require_run(args.run_dir)
     if args.out.is_file() and args.out.resolve().is_relative_to(args.run_dir.resolve()):
         # Replacing a checkpoint's file, or the run's config or logs, would break the run it exports.
         raise UsageError(f"--out {args.out} is a file of the run {args.run_dir}; give a new path")
     fmt = export_format(args.out, args.format)  # before loading: a missing package is said at once
-    with DDPG.load(args.run_dir, args.env, checkpoint=args.checkpoint, trust=args.trust) as agent:
+    checkpoint = checkpoint_directory(args.run_dir, args.checkpoint)
+    with DDPG.load(checkpoint, args.env, trust=args.trust) as agent:
         agent.export(args.out, fmt)
-        name = _checkpoint_name(args.run_dir, args.checkpoint)
-        print(f"{fmt} policy of {args.run_dir} ({name}, step {agent.step}): {args.out}")
+        which = f"{_shown(args.run_dir, checkpoint)}, step {agent.step}"
+        print(f"{fmt} policy of {args.run_dir} ({which}): {args.out}")
     return 0
 
 
-def _checkpoint_name(run_dir: Path, checkpoint: str) -> str:
-    """What `checkpoint` named, as loaded: checkpoints/best for `shipped`, step_000000100 for step_100."""
-    from ddpg.run.persistence import checkpoint_directory
-
-    directory = checkpoint_directory(run_dir, checkpoint)
-    return f"checkpoints/{directory.name}" if directory != run_dir else str(run_dir)
+def _shown(run_dir: Path, checkpoint: Path) -> str:
+    """The checkpoint `checkpoint_directory` found, as the user names it: checkpoints/best for `shipped`,
+    checkpoints/step_000000100 for step_100; a saved agent's directory as given."""
+    return f"checkpoints/{checkpoint.name}" if checkpoint != run_dir else str(run_dir)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -132,15 +132,14 @@ def require_directory(run_dir: Path) -> None:
         raise UsageError(f"run directory {run_dir} {what}")
 
 
-def require_run(run_dir: Path, checkpoint: str = "shipped") -> None:
-    """Refuse a path that is not a run directory with a checkpoint (`checkpoint` names which)."""
+def require_run(run_dir: Path) -> None:
+    """Refuse a path that is neither a run directory with checkpoints nor a saved agent."""
     require_directory(run_dir)
     checkpoints = run_dir / "checkpoints"
     if checkpoints.is_dir() and any(checkpoints.iterdir()):
         return  # the checkpoint asked for is the loader's to find, or to list the kept ones
     if not (run_dir / "manifest.json").exists():
-        name = "latest" if checkpoint == "shipped" else checkpoint  # a run without one ships latest
-        raise UsageError(f"{run_dir} has no checkpoint (checkpoints/{name}); is it a ddpg run directory?")
+        raise UsageError(f"{run_dir} has no checkpoint; is it a ddpg run directory?")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -392,7 +392,7 @@ class ObservationConfig:
 class LoggingConfig:
     """Evaluations, logs, checkpoints and videos."""
 
-    eval_every: int = 2000  # steps between evaluations of the shipped policy (and checkpoints/best)
+    eval_every: int = 2000  # steps between evaluations; the best one's policy is kept in checkpoints/best
     eval_episodes: int = 5  # episodes per evaluation, deterministic policy; 0: none
     log_every: int = 100  # updates between rows of updates.csv
     checkpoint_every: int | None = None  # steps between resumable checkpoints; null: every eval_every

@@ -196,11 +196,11 @@ def shipped_checkpoint(directory: Path) -> str:
 def checkpoint_directory(directory: Path, checkpoint: str) -> Path:
     """`save`'s directory itself, or a run directory's `checkpoint`: shipped, latest, best or a kept
     step_N."""
-    checkpoints = directory / "checkpoints"
-    if not checkpoints.is_dir() and checkpoint in ("latest", SHIPPED):
-        return directory
     if checkpoint == SHIPPED:
         checkpoint = shipped_checkpoint(directory)
+    checkpoints = directory / "checkpoints"
+    if not checkpoints.is_dir() and checkpoint == "latest":
+        return directory
     given = checkpoint
     numbered = re.fullmatch(r"(best_)?step_([0-9]+)", checkpoint)
     if numbered:  # step_300 names step_000000300, as a video's name step_300.mp4 does
